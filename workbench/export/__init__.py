@@ -1,0 +1,1 @@
+"""Export stage: a model file becomes artefacts a target can build (generated C, MicroPython files)."""
