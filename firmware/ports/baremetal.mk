@@ -1,0 +1,47 @@
+# Builds the device runner + sharnn kernel + an exported model for one bare-metal port.
+#
+#   make -f firmware/ports/baremetal.mk PORT=mps2-an386 MODEL_DIR=<export dir> OUT=<build dir> [QUANT=f32]
+#
+# -ffp-contract=off: no fused multiply-add, so float results equal the same C built for the host.
+FW_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+PORT_DIR := $(FW_DIR)/ports/$(PORT)
+CM_DIR := $(FW_DIR)/ports/cortex-m
+QUANT ?= f32
+OUT ?= build/$(PORT)
+
+ifeq ($(wildcard $(PORT_DIR)/port.mk),)
+$(error unknown bare-metal port '$(PORT)')
+endif
+include $(PORT_DIR)/port.mk
+
+CROSS ?= arm-none-eabi-
+CC := $(CROSS)gcc
+OPT ?= -O2
+
+KERNEL_SRCS := $(wildcard $(FW_DIR)/sharnn/src/*.c)
+RUNNER_SRCS := $(FW_DIR)/runner/wb_runner.c $(FW_DIR)/runner/wb_frame.c $(FW_DIR)/runner/wb_model_$(QUANT).c
+MODEL_SRCS := $(MODEL_DIR)/wb_model_data.c
+SRCS := $(KERNEL_SRCS) $(RUNNER_SRCS) $(MODEL_SRCS) $(PORT_SRCS)
+OBJS := $(addprefix $(OUT)/obj/,$(notdir $(SRCS:.c=.o)))
+vpath %.c $(sort $(dir $(SRCS)))
+
+CFLAGS := $(PORT_CPU) -std=c99 $(OPT) -g -Wall -Wextra -Werror=implicit-function-declaration \
+          -ffp-contract=off -ffunction-sections -fdata-sections -fno-common -fstack-usage \
+          -I$(FW_DIR)/sharnn/include -I$(FW_DIR)/runner -I$(MODEL_DIR) $(PORT_INC) $(EXTRA_CFLAGS)
+LDFLAGS := $(PORT_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections -Wl,--no-warn-rwx-segments \
+           -L$(CM_DIR) -T$(PORT_LD) -Wl,--defsym=__stack_size=$(STACK_SIZE) -Wl,-Map=$(OUT)/firmware.map
+
+$(OUT)/firmware.elf: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) -lc -lgcc
+
+$(OUT)/obj/%.o: %.c | $(OUT)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OUT)/obj:
+	mkdir -p $@
+
+$(OBJS): $(MODEL_DIR)/wb_model_config.h $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
+
+.PHONY: clean
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,228 @@
+/*
+ * The device runner: protocol v1 over the port's serial link, driving the model glue.
+ *
+ * One request at a time: decode a frame, act, answer. The last answer stays encoded in `tx` so a
+ * retransmitted request (same seq) is answered again without a second computation. NAKs for frames
+ * that fail their CRC go out from their own buffer and leave that cache alone.
+ */
+#include <string.h>
+
+#include "sharnn.h"
+#include "wb_frame.h"
+#include "wb_model.h"
+#include "wb_model_config.h"
+#include "wb_port.h"
+#include "wb_proto.h"
+
+/* Instruction-count markers: an emulator plugin counts what executes between the two calls. */
+__attribute__((noinline, used)) void wb_count_begin(void) { __asm volatile(""); }
+__attribute__((noinline, used)) void wb_count_end(void) { __asm volatile(""); }
+
+#define RESULT_HEADER 12u  /* valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32 */
+
+static wb_rx_t rx;
+static wb_frame_t req;
+static uint8_t tx[WB_MAX_ENCODED];       /* last answer, encoded: the duplicate cache */
+static size_t tx_len;
+static int last_seq = -1;
+static uint8_t nak[32];
+static uint32_t staging[(WB_MODEL_INPUT_BYTES + 3u) / 4u];  /* the window (or brick) being sent */
+static uint32_t rsp_words[WB_MAX_PAYLOAD / 4u];            /* word-aligned: logits are stored as floats */
+static uint8_t *const rsp = (uint8_t *)rsp_words;
+
+static struct {
+    uint32_t frames_ok, crc_errors, frame_errors, duplicates, infers, streams, stack_peak;
+} stats;
+
+static void put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put_u32(uint8_t *p, uint32_t v) { put_u16(p, v & 0xffffu); put_u16(p + 2, v >> 16); }
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static uint16_t error_payload(uint8_t code, uint8_t request_type, uint16_t detail)
+{
+    rsp[0] = code;
+    rsp[1] = request_type;
+    put_u16(rsp + 2, detail);
+    return 4;
+}
+
+static uint16_t hello(void)
+{
+    const wb_model_info_t *m = &wb_model_info;
+    const char *board = wb_port_board();
+    size_t blen = strlen(board);
+    if (blen > 64) {
+        blen = 64;
+    }
+    memset(rsp, 0, 45);
+    rsp[0] = WB_PROTO_VERSION;
+    rsp[1] = SHARNN_VERSION_MAJOR;
+    rsp[2] = SHARNN_VERSION_MINOR;
+    rsp[3] = (uint8_t)(m->caps | wb_port_caps());
+    put_u16(rsp + 4, WB_MAX_PAYLOAD);
+    put_u16(rsp + 6, m->window);
+    put_u16(rsp + 8, m->input_dim);
+    put_u16(rsp + 10, m->k);
+    put_u16(rsp + 12, m->num_classes);
+    rsp[14] = m->levels;
+    rsp[15] = m->input_dtype;
+    rsp[16] = m->output_dtype;
+    rsp[17] = wb_port_counter_kind();
+    put_u32(rsp + 20, wb_port_counter_hz());
+    put_u32(rsp + 24, (uint32_t)wb_port_stack_size());
+    put_u32(rsp + 28, m->state_bytes);
+    put_u32(rsp + 32, (uint32_t)sizeof staging);
+    memcpy(rsp + 36, m->hash, 8);
+    rsp[44] = (uint8_t)blen;
+    memcpy(rsp + 45, board, blen);
+    return (uint16_t)(45 + blen);
+}
+
+/* Run one inference (full window or stream push) between the counters and the stack paint. */
+static uint16_t run_measured(int stream_push)
+{
+    uint8_t *logits = rsp + RESULT_HEADER;
+    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+    int valid = 1;
+
+    wb_port_stack_paint();
+    uint32_t t0 = wb_port_counter();
+    wb_count_begin();
+    if (stream_push) {
+        valid = wb_model_stream_push(staging, logits);
+    } else {
+        wb_model_infer(staging, logits);
+    }
+    wb_count_end();
+    uint32_t t1 = wb_port_counter();
+
+    uintptr_t low = wb_port_stack_low_water();
+    uint32_t used = (low != 0 && low < frame) ? (uint32_t)(frame - low) : 0;
+    if (low != 0 && wb_port_stack_top() - low > stats.stack_peak) {
+        stats.stack_peak = (uint32_t)(wb_port_stack_top() - low);
+    }
+    uint16_t out_bytes = (uint16_t)(wb_model_info.num_classes * wb_model_info.output_elem_bytes);
+    if (!valid) {
+        memset(logits, 0, out_bytes);
+    }
+    rsp[0] = (uint8_t)valid;
+    rsp[1] = rsp[2] = rsp[3] = 0;
+    put_u32(rsp + 4, t1 - t0);
+    put_u32(rsp + 8, used);
+    return (uint16_t)(RESULT_HEADER + out_bytes);
+}
+
+static void reply(uint8_t type, uint8_t seq, uint16_t len)
+{
+    tx_len = wb_frame_encode(type, seq, rsp, len, tx, sizeof tx);
+    last_seq = seq;
+    wb_port_write(tx, tx_len);
+}
+
+static void send_nak(uint8_t code, uint8_t seq, uint8_t type)
+{
+    uint8_t p[4] = { code, type, 0, 0 };
+    size_t n = wb_frame_encode(WB_RSP_ERROR, seq, p, sizeof p, nak, sizeof nak);
+    wb_port_write(nak, n);
+}
+
+static void handle(const wb_frame_t *f)
+{
+    if (f->type != WB_REQ_HELLO && (int)f->seq == last_seq) {
+        stats.duplicates++;
+        wb_port_write(tx, tx_len);    /* the cached answer, never a second computation */
+        return;
+    }
+    uint8_t type = (uint8_t)(f->type | WB_RESPONSE);
+    uint16_t n = 0;
+    int exit_code = -1;
+
+    switch (f->type) {
+    case WB_REQ_HELLO:
+        n = hello();
+        break;
+    case WB_REQ_WRITE: {
+        uint32_t off = f->len >= 4 ? get_u32(f->payload) : 0;
+        uint32_t len = f->len >= 4 ? f->len - 4u : 0;
+        if (f->len < 4) {
+            type = WB_RSP_ERROR;
+            n = error_payload(WB_ERR_LENGTH, f->type, f->len);
+        } else if (off > sizeof staging || len > sizeof staging - off) {
+            type = WB_RSP_ERROR;
+            n = error_payload(WB_ERR_RANGE, f->type, (uint16_t)len);
+        } else {
+            memcpy((uint8_t *)staging + off, f->payload + 4, len);
+            put_u32(rsp, off);
+            put_u16(rsp + 4, len);
+            n = 6;
+        }
+        break;
+    }
+    case WB_REQ_INFER:
+        stats.infers++;
+        n = run_measured(0);
+        break;
+    case WB_REQ_STREAM:
+        if (!(wb_model_info.caps & WB_CAP_STREAM)) {
+            type = WB_RSP_ERROR;
+            n = error_payload(WB_ERR_UNSUPPORTED, f->type, 0);
+        } else {
+            stats.streams++;
+            n = run_measured(1);
+        }
+        break;
+    case WB_REQ_STATS: {
+        const uint32_t v[8] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
+                                stats.infers, stats.streams, stats.stack_peak, (uint32_t)wb_port_stack_size() };
+        for (unsigned i = 0; i < 8; i++) {
+            put_u32(rsp + 4 * i, v[i]);
+        }
+        n = 32;
+        break;
+    }
+    case WB_REQ_RESET:
+        wb_model_stream_reset();   /* counters stay: they describe the whole session */
+        break;
+    case WB_REQ_EXIT:
+        exit_code = f->len >= 1 ? f->payload[0] : 0;
+        break;
+    default:
+        type = WB_RSP_ERROR;
+        n = error_payload(WB_ERR_TYPE, f->type, 0);
+        break;
+    }
+    reply(type, f->seq, n);
+    if (exit_code >= 0) {
+        wb_port_exit(exit_code);
+    }
+}
+
+int main(void)
+{
+    wb_port_init();
+    wb_model_init();
+    wb_rx_init(&rx);
+    for (;;) {
+        int c = wb_port_getc();
+        if (c < 0) {
+            wb_port_idle();
+            continue;
+        }
+        switch (wb_rx_feed(&rx, (uint8_t)c, &req)) {
+        case WB_RX_FRAME:
+            stats.frames_ok++;
+            handle(&req);
+            break;
+        case WB_RX_BAD_CRC:
+            stats.crc_errors++;
+            send_nak(WB_ERR_CRC, req.seq, req.type);
+            break;
+        case WB_RX_BAD_FRAME:
+            stats.frame_errors++;
+            send_nak(WB_ERR_FRAME, 0, 0);
+            break;
+        default:
+            break;
+        }
+    }
+}
