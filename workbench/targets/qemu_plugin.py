@@ -1,0 +1,110 @@
+"""Exact instruction counts from QEMU through our own TCG plugin (``qemu_plugin/insn_count.c``).
+
+The firmware brackets the code to measure with calls to two empty ``noinline`` functions,
+``wb_count_begin()`` and ``wb_count_end()``. The plugin writes one line per pair: the instructions
+executed after ``wb_count_begin`` returns and before the branch into ``wb_count_end`` (so an empty
+pair reads 0). Usage::
+
+    plugin = build_plugin()
+    qemu_args += ["-plugin", plugin_arg(plugin, find_markers(elf), counts_file)]
+    ...
+    counts = read_counts(counts_file)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from workbench import paths
+from workbench.errors import WorkbenchError
+
+PLUGIN_SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "insn_count.c"
+# Undefined qemu_plugin_* symbols are left for QEMU to resolve from its own executable at load time.
+CFLAGS = ("-shared", "-fPIC", "-O2", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wextra")
+
+BEGIN_SYMBOL = "wb_count_begin"
+END_SYMBOL = "wb_count_end"
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Address and size in bytes of the two marker functions (ELF values; Thumb bit 0 may be set)."""
+
+    begin: int
+    begin_size: int
+    end: int
+    end_size: int
+
+
+def build_plugin(build_dir: Path | None = None) -> Path:
+    """Compile the plugin with the host gcc, once per source/flags version; return the ``.so``."""
+    source = PLUGIN_SOURCE.read_bytes()
+    key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
+    out_dir = (build_dir or paths.build_dir()) / "qemu_plugin"
+    target = out_dir / f"insn_count-{key}.so"
+    if target.is_file():
+        return target
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise WorkbenchError("host gcc not found: it is needed to build the QEMU instruction-count plugin")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".insn_count-", suffix=".so", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        proc = subprocess.run([gcc, *CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+            why = next((line for line in lines if "error" in line), lines[-1] if lines else f"exit {proc.returncode}")
+            raise WorkbenchError(f"gcc failed to build the QEMU instruction-count plugin: {why}")
+        os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def find_markers(elf: Path) -> Markers:
+    """Read ``wb_count_begin``/``wb_count_end`` from the ELF symbol table."""
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise WorkbenchError(f"{elf} has no symbol table: cannot find the count markers")
+        found = {}
+        for name in (BEGIN_SYMBOL, END_SYMBOL):
+            syms = [s for s in symtab.get_symbol_by_name(name) or () if s["st_info"]["type"] == "STT_FUNC"]
+            if len(syms) != 1 or syms[0]["st_size"] == 0:
+                raise WorkbenchError(f"{elf} needs exactly one sized function {name}() to count instructions")
+            found[name] = syms[0]
+    begin, end = found[BEGIN_SYMBOL], found[END_SYMBOL]
+    return Markers(begin["st_value"], begin["st_size"], end["st_value"], end["st_size"])
+
+
+def plugin_arg(plugin: Path, markers: Markers, out: Path) -> str:
+    """The value for QEMU's ``-plugin`` option."""
+    return (
+        f"file={_qemu_opt(plugin)},begin={markers.begin:#x},begin_size={markers.begin_size},"
+        f"end={markers.end:#x},end_size={markers.end_size},out={_qemu_opt(out)}"
+    )
+
+
+def _qemu_opt(path: Path) -> str:
+    """QEMU option syntax separates keys with commas; a literal comma is written twice."""
+    return str(path).replace(",", ",,")
+
+
+def read_counts(path: Path) -> list[int]:
+    """One count per begin/end pair, in execution order (empty if no pair completed)."""
+    try:
+        return [int(line) for line in Path(path).read_text().split()]
+    except FileNotFoundError:
+        raise WorkbenchError(f"no instruction counts at {path}: did QEMU load the plugin?") from None
