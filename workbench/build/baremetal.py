@@ -1,0 +1,59 @@
+"""Bare-metal backend: ``make -f firmware/ports/baremetal.mk`` with arm-none-eabi-gcc."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from workbench.boards import Board
+from workbench.build import Artifact
+from workbench.build.elfreport import memory_report
+from workbench.errors import WorkbenchError
+from workbench.export.c import ExportInfo
+from workbench.paths import firmware_dir
+
+CROSS = "arm-none-eabi-"
+
+
+def gcc_version(cross: str = CROSS) -> str:
+    exe = shutil.which(cross + "gcc")
+    if exe is None:
+        raise WorkbenchError(f"{cross}gcc not found (Debian: apt-get install --no-install-recommends "
+                             "gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"(\d+\.\d+\.\d+)", out.splitlines()[0] if out else "")
+    return m.group(1) if m else "unknown"
+
+
+def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | None = None,
+          extra_cflags: str = "", opt: str = "-O2") -> Artifact:
+    port = board.backends.get("baremetal")
+    if not port:
+        raise WorkbenchError(f"board {board.name} has no bare-metal port (backends: {', '.join(board.backends)})")
+    if not (firmware_dir() / "ports" / port / "port.mk").is_file():
+        raise WorkbenchError(f"board {board.name}: bare-metal port '{port}' not found under firmware/ports")
+    version = gcc_version()
+    if shutil.which("make") is None:
+        raise WorkbenchError("make not found (Debian: apt-get install make)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = ["make", "-s", "-f", str(firmware_dir() / "ports" / "baremetal.mk"), f"-j{os.cpu_count() or 1}",
+           f"PORT={port}", f"MODEL_DIR={info.directory}", f"OUT={out_dir}", f"QUANT={info.quantization}",
+           f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}"]
+    if stack_size:
+        cmd.append(f"STACK_SIZE={stack_size}")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).splitlines()
+        first = next((l for l in lines if "error" in l.lower()), lines[-1] if lines else "")
+        if "will not fit in region" in proc.stderr or "overflowed by" in proc.stderr:
+            first = next(l for l in lines if "overflowed by" in l or "will not fit" in l)
+            raise WorkbenchError(f"firmware does not fit board {board.name}: {first.split(': ', 1)[-1]}")
+        raise WorkbenchError(f"firmware build failed: {first.strip()}")
+    elf = out_dir / "firmware.elf"
+    return Artifact(board=board.name, backend="baremetal", elf=elf, memory=memory_report(elf),
+                    toolchain=f"arm-none-eabi-gcc {version}", export_dir=Path(info.directory),
+                    extra={"port": port, "opt": opt})

@@ -1,0 +1,1 @@
+"""Link stage: the host side of serial protocol v1 (framing, requests, retransmission)."""

@@ -1,0 +1,195 @@
+"""Protocol v1 constants and framing, host side.
+
+The numbers are read from ``firmware/runner/wb_proto.h`` (the device's own header), so host and
+device cannot drift apart. Framing mirrors ``firmware/runner/wb_frame.c``: COBS with a 0x00
+delimiter around ``type:u8 | seq:u8 | len:u16 | payload | crc32:u32`` (zlib's CRC-32).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from types import SimpleNamespace
+
+from workbench.paths import firmware_dir
+
+
+@lru_cache(maxsize=None)
+def constants() -> SimpleNamespace:
+    text = (firmware_dir() / "runner" / "wb_proto.h").read_text()
+    values: dict[str, int] = {}
+    for name, expr in re.findall(r"^#define[ \t]+(WB_\w+)[ \t]+([^\n]+?)[ \t]*(?:/\*[^\n]*)?$", text, re.M):
+        expr = re.sub(r"(\d+)u\b", r"\1", expr)
+        expr = re.sub(r"\b(WB_\w+)\b", lambda m: str(values[m.group(1)]), expr)
+        if re.fullmatch(r"[\d\sxa-fA-F()+\-*/]+", expr):
+            values[name] = int(eval(expr.replace("/", "//"), {"__builtins__": {}}))  # noqa: S307 (digits only)
+    return SimpleNamespace(**{k[3:]: v for k, v in values.items()})
+
+
+P = constants()
+HEADER = struct.Struct("<BBH")
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray([0])
+    code_at, code = 0, 1
+    for b in data:
+        if b:
+            out.append(b)
+            code += 1
+        if not b or code == 0xFF:
+            out[code_at] = code
+            code, code_at = 1, len(out)
+            out.append(0)
+    out[code_at] = code
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes | None:
+    """Inverse of cobs_encode; None for malformed input (a zero byte, a block past the end)."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        code = data[i]
+        i += 1
+        if code == 0 or i + code - 1 > n:
+            return None
+        block = data[i:i + code - 1]
+        if 0 in block:
+            return None
+        out += block
+        i += code - 1
+        if code != 0xFF and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:
+    if len(payload) > P.MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the device buffer ({P.MAX_PAYLOAD})")
+    raw = HEADER.pack(ftype, seq & 0xFF, len(payload)) + payload
+    raw += struct.pack("<I", zlib.crc32(raw))
+    return cobs_encode(raw) + b"\x00"
+
+
+@dataclass
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+
+
+class BadFrame(Exception):
+    """A delimited chunk that is not a valid frame (COBS, length or CRC)."""
+
+
+def decode_frame(chunk: bytes) -> Frame:
+    """Decode the bytes between two delimiters."""
+    raw = cobs_decode(chunk)
+    if raw is None or len(raw) < P.FRAME_HEADER + P.FRAME_CRC:
+        raise BadFrame("malformed COBS or short frame")
+    ftype, seq, length = HEADER.unpack_from(raw)
+    if length + P.FRAME_HEADER + P.FRAME_CRC != len(raw):
+        raise BadFrame(f"length field {length} does not match {len(raw)} bytes")
+    body, (crc,) = raw[:-4], struct.unpack("<I", raw[-4:])
+    if zlib.crc32(body) != crc:
+        raise BadFrame("CRC mismatch")
+    return Frame(ftype, seq, bytes(body[P.FRAME_HEADER:]))
+
+
+class FrameReader:
+    """Splits a byte stream at 0x00 delimiters; resynchronises after garbage."""
+
+    def __init__(self, max_encoded: int | None = None):
+        self.buf = bytearray()
+        self.max_encoded = max_encoded or 4 * P.MAX_ENCODED
+        self.bad_frames = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames = []
+        self.buf += data
+        while True:
+            end = self.buf.find(0)
+            if end < 0:
+                if len(self.buf) > self.max_encoded:   # garbage without delimiters: drop it
+                    self.buf.clear()
+                    self.bad_frames += 1
+                return frames
+            chunk = bytes(self.buf[:end])
+            del self.buf[:end + 1]
+            if not chunk:
+                continue
+            try:
+                frames.append(decode_frame(chunk))
+            except BadFrame:
+                self.bad_frames += 1
+
+
+DTYPES = {0: ("f32", "<f4", 4), 1: ("i16", "<i2", 2), 2: ("i32", "<i4", 4), 3: ("i8", "i1", 1)}
+COUNTER_KINDS = {0: "none", 1: "systick", 2: "dwt", 3: "host-ns"}
+
+
+@dataclass
+class Hello:
+    protocol_version: int
+    kernel_version: str
+    caps: int
+    max_payload: int
+    window: int
+    input_dim: int
+    k: int
+    num_classes: int
+    levels: int
+    input_dtype: str
+    output_dtype: str
+    counter_kind: str
+    counter_hz: int
+    stack_size: int
+    model_state_bytes: int
+    staging_bytes: int
+    model_hash: str
+    board: str
+
+    @classmethod
+    def parse(cls, p: bytes) -> "Hello":
+        if len(p) < 45 or len(p) < 45 + p[44]:
+            raise BadFrame(f"HELLO answer of {len(p)} bytes is too short")
+        (ver, kmaj, kmin, caps, maxp, window, dim, k, ncls, levels, idt, odt, ck, _r, hz, stack, state,
+         staging) = struct.unpack_from("<BBBBHHHHHBBBBHIIII", p)
+        return cls(ver, f"{kmaj}.{kmin}", caps, maxp, window, dim, k, ncls, levels, DTYPES[idt][0],
+                   DTYPES[odt][0], COUNTER_KINDS.get(ck, str(ck)), hz, stack, state, staging,
+                   p[36:44].hex(), p[45:45 + p[44]].decode(errors="replace"))
+
+    def has(self, cap_name: str) -> bool:
+        return bool(self.caps & getattr(P, "CAP_" + cap_name.upper()))
+
+
+@dataclass
+class Result:
+    valid: bool
+    ticks: int
+    stack_bytes: int
+    logits: bytes     # raw little-endian output elements, compared bit for bit
+
+
+RESULT_HEADER = struct.Struct("<B3xII")
+
+
+def parse_result(p: bytes) -> Result:
+    valid, ticks, stack = RESULT_HEADER.unpack_from(p)
+    return Result(bool(valid), ticks, stack, bytes(p[RESULT_HEADER.size:]))
+
+
+STATS_FIELDS = ("frames_ok", "crc_errors", "frame_errors", "duplicates", "infers", "streams", "stack_peak",
+                "stack_size")
+
+
+def parse_stats(p: bytes) -> dict[str, int]:
+    return dict(zip(STATS_FIELDS, struct.unpack_from("<8I", p)))
+
+
+ERROR_NAMES = {1: "bad CRC", 2: "bad frame", 3: "unknown request", 4: "write out of range",
+               5: "bad length", 6: "unsupported"}

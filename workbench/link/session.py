@@ -1,0 +1,71 @@
+"""A measurement session: every window of a dataset through a device, full and streamed.
+
+For each window the session sends the inputs in acknowledged chunks and asks for a full-window
+inference; with ``stream=True`` it then empties the device's brick ring and pushes the window brick
+by brick, so the last push is the cost of one streamed new window (one brick + the upper level) and
+its logits must equal the full window's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workbench.link.client import DeviceLink
+from workbench.link.protocol import DTYPES, Hello
+
+
+@dataclass
+class WindowResult:
+    index: int
+    logits: np.ndarray
+    cost: int
+    stack_bytes: int
+    stream_logits: np.ndarray | None = None
+    stream_cost: int | None = None
+    stream_stack_bytes: int | None = None
+
+
+@dataclass
+class SessionResult:
+    hello: Hello
+    windows: list[WindowResult]
+    stats: dict[str, int]
+    link: dict
+    wall_seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = True, progress=None,
+                hello: Hello | None = None) -> SessionResult:
+    """``inputs[N, T, D]`` already in the device's input dtype; ``costs(ticks_list)`` converts the
+    counter readings of the requests just answered (the target's ``costs``)."""
+    hello = hello or link.hello()
+    out_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.output_dtype]][1])
+    in_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.input_dtype]][1])
+    stream = stream and hello.has("stream")
+    task = progress.add_task("windows", total=len(inputs)) if progress is not None else None
+    t0 = time.monotonic()
+    results = []
+    for i, x in enumerate(inputs):
+        ctx = f"window {i}"
+        raw = np.ascontiguousarray(x, dtype=in_dtype).tobytes()
+        r = link.infer(raw, context=ctx)
+        (cost,) = costs([r.ticks])
+        w = WindowResult(i, np.frombuffer(r.logits, dtype=out_dtype).copy(), cost, r.stack_bytes)
+        if stream:
+            link.reset_stream()
+            step = hello.k * hello.input_dim * in_dtype.itemsize
+            for b in range(0, len(raw), step):
+                s = link.stream(raw[b:b + step], context=f"{ctx}, brick {b // step}")
+                (s_cost,) = costs([s.ticks])
+            w.stream_logits = np.frombuffer(s.logits, dtype=out_dtype).copy() if s.valid else None
+            w.stream_cost, w.stream_stack_bytes = s_cost, s.stack_bytes
+        results.append(w)
+        if task is not None:
+            progress.update(task, advance=1)
+    wall = time.monotonic() - t0
+    stats = link.stats()
+    return SessionResult(hello, results, stats, vars(link.counters).copy(), wall)

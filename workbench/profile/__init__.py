@@ -1,0 +1,134 @@
+"""Profile stage: the record of one run (see ../shared/DESIGN.md, "Contract: profile").
+
+A profile is a JSON document: schema version, provenance, board/target/backend, model, dataset,
+``metrics`` (each ``{value, unit, source}``) and per-window records. Written atomically and never
+overwritten silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+from workbench.paths import project_root
+
+SCHEMA = "workbench-profile"
+SCHEMA_VERSION = 1
+
+# Where a number came from. The first nine are measurement sources of the design contract; the
+# output sources name whose logits an accuracy or agreement figure was computed from.
+SOURCES = (
+    "dwt-cycles", "systick-cycles", "qemu-icount-instructions", "qemu-plugin-instructions",
+    "renode-virtual-time", "static-elf", "stack-paint", "host-wallclock", "estimate",
+    "device-output", "host-output", "torch-output", "micropython-ticks-us",
+)
+COST_UNITS = ("instructions", "cycles", "ns", "us")
+
+
+def metric(value, unit: str, source: str) -> dict:
+    if source not in SOURCES:
+        raise ValueError(f"unknown metric source {source!r}")
+    return {"value": value, "unit": unit, "source": source}
+
+
+def git_state() -> dict:
+    root = project_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty}
+
+
+def provenance(tool_versions: dict[str, str]) -> dict:
+    import numpy
+    versions = {"workbench": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
+    try:
+        import torch
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    versions.update(tool_versions)
+    return {"created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "git": git_state(),
+            "versions": versions, "host": platform.node()}
+
+
+def new_profile(*, board: str, target: dict, backend: str, model: dict, dataset: dict, metrics: dict,
+                windows: list[dict], tool_versions: dict[str, str], extra: dict | None = None) -> dict:
+    p = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **provenance(tool_versions), "board": board,
+         "target": target, "backend": backend, "model": model, "dataset": dataset, "metrics": metrics,
+         "windows": windows}
+    if extra:
+        p["extra"] = extra
+    validate(p, "<new profile>")
+    return p
+
+
+REQUIRED = ("schema", "schema_version", "created_utc", "git", "versions", "board", "target", "backend", "model",
+            "dataset", "metrics")
+
+
+def validate(p, where: str) -> None:
+    if not isinstance(p, dict) or p.get("schema") != SCHEMA:
+        raise WorkbenchError(f"{where}: not a workbench profile")
+    if p.get("schema_version") != SCHEMA_VERSION:
+        raise WorkbenchError(f"{where}: profile schema version {p.get('schema_version')} (this workbench reads "
+                             f"{SCHEMA_VERSION})")
+    for key in REQUIRED:
+        if key not in p:
+            raise WorkbenchError(f"{where}: profile is missing '{key}'")
+    if not isinstance(p["metrics"], dict):
+        raise WorkbenchError(f"{where}: 'metrics' must be an object")
+    for name, m in p["metrics"].items():
+        if not isinstance(m, dict) or not {"value", "unit", "source"} <= set(m):
+            raise WorkbenchError(f"{where}: metric '{name}' needs value, unit and source")
+        if m["source"] not in SOURCES:
+            raise WorkbenchError(f"{where}: metric '{name}' has unknown source '{m['source']}'")
+
+
+def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write atomically (temp file + rename); refuse to replace an existing file unless ``force``."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(p, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_profile(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        p = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WorkbenchError(f"profile {path} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(f"profile {path} is not valid JSON (truncated or corrupt: {exc.msg if hasattr(exc, 'msg') else exc})") from None
+    validate(p, str(path))
+    return p
+
+
+def default_profile_path(board: str, model: dict) -> Path:
+    from workbench.paths import profiles_dir
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    cells = "-".join(model.get("cells", []))
+    return profiles_dir() / f"{stamp}-{board}-{model.get('family')}-{cells}-{model.get('quantization')}.json"

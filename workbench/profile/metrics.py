@@ -1,0 +1,79 @@
+"""Metrics of a device session against the host C kernel and torch, per the profile contract."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.build import MemoryReport
+from workbench.link.session import SessionResult
+from workbench.profile import metric
+from workbench.targets import Measure
+
+
+def _spread(values: list[int], unit: str, source: str, prefix: str) -> dict:
+    if not values:
+        return {}
+    v = np.asarray(values)
+    return {f"{prefix}.median": metric(float(np.median(v)), unit, source),
+            f"{prefix}.min": metric(int(v.min()), unit, source),
+            f"{prefix}.max": metric(int(v.max()), unit, source)}
+
+
+def bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.ndarray,
+                    torch_logits: np.ndarray | None, measure: Measure, memory: MemoryReport | None,
+                    num_classes: int) -> tuple[dict, list[dict]]:
+    dev = np.stack([w.logits for w in session.windows])
+    dev_cls = dev.argmax(axis=1)
+    host_cls = host_logits.argmax(axis=1)
+    m: dict = {}
+    m["accuracy.device"] = metric(float((dev_cls == labels).mean()), "fraction", "device-output")
+    m["accuracy.host"] = metric(float((host_cls == labels).mean()), "fraction", "host-output")
+    bitexact = [bit_equal(w.logits, host_logits[i]) for i, w in enumerate(session.windows)]
+    m["agreement.device_host"] = metric(float(np.mean(bitexact)), "fraction of windows, logits bit-equal",
+                                        "device-output")
+    if torch_logits is not None:
+        torch_cls = torch_logits.argmax(axis=1)
+        m["accuracy.torch"] = metric(float((torch_cls == labels).mean()), "fraction", "torch-output")
+        m["agreement.device_torch_class"] = metric(float((dev_cls == torch_cls).mean()),
+                                                   "fraction of windows, same class", "device-output")
+    conf = np.zeros((num_classes, num_classes), dtype=int)
+    for t, p in zip(labels, dev_cls):
+        conf[t, p] += 1
+    m["confusion.device"] = metric(conf.tolist(), "windows [true][predicted]", "device-output")
+    m.update(_spread([w.cost for w in session.windows], measure.unit, measure.source, "cost.full_window"))
+    streamed = [w for w in session.windows if w.stream_cost is not None]
+    if streamed:
+        m.update(_spread([w.stream_cost for w in streamed], measure.unit, measure.source, "cost.stream_window"))
+        same = [w.stream_logits is not None and bit_equal(w.stream_logits, w.logits) for w in streamed]
+        m["agreement.stream_full"] = metric(float(np.mean(same)), "fraction of windows, logits bit-equal",
+                                            "device-output")
+    stack_inf = max(max(w.stack_bytes for w in session.windows),
+                    max((w.stream_stack_bytes or 0) for w in session.windows))
+    if session.hello.has("stack_paint"):
+        m["ram.stack_peak"] = metric(int(session.stats["stack_peak"]), "bytes", "stack-paint")
+        m["ram.stack_inference"] = metric(int(stack_inf), "bytes", "stack-paint")
+    if memory is not None:
+        m["ram.data"] = metric(memory.ram_data, "bytes", "static-elf")
+        m["ram.bss"] = metric(memory.ram_bss, "bytes", "static-elf")
+        m["ram.stack_reserved"] = metric(memory.ram_stack_reserved, "bytes", "static-elf")
+        m["ram.model_state"] = metric(memory.model_state, "bytes", "static-elf")
+        m["flash.code"] = metric(memory.flash_code, "bytes", "static-elf")
+        m["flash.weights"] = metric(memory.flash_weights, "bytes", "static-elf")
+    m["time.wall_per_window"] = metric(session.wall_seconds / max(1, len(session.windows)), "s", "host-wallclock")
+
+    windows = []
+    for i, w in enumerate(session.windows):
+        rec = {"index": i, "label": int(labels[i]), "device_class": int(dev_cls[i]), "host_class": int(host_cls[i]),
+               "device_host_bitexact": bool(bitexact[i]), "cost": int(w.cost), "stack_bytes": int(w.stack_bytes),
+               "logits": w.logits.tolist()}
+        if torch_logits is not None:
+            rec["torch_class"] = int(torch_logits[i].argmax())
+        if w.stream_cost is not None:
+            rec["stream_cost"] = int(w.stream_cost)
+        windows.append(rec)
+    return m, windows

@@ -1,0 +1,49 @@
+"""Targets stage: start a device (emulator, board, host process), hand back its serial port, stop it.
+
+A target also says what its counter readings mean: ``Measure`` turns a result's raw counter ticks
+(or an exact count from an emulator plugin) into a metric value with its unit and source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Measure:
+    """How a target's per-inference cost figures are produced."""
+
+    unit: str        # "instructions" | "cycles" | "ns"
+    source: str      # one of the profile contract's metric sources
+    note: str = ""
+
+
+class Target:
+    """Interface every target implements (used as a context manager)."""
+
+    kind = "abstract"          # qemu | renode | hardware | micropython-unix | host
+    measure: Measure
+
+    def start(self):
+        """Start the device and return an open pyserial port connected to its runner."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return True
+
+    def costs(self, ticks: list[int]) -> list[int]:
+        """Per-request cost values for the requests just answered, given their counter ticks."""
+        raise NotImplementedError
+
+    def stop(self) -> int | None:
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
