@@ -24,7 +24,10 @@ class OneLineParser(argparse.ArgumentParser):
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 110)   # logs and pipes: keep table rows on one line
+    return console
 
 
 def _progress():

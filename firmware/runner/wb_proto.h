@@ -26,7 +26,7 @@
 #define WB_REQ_HELLO 0x01   /* -> wb_hello_t fields, see wb_runner.c */
 #define WB_REQ_WRITE 0x02   /* offset:u32, bytes -> offset:u32, len:u16 (into the input staging buffer) */
 #define WB_REQ_INFER 0x03   /* run the full window in staging -> wb_result */
-#define WB_REQ_STREAM 0x04  /* push the newest k steps from staging -> wb_result */
+#define WB_REQ_STREAM 0x04  /* [offset:u32] push the k steps at staging+offset (default 0) -> result */
 #define WB_REQ_STATS 0x05   /* -> counters */
 #define WB_REQ_RESET 0x06   /* empty the stream ring (counters keep counting) */
 #define WB_REQ_EXIT 0x07    /* code:u8 -> ack, then the port stops (emulators exit with code) */

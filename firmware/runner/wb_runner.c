@@ -78,8 +78,9 @@ static uint16_t hello(void)
     return (uint16_t)(45 + blen);
 }
 
-/* Run one inference (full window or stream push) between the counters and the stack paint. */
-static uint16_t run_measured(int stream_push)
+/* Run one inference (full window, or a stream push of the brick at `brick_offset` bytes into
+ * staging) between the counters and the stack paint. */
+static uint16_t run_measured(int stream_push, uint32_t brick_offset)
 {
     uint8_t *logits = rsp + RESULT_HEADER;
     uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
@@ -89,7 +90,7 @@ static uint16_t run_measured(int stream_push)
     uint32_t t0 = wb_port_counter();
     wb_count_begin();
     if (stream_push) {
-        valid = wb_model_stream_push(staging, logits);
+        valid = wb_model_stream_push((const uint8_t *)staging + brick_offset, logits);
     } else {
         wb_model_infer(staging, logits);
     }
@@ -160,17 +161,28 @@ static void handle(const wb_frame_t *f)
     }
     case WB_REQ_INFER:
         stats.infers++;
-        n = run_measured(0);
+        n = run_measured(0, 0);
         break;
-    case WB_REQ_STREAM:
+    case WB_REQ_STREAM: {
+        /* Optional offset:u32 of the brick in staging: a window already sent for INFER can be
+         * streamed brick by brick without sending it again. */
+        uint32_t off = f->len >= 4 ? get_u32(f->payload) : 0;
+        uint32_t brick = (uint32_t)wb_model_info.k * wb_model_info.input_dim * wb_model_info.input_elem_bytes;
         if (!(wb_model_info.caps & WB_CAP_STREAM)) {
             type = WB_RSP_ERROR;
             n = error_payload(WB_ERR_UNSUPPORTED, f->type, 0);
+        } else if (f->len != 0 && f->len != 4) {
+            type = WB_RSP_ERROR;
+            n = error_payload(WB_ERR_LENGTH, f->type, f->len);
+        } else if (off > sizeof staging || brick > sizeof staging - off || (off % 4u) != 0) {
+            type = WB_RSP_ERROR;
+            n = error_payload(WB_ERR_RANGE, f->type, (uint16_t)off);
         } else {
             stats.streams++;
-            n = run_measured(1);
+            n = run_measured(1, off);
         }
         break;
+    }
     case WB_REQ_STATS: {
         const uint32_t v[8] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
                                 stats.infers, stats.streams, stats.stack_peak, (uint32_t)wb_port_stack_size() };

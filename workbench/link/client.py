@@ -116,8 +116,13 @@ class DeviceLink:
         return parse_result(self.request(P.REQ_INFER, context=context))
 
     def stream(self, brick: bytes, context: str = "") -> Result:
+        """Send the newest k steps and push them as a new brick."""
         self.write_input(brick, context)
         return parse_result(self.request(P.REQ_STREAM, context=context))
+
+    def stream_staged(self, offset: int, context: str = "") -> Result:
+        """Push the brick already in the staging buffer at ``offset`` bytes (no upload)."""
+        return parse_result(self.request(P.REQ_STREAM, struct.pack("<I", offset), context=context))
 
     def reset_stream(self) -> None:
         self.request(P.REQ_RESET)

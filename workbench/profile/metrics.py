@@ -34,13 +34,12 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
     m["accuracy.device"] = metric(float((dev_cls == labels).mean()), "fraction", "device-output")
     m["accuracy.host"] = metric(float((host_cls == labels).mean()), "fraction", "host-output")
     bitexact = [bit_equal(w.logits, host_logits[i]) for i, w in enumerate(session.windows)]
-    m["agreement.device_host"] = metric(float(np.mean(bitexact)), "fraction of windows, logits bit-equal",
-                                        "device-output")
+    m["agreement.device_host"] = metric(float(np.mean(bitexact)), "fraction bit-equal", "device-output")
     if torch_logits is not None:
         torch_cls = torch_logits.argmax(axis=1)
         m["accuracy.torch"] = metric(float((torch_cls == labels).mean()), "fraction", "torch-output")
-        m["agreement.device_torch_class"] = metric(float((dev_cls == torch_cls).mean()),
-                                                   "fraction of windows, same class", "device-output")
+        m["agreement.device_torch_class"] = metric(float((dev_cls == torch_cls).mean()), "fraction same class",
+                                                   "device-output")
     conf = np.zeros((num_classes, num_classes), dtype=int)
     for t, p in zip(labels, dev_cls):
         conf[t, p] += 1
@@ -50,8 +49,7 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
     if streamed:
         m.update(_spread([w.stream_cost for w in streamed], measure.unit, measure.source, "cost.stream_window"))
         same = [w.stream_logits is not None and bit_equal(w.stream_logits, w.logits) for w in streamed]
-        m["agreement.stream_full"] = metric(float(np.mean(same)), "fraction of windows, logits bit-equal",
-                                            "device-output")
+        m["agreement.stream_full"] = metric(float(np.mean(same)), "fraction bit-equal", "device-output")
     stack_inf = max(max(w.stack_bytes for w in session.windows),
                     max((w.stream_stack_bytes or 0) for w in session.windows))
     if session.hello.has("stack_paint"):

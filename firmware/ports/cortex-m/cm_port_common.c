@@ -3,7 +3,6 @@
 #include "wb_port.h"
 #include "wb_proto.h"
 
-void wb_port_idle(void) {}
 uint32_t wb_port_counter(void) { return cm_counter_read(); }
 uint8_t wb_port_counter_kind(void) { return WB_COUNTER_SYSTICK; }
 void wb_port_stack_paint(void) { cm_stack_paint(); }
