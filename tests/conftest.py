@@ -1,0 +1,37 @@
+"""Shared fixtures: small trained models, tool availability."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
+needs_qemu = pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+
+
+def tiny_model(cells=("gru", "gru"), hidden=(8, 8), k=10, window=100, input_dim=6, num_classes=4, family="sharnn",
+               seed=0):
+    """An untrained but normalised model with random weights (enough for bit-exactness checks)."""
+    from workbench.models import build_model
+
+    torch.manual_seed(seed)
+    cfg = {"family": family, "cells": list(cells), "hidden": list(hidden), "window": window, "input_dim": input_dim,
+           "num_classes": num_classes}
+    if family == "sharnn":
+        cfg["k"] = k
+    else:
+        cfg["cells"], cfg["hidden"] = cfg["cells"][:1], cfg["hidden"][:1]
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.norm.mean.uniform_(-0.5, 0.5)
+        model.norm.inv_std.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def basicmotions():
+    from workbench.data import load_dataset
+
+    return load_dataset("BasicMotions", "train"), load_dataset("BasicMotions", "test")
