@@ -1,0 +1,56 @@
+"""``workbench export`` and ``workbench build``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.commands.common import console
+
+
+def cmd_export(args) -> int:
+    from workbench.export.c import export_c
+    from workbench.models.modelfile import load
+
+    info = export_c(load(args.model), Path(args.out))
+    console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
+                    f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from rich.table import Table
+
+    from workbench.boards import load_board
+    from workbench.models.modelfile import load
+    from workbench.pipeline import export_and_build
+
+    board = load_board(args.board)
+    mf = load(args.model)
+    con = console()
+    with con.status(f"building for {board.name} ({args.backend})"):
+        built = export_and_build(mf, board, args.backend)
+    mem = built.artifact.memory
+    t = Table(title=f"{built.artifact.elf}")
+    for col in ("section", "bytes", "source"):
+        t.add_column(col)
+    for name, v in (("flash.code", mem.flash_code), ("flash.weights", mem.flash_weights), ("ram.data", mem.ram_data),
+                    ("ram.bss", mem.ram_bss), ("ram.stack_reserved", mem.ram_stack_reserved),
+                    ("ram.model_state", mem.model_state)):
+        t.add_row(name, str(v), "static-elf")
+    con.print(t)
+    return 0
+
+
+def register(sub) -> None:
+    from workbench.boards import DEFAULT_BOARD
+
+    s = sub.add_parser("export", help="export a model file to generated C")
+    s.add_argument("model", help="model file (.wbm)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("build", help="build firmware for a board and report its static memory")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
+    s.add_argument("--model", required=True, help="model file (.wbm)")
+    s.add_argument("--backend", default="baremetal", choices=["baremetal"], help="firmware backend [baremetal]")
+    s.set_defaults(func=cmd_build)

@@ -1,0 +1,146 @@
+"""``workbench run`` and ``workbench demo``: stream a dataset through a device, write a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.commands.common import console, progress
+from workbench.commands.train import train_model
+from workbench.errors import WorkbenchError
+
+DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "k": 10}
+
+
+def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
+              stream: bool, counter: str, limit: int | None) -> tuple[dict, Path]:
+    import numpy as np
+
+    from workbench.boards import load_board
+    from workbench.build.baremetal import gcc_version
+    from workbench.data import load_dataset
+    from workbench.models.modelfile import load
+    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_qemu,
+                                    torch_logits)
+    from workbench.profile import default_profile_path, new_profile, write_profile
+    from workbench.profile.metrics import session_metrics
+
+    board = load_board(board_name)
+    mf = load(model_path)
+    if out is not None and Path(out).exists() and not force:
+        raise WorkbenchError(f"{out} exists; choose another --out or pass --force to replace it")
+    dataset = dataset or mf.meta.get("dataset")
+    if not dataset:
+        raise WorkbenchError("the model file does not name its dataset: pass --dataset")
+    data = load_dataset(dataset, split)
+    if limit:
+        data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
+    with console().status(f"building firmware for {board.name}"):
+        built = export_and_build(mf, board)
+    inputs = device_inputs(built.export, data)
+    host = host_logits(built, inputs)
+    ref = torch_logits(mf, data)
+    with progress() as bar:
+        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
+                          f"({board.qemu['machine']})")
+        session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
+                                                   use_plugin=(counter == "plugin"), progress=bar)
+    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
+                                       data.num_classes)
+    model = model_summary(mf, built.export)
+    profile = new_profile(
+        board=board.name, target=target_info, backend=built.artifact.backend, model=model,
+        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
+        metrics=metrics, windows=windows,
+        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": _host_cc_version()},
+        extra={"link": session.link, "device_stats": session.stats,
+               "handshake": {k: v for k, v in vars(session.hello).items()}})
+    path = write_profile(profile, out or default_profile_path(board.name, model), force=force)
+    return profile, path
+
+
+def _host_cc_version() -> str:
+    import subprocess
+
+    from workbench.build.host import host_compiler
+
+    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+def print_summary(profile: dict, path: Path) -> None:
+    from rich.table import Table
+
+    m = profile["metrics"]
+    t = Table(title=f"{profile['model']['family']} {'/'.join(profile['model']['cells'])} "
+                    f"{profile['model']['hidden']} on {profile['board']} — {profile['dataset']['name']} "
+                    f"({profile['dataset']['count']} windows)")
+    for col in ("metric", "value", "unit", "source"):
+        t.add_column(col)
+    for name, v in m.items():
+        if name.startswith("confusion"):
+            continue
+        val = v["value"]
+        if isinstance(val, float) and v["unit"].startswith("fraction"):
+            val = f"{val:.3f}"
+        elif isinstance(val, float):
+            val = f"{val:,.4g}" if val < 1000 else f"{val:,.0f}"
+        elif isinstance(val, int):
+            val = f"{val:,}"
+        t.add_row(name, str(val), v["unit"], v["source"])
+    con = console()
+    con.print(t)
+    con.print(f"profile written to [bold]{path}[/]")
+
+
+def cmd_run(args) -> int:
+    if args.emulator != "qemu":
+        raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
+    profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
+                              Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
+                              args.limit)
+    print_summary(profile, path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from workbench.paths import build_dir
+
+    con = console()
+    model_path = build_dir() / "demo" / f"basicmotions-sharnn-gru-seed{args.seed}.wbm"
+    con.rule("[bold]1/3 train ShaRNN (GRU/GRU, hidden 16/16, k=10) on BasicMotions")
+    _, acc = train_model("BasicMotions", DEMO_MODEL["family"], DEMO_MODEL["cells"], DEMO_MODEL["hidden"],
+                         DEMO_MODEL["k"], args.epochs, args.seed, model_path)
+    con.print(f"test accuracy (float, torch): {acc:.3f}")
+    con.rule(f"[bold]2/3 export, build and boot {args.board}")
+    profile, path = run_model(args.board, model_path, None, "test", Path(args.out) if args.out else None, args.force,
+                              True, args.counter, None)
+    con.rule("[bold]3/3 profile")
+    print_summary(profile, path)
+    return 0
+
+
+def register(sub) -> None:
+    from workbench.boards import DEFAULT_BOARD
+
+    def run_options(s):
+        s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
+        s.add_argument("--out", help="profile to write [profiles/<time>-<board>-<model>.json]")
+        s.add_argument("--force", action="store_true", help="replace --out if it exists")
+        s.add_argument("--counter", default="plugin", choices=["plugin", "icount"],
+                       help="QEMU cost source: exact plugin count or SysTick under -icount [plugin]")
+
+    s = sub.add_parser("run", help="stream a dataset through a device running the model; write a profile")
+    s.add_argument("--model", required=True, help="model file (.wbm)")
+    s.add_argument("--dataset", help="dataset [the one the model was trained on]")
+    s.add_argument("--split", default="test", choices=["train", "test"], help="split to stream [test]")
+    s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
+    s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
+    s.add_argument("--limit", type=int, help="only the first N windows")
+    run_options(s)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="the whole pipeline on BasicMotions: train, build, boot, stream, profile")
+    s.add_argument("--seed", type=int, default=0, help="training seed [0]")
+    s.add_argument("--epochs", type=int, default=150, help="maximum training epochs [150]")
+    run_options(s)
+    s.set_defaults(func=cmd_demo)
