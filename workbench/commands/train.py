@@ -7,6 +7,8 @@ from pathlib import Path
 from workbench.commands.common import console, int_list
 from workbench.errors import WorkbenchError
 
+FAMILIES = {"sharnn": 2, "rnn": 1}   # family -> levels (cells, hidden sizes)
+
 
 def default_k(window: int) -> int:
     """The divisor of T nearest sqrt(T): it minimises the O(T/k + k) sequential steps."""
@@ -14,57 +16,131 @@ def default_k(window: int) -> int:
     return min(divisors, key=lambda d: (abs(d - window ** 0.5), d))
 
 
+def parse_cell_options(text: str | None, levels: int) -> list[dict]:
+    """``"w_rank=4,u_rank=4"`` (every level) or ``"w_rank=4;layers=2"`` (lower;upper) -> one dict per level."""
+    if not text:
+        return [{} for _ in range(levels)]
+    parts = text.split(";")
+    if len(parts) == 1:
+        parts = parts * levels
+    if len(parts) != levels:
+        raise WorkbenchError(f"--cell-options: {len(parts)} levels given, the model has {levels}")
+    out = []
+    for part in parts:
+        opts = {}
+        for item in filter(None, (s.strip() for s in part.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip():
+                raise WorkbenchError(f"--cell-options: expected key=value, got '{item}'")
+            opts[key.strip()] = _option_value(value.strip())
+        out.append(opts)
+    return out
+
+
+def _option_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], k: int | None, epochs: int,
-                seed: int, out: Path) -> tuple[Path, float]:
+                seed: int, out: Path, *, cell_options: list[dict] | None = None, window: int | None = None,
+                **train_options) -> tuple[Path, float]:
+    """Train one model and write its file; returns (path, test accuracy). ``train_options`` override
+    ``TrainConfig`` fields (patience, val_fraction, lr, ...)."""
     import torch
 
     from workbench.data import load_dataset
     from workbench.models import build_model
     from workbench.models.modelfile import from_module, save
-    from workbench.models.train import TrainConfig, accuracy, train
+    from workbench.models.train import TrainConfig, accuracy, align_to_window, train
 
+    if family not in FAMILIES:
+        raise WorkbenchError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
     tr = load_dataset(dataset, "train")
     te = load_dataset(dataset, "test")
+    if window is not None:
+        tr, te = align_to_window(tr, window), align_to_window(te, window)
     config = {"family": family, "cells": cells, "hidden": hidden, "window": tr.window_length,
               "input_dim": tr.num_channels, "num_classes": tr.num_classes}
+    if cell_options and any(cell_options):
+        config["cell_options"] = cell_options
     if family == "sharnn":
         config["k"] = k if k is not None else default_k(tr.window_length)
+    if te.window_length != tr.window_length or te.num_channels != tr.num_channels:
+        raise WorkbenchError(f"dataset {dataset}: test windows {te.x.shape[1:]} differ from training windows "
+                             f"{tr.x.shape[1:]}")
     torch.manual_seed(seed)
     model = build_model(config)
-    cfg = TrainConfig(epochs=epochs, seed=seed)
+    cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
     result = train(model, tr, cfg)
     test_acc = accuracy(model, te.x, te.y)
     meta = {"dataset": tr.name, "class_names": tr.class_names, "seed": seed,
-            "train": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                      "val_accuracy": result.val_accuracy, "train_accuracy": result.train_accuracy,
-                      "test_accuracy": test_acc, "config": vars(cfg)}}
+            "train": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "refit": result.refit,
+                      "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
+                      "train_accuracy": result.train_accuracy, "test_accuracy": test_acc, "config": vars(cfg)}}
+    if window is not None:
+        meta["window_prep"] = {"window": window, "align": "end", "pad": "zeros in front"}
     save(from_module(model, meta), out)
     return out, test_acc
 
 
 def cmd_train(args) -> int:
-    cells = args.cells.split(",")
+    levels = FAMILIES.get(args.family)
+    if levels is None:
+        raise WorkbenchError(f"unknown model family {args.family!r}; known: {', '.join(FAMILIES)}")
+    cells = [c.strip().lower() for c in args.cells.split(",")]
     hidden = int_list(args.hidden)
-    levels = 2 if args.family == "sharnn" else 1
     if len(cells) == 1:
         cells = cells * levels
     if len(hidden) == 1:
         hidden = hidden * levels
     if len(cells) != levels or len(hidden) != levels:
         raise WorkbenchError(f"family {args.family} takes {levels} cell(s) and {levels} hidden size(s)")
-    path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, args.epochs, args.seed, Path(args.out))
+    if args.epochs < 1:
+        raise WorkbenchError(f"--epochs must be ≥ 1, got {args.epochs}")
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
+    options = {"patience": args.patience, "val_fraction": args.val_fraction}
+    if args.lr is not None:
+        options["lr"] = args.lr
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, args.epochs, args.seed, Path(args.out),
+                            cell_options=parse_cell_options(args.cell_options, levels), window=args.window,
+                            **options)
     console().print(f"model written to [bold]{path}[/]; test accuracy (float, torch): {acc:.3f}")
     return 0
 
 
 def register(sub) -> None:
-    s = sub.add_parser("train", help="train a model on a dataset and write a model file")
-    s.add_argument("--dataset", default="BasicMotions", help="dataset name (UCR/UEA archive) [BasicMotions]")
-    s.add_argument("--family", default="sharnn", choices=["sharnn", "rnn"], help="model family [sharnn]")
+    from workbench.models.trainconfig import TrainConfig
+
+    d = TrainConfig()
+    s = sub.add_parser("train", help="train a model on a dataset and write a model file",
+                       description="Train a ShaRNN or a single-level RNN (cells: lstm, gru, fastgrnn, mingru, "
+                                   "minlstm, durnn) with early stopping on a stratified validation split.")
+    s.add_argument("--dataset", default="BasicMotions",
+                   help="dataset name (UCR/UEA archive, keywords, ...) or a .npz/.csv file [BasicMotions]")
+    s.add_argument("--family", default="sharnn", help="model family: sharnn (two levels) or rnn (one) [sharnn]")
     s.add_argument("--cells", default="gru", help="cell kind(s), comma-separated: lower,upper [gru]")
     s.add_argument("--hidden", default="16", help="hidden size(s), comma-separated [16]")
+    s.add_argument("--cell-options", default=None,
+                   help="cell options key=value[,key=value] for every level, or lower;upper "
+                        "(fastgrnn: w_rank, u_rank; durnn: layers, short_size, short_radius, long_activation)")
     s.add_argument("--k", type=int, default=None, help="ShaRNN brick length; must divide T [divisor nearest sqrt(T)]")
-    s.add_argument("--epochs", type=int, default=150, help="maximum epochs (early stopping on validation) [150]")
+    s.add_argument("--window", type=int, default=None,
+                   help="re-align uneven series to end at step N (zeros in front), e.g. 30 for JapaneseVowels")
+    s.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs [{d.epochs}]")
+    s.add_argument("--patience", type=int, default=d.patience,
+                   help=f"early stopping: epochs without a better validation loss [{d.patience}]")
+    s.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help=f"fraction of every class held out for early stopping [{d.val_fraction}]")
+    s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
+    s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
     s.add_argument("--seed", type=int, default=0, help="random seed [0]")
     s.add_argument("--out", required=True, help="model file to write (.wbm)")
     s.set_defaults(func=cmd_train)
