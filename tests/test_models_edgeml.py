@@ -83,3 +83,34 @@ def test_window_must_be_whole_bricks(SRNN2):
 def test_foreign_state_dict_is_refused():
     with pytest.raises(WorkbenchError, match="missing"):
         from_srnn2_state_dict({"fc.weight": torch.zeros(4, 8)}, "LSTM", 10, 100)
+
+
+def test_cli_imports_an_srnn2_state_dict(SRNN2, tmp_path, basicmotions):
+    """`workbench train --from-edgeml`: the model file gives SRNN2's logits on standardised test windows."""
+    from tests.test_cli_errors import run_cli
+    from workbench.models.modelfile import load
+
+    torch.manual_seed(4)
+    theirs = SRNN2(6, 4, 16, 8, "FastGRNNCell", batch_first=False, wRank=3).eval()
+    torch.save(theirs.state_dict(), tmp_path / "srnn2.pt")
+    proc = run_cli("train", "--dataset", "BasicMotions", "--from-edgeml", str(tmp_path / "srnn2.pt"), "--k", "10",
+                   "--out", str(tmp_path / "m.wbm"))
+    assert proc.returncode == 0, proc.stderr
+    mf = load(tmp_path / "m.wbm")
+    assert mf.config["cells"] == ["fastgrnn", "fastgrnn"] and mf.config["cell_options"] == [{"w_rank": 3}] * 2
+    train, test = basicmotions
+    flat = train.x.reshape(-1, 6).astype("float64")
+    x = torch.from_numpy(test.x[:8])
+    std = torch.from_numpy(flat.std(axis=0)).float()
+    standardised = (x - torch.from_numpy(flat.mean(axis=0)).float()) / std
+    with torch.no_grad():
+        torch.testing.assert_close(mf.build()(x), theirs(standardised.transpose(0, 1), 10), atol=1e-4, rtol=1e-5)
+
+
+def test_cli_unreadable_state_dict(tmp_path):
+    from tests.test_cli_errors import assert_one_line_error, run_cli
+
+    bad = tmp_path / "srnn2.pt"
+    bad.write_bytes(b"\x80\x04garbage")
+    assert_one_line_error(run_cli("train", "--from-edgeml", str(bad), "--out", str(tmp_path / "m.wbm")),
+                          "srnn2.pt", "cannot be read")

@@ -88,7 +88,41 @@ def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], 
     return out, test_acc
 
 
+def import_edgeml(dataset: str, state_path: Path, k: int | None, out: Path, raw_input: bool) -> tuple[Path, float]:
+    """Write a model file from an EdgeML SRNN2 state dict (no training); returns (path, test accuracy)."""
+    from workbench.data import load_dataset
+    from workbench.models.edgeml import cell_type_of, from_srnn2_state_dict, load_state_dict_file
+    from workbench.models.modelfile import from_module, save
+    from workbench.models.train import accuracy
+
+    sd = load_state_dict_file(state_path)
+    cell_type = cell_type_of(sd)
+    tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    k = k if k is not None else default_k(tr.window_length)
+    mean = std = None
+    if not raw_input:   # what EdgeML's SRNN examples do before calling SRNN2: per-feature train statistics
+        flat = tr.x.reshape(-1, tr.num_channels).astype("float64")
+        mean, std = flat.mean(axis=0), flat.std(axis=0)
+        std[std < 1e-6] = 1.0
+    model = from_srnn2_state_dict(sd, cell_type, k, tr.window_length, mean, std)
+    if model.cell1.input_size != tr.num_channels or model.fc.out_features != tr.num_classes:
+        raise WorkbenchError(f"{state_path}: SRNN2 takes {model.cell1.input_size} features and has "
+                             f"{model.fc.out_features} classes; dataset {dataset} has {tr.num_channels} and "
+                             f"{tr.num_classes}")
+    test_acc = accuracy(model, te.x, te.y)
+    meta = {"dataset": tr.name, "class_names": tr.class_names,
+            "source": {"edgeml_srnn2": str(state_path), "cellType": cell_type,
+                       "input": "raw" if raw_input else "standardised with training mean/std"},
+            "train": {"test_accuracy": test_acc}}
+    save(from_module(model, meta), out)
+    return out, test_acc
+
+
 def cmd_train(args) -> int:
+    if args.from_edgeml:
+        path, acc = import_edgeml(args.dataset, Path(args.from_edgeml), args.k, Path(args.out), args.edgeml_raw_input)
+        console().print(f"EdgeML SRNN2 imported to [bold]{path}[/]; test accuracy (float, torch): {acc:.3f}")
+        return 0
     levels = FAMILIES.get(args.family)
     if levels is None:
         raise WorkbenchError(f"unknown model family {args.family!r}; known: {', '.join(FAMILIES)}")
@@ -142,5 +176,11 @@ def register(sub) -> None:
     s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
     s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
     s.add_argument("--seed", type=int, default=0, help="random seed [0]")
+    s.add_argument("--from-edgeml", metavar="STATE.pt", default=None,
+                   help="no training: import a ShaRNN trained with EdgeML's SRNN2 (torch.save'd state dict; "
+                        "LSTM or FastGRNN cells; brick size --k)")
+    s.add_argument("--edgeml-raw-input", action="store_true",
+                   help="the SRNN2 was trained on raw input (default: standardised by the training split's "
+                        "per-feature mean and std, as EdgeML's examples do)")
     s.add_argument("--out", required=True, help="model file to write (.wbm)")
     s.set_defaults(func=cmd_train)

@@ -42,9 +42,47 @@ from workbench.models.sharnn import ShaRNN
 CELL_TYPES = {"LSTM": "lstm", "FastGRNNCell": "fastgrnn"}
 
 
-def from_srnn2_state_dict(state_dict: dict, cell_type: str, brick_size: int, window: int,
+def cell_type_of(state_dict: dict) -> str:
+    """SRNN2's ``cellType`` as its state dict shows it (nn.LSTM and FastGRNN name their tensors apart)."""
+    if "rnn0.weight_ih_l0" in state_dict:
+        return "LSTM"
+    if "rnn0.cell.zeta" in state_dict:
+        return "FastGRNNCell"
+    if "rnn0.cell.bias_r" in state_dict:
+        return "GRULRCell"
+    if "rnn0.cell.alpha" in state_dict:
+        return "FastRNNCell"
+    raise WorkbenchError("not an EdgeML SRNN2 state dict (no rnn0 tensors of a known cell)")
+
+
+def load_state_dict_file(path) -> dict:
+    """A state dict saved with ``torch.save(srnn2.state_dict(), path)``; tensors only, nothing executed."""
+    import pickle
+    import warnings
+    import zipfile
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # torch warns about pickle protocols before failing
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WorkbenchError(f"EdgeML state dict {path} not found") from None
+    except IsADirectoryError:
+        raise WorkbenchError(f"EdgeML state dict {path} cannot be read (a directory)") from None
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise WorkbenchError(f"EdgeML state dict {path} cannot be read (not a torch.save file of tensors: "
+                             f"{type(exc).__name__})") from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WorkbenchError(f"{path} is not a state dict (a dict of tensors)")
+    return sd
+
+
+def from_srnn2_state_dict(state_dict: dict, cell_type: str | None, brick_size: int, window: int,
                           mean=None, std=None) -> ShaRNN:
-    """A ShaRNN equal to the SRNN2 whose ``state_dict()`` this is (sizes are read from the tensors)."""
+    """A ShaRNN equal to the SRNN2 whose ``state_dict()`` this is (sizes are read from the tensors;
+    ``cell_type=None`` reads the cell type from the tensor names)."""
+    if cell_type is None:
+        cell_type = cell_type_of(state_dict)
     if cell_type not in CELL_TYPES:
         raise WorkbenchError(f"EdgeML SRNN2 cellType {cell_type!r} cannot be loaded; "
                              f"supported: {', '.join(CELL_TYPES)}")

@@ -18,7 +18,7 @@ class TrainConfig:
     threads: int = 1           # fixed thread count: float reductions must not depend on the machine's cores
     criterion: str = "loss"    # "loss" (smoothed validation loss) or "accuracy" (then loss)
     smooth: int = 5            # epochs averaged by the loss criterion
-    augment: float = 0.1       # strength of gain/jitter augmentation (0: off)
+    augment: float = 0.2       # strength of gain/jitter augmentation (0: off)
     schedule: str = "cosine"   # "cosine" decay over `epochs`, or "constant"
     refit: bool = True         # retrain on all training windows for the chosen number of epochs
     clip: float = 5.0          # gradient norm clip
