@@ -26,7 +26,7 @@ O(H) per step against the O(H·(I+H)) of the products. Formulas (I input, H hidd
 
     lstm      4·H·(I+H)                 gru      3·H·(I+H)
     fastgrnn  H·I + H·H                 (low rank r_w / r_u: r_w·(I+H), r_u·2H in place of H·I, H·H)
-    mingru    2·H·I                     minlstm  3·H·I
+    mingru    2·H·I                     minlstm  3·H·I          (each further layer: 2·H·H / 3·H·H)
     durnn     per module: S·(2I + 2S + H) + H      (S = short-term size, I = the module's input)
 
 Cells:
@@ -253,19 +253,57 @@ class _MinRNN(Cell):
     """Shared by minGRU and minLSTM: gates from x_t only, so the recurrence h_t = a_t ⊙ h_{t-1} + b_t
     is linear in h and runs as a parallel scan. ``mode``: ``"parallel"`` (log-space scan),
     ``"sequential"`` (the step loop a device runs), ``"auto"`` (parallel while training, sequential in
-    eval mode, so evaluated accuracies are those of the device's arithmetic order)."""
+    eval mode, so evaluated accuracies are those of the device's arithmetic order).
 
-    state_tensors = 1
+    ``layers`` stacks cells as Feng et al. do (layer j reads layer j−1's h sequence); parameters are
+    ``stack.{j}.weight_<gate>`` ``[H, in_j]`` and ``stack.{j}.bias_<gate>`` ``[H]``; the state tuple
+    holds one h per layer, top layer first, so ``state[0]`` is the output."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    gates: tuple[str, ...] = ()
+
+    def __init__(self, input_size: int, hidden_size: int, layers: int = 1):
         super().__init__(input_size, hidden_size)
+        from workbench.errors import WorkbenchError
+
+        if int(layers) < 1:
+            raise WorkbenchError(f"{self.kind} layers must be ≥ 1, not {layers}")
+        self.layers = int(layers)
+        self.state_tensors = self.layers
         self.mode = "auto"
+        self.stack = nn.ModuleList()
+        for j in range(self.layers):
+            layer = nn.Module()
+            for name in self.gates:
+                lin = nn.Linear(input_size if j == 0 else hidden_size, hidden_size)
+                setattr(layer, f"weight_{name}", lin.weight)
+                setattr(layer, f"bias_{name}", lin.bias)
+            self.stack.append(layer)
 
-    def _linear(self, name, x):
-        return x @ getattr(self, f"weight_{name}").T + getattr(self, f"bias_{name}")
+    def options(self) -> dict:
+        return {"layers": self.layers} if self.layers != 1 else {}
 
-    def _log_coefficients(self, x):
+    def macs_per_step(self) -> int:
+        h = self.hidden_size
+        return sum(len(self.gates) * h * (self.input_size if j == 0 else h) for j in range(self.layers))
+
+    @staticmethod
+    def _linear(layer, name, x):
+        return x @ getattr(layer, f"weight_{name}").T + getattr(layer, f"bias_{name}")
+
+    def _log_coefficients(self, layer, x):
         raise NotImplementedError
+
+    def _step(self, layer, x_t, h):
+        raise NotImplementedError
+
+    def step_reference(self, x_t, state):
+        new = list(state)
+        inp = x_t
+        for j, layer in enumerate(self.stack):
+            slot = self.layers - 1 - j
+            new[slot] = self._step(layer, inp, state[slot])
+            inp = new[slot]
+        return tuple(new)
 
     def forward(self, x, state=None):
         parallel = self.mode == "parallel" or (self.mode == "auto" and self.training)
@@ -277,16 +315,21 @@ class _MinRNN(Cell):
                 st = self.step_reference(x[:, s], st)
                 out.append(st[0])
             return torch.stack(out, dim=1), st
-        log_a, log_b = self._log_coefficients(x)
-        h, a_star = log_space_scan(log_a, log_b)
-        if state is not None:
-            # h_t = (Π_{s≤t} a_s) h_0 + scan from zero: exact for any h_0, negative entries included.
-            h = h + (torch.exp(a_star) * state[0].double().unsqueeze(1)).to(h.dtype)
-        return h, (h[:, -1],)
+        final = [None] * self.layers
+        seq = x
+        for j, layer in enumerate(self.stack):
+            slot = self.layers - 1 - j
+            log_a, log_b = self._log_coefficients(layer, seq)
+            seq, a_star = log_space_scan(log_a, log_b)
+            if state is not None:
+                # h_t = (Π_{s≤t} a_s) h_0 + scan from zero: exact for any h_0, negative entries included.
+                seq = seq + (torch.exp(a_star) * state[slot].double().unsqueeze(1)).to(seq.dtype)
+            final[slot] = seq[:, -1]
+        return seq, tuple(final)
 
 
 class MinGRU(_MinRNN):
-    """minGRU (Feng et al., 2024), one step::
+    """minGRU (Feng et al., 2024), one step of one layer::
 
         z   = σ(W_z x_t + b_z)
         h~  = g(W_h x_t + b_h)
@@ -296,29 +339,20 @@ class MinGRU(_MinRNN):
     """
 
     kind = "mingru"
+    gates = ("z", "h")
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
-        lin_z, lin_h = nn.Linear(input_size, hidden_size), nn.Linear(input_size, hidden_size)
-        self.weight_z, self.bias_z = lin_z.weight, lin_z.bias
-        self.weight_h, self.bias_h = lin_h.weight, lin_h.bias
-
-    def macs_per_step(self) -> int:
-        return 2 * self.hidden_size * self.input_size
-
-    def _log_coefficients(self, x):
-        k_z, k_h = self._linear("z", x), self._linear("h", x)
+    def _log_coefficients(self, layer, x):
+        k_z, k_h = self._linear(layer, "z", x), self._linear(layer, "h", x)
         return -F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h)
 
-    def step_reference(self, x_t, state):
-        (h,) = state
-        z = torch.sigmoid(x_t @ self.weight_z.T + self.bias_z)
-        h_tilde = g(x_t @ self.weight_h.T + self.bias_h)
-        return ((1 - z) * h + z * h_tilde,)
+    def _step(self, layer, x_t, h):
+        z = torch.sigmoid(x_t @ layer.weight_z.T + layer.bias_z)
+        h_tilde = g(x_t @ layer.weight_h.T + layer.bias_h)
+        return (1 - z) * h + z * h_tilde
 
 
 class MinLSTM(_MinRNN):
-    """minLSTM (Feng et al., 2024), one step::
+    """minLSTM (Feng et al., 2024), one step of one layer::
 
         f   = σ(W_f x_t + b_f),   i = σ(W_i x_t + b_i)
         f'  = f / (f + i),        i' = i / (f + i)        (length-independent scaling)
@@ -330,28 +364,18 @@ class MinLSTM(_MinRNN):
     """
 
     kind = "minlstm"
+    gates = ("f", "i", "h")
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
-        for name in ("f", "i", "h"):
-            lin = nn.Linear(input_size, hidden_size)
-            setattr(self, f"weight_{name}", lin.weight)
-            setattr(self, f"bias_{name}", lin.bias)
-
-    def macs_per_step(self) -> int:
-        return 3 * self.hidden_size * self.input_size
-
-    def _log_coefficients(self, x):
-        k_f, k_i, k_h = self._linear("f", x), self._linear("i", x), self._linear("h", x)
+    def _log_coefficients(self, layer, x):
+        k_f, k_i, k_h = (self._linear(layer, n, x) for n in ("f", "i", "h"))
         d = F.softplus(-k_f) - F.softplus(-k_i)
         return -F.softplus(d), -F.softplus(-d) + log_g(k_h)
 
-    def step_reference(self, x_t, state):
-        (h,) = state
-        f = torch.sigmoid(x_t @ self.weight_f.T + self.bias_f)
-        i = torch.sigmoid(x_t @ self.weight_i.T + self.bias_i)
-        h_tilde = g(x_t @ self.weight_h.T + self.bias_h)
-        return ((f / (f + i)) * h + (i / (f + i)) * h_tilde,)
+    def _step(self, layer, x_t, h):
+        f = torch.sigmoid(x_t @ layer.weight_f.T + layer.bias_f)
+        i = torch.sigmoid(x_t @ layer.weight_i.T + layer.bias_i)
+        h_tilde = g(x_t @ layer.weight_h.T + layer.bias_h)
+        return (f / (f + i)) * h + (i / (f + i)) * h_tilde
 
 
 # ----------------------------------------------------------------------------------------------- DuRNN
