@@ -143,6 +143,10 @@ def cmd_train(args) -> int:
         options["lr"] = args.lr
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
+    if args.shift is not None:
+        if not 0.0 <= args.shift <= 1.0:
+            raise WorkbenchError(f"--shift must lie in [0, 1], got {args.shift}")
+        options["shift"] = args.shift
     path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, args.epochs, args.seed, Path(args.out),
                             cell_options=parse_cell_options(args.cell_options, levels), window=args.window,
                             **options)
@@ -175,6 +179,9 @@ def register(sub) -> None:
                    help=f"fraction of every class held out for early stopping [{d.val_fraction}]")
     s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
     s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
+    s.add_argument("--shift", type=float, default=None,
+                   help="augmentation: random circular time shift up to this fraction of the window, for data "
+                        f"whose label does not depend on where in the window things happen (activity) [{d.shift}]")
     s.add_argument("--seed", type=int, default=0, help="random seed [0]")
     s.add_argument("--from-edgeml", metavar="STATE.pt", default=None,
                    help="no training: import a ShaRNN trained with EdgeML's SRNN2 (torch.save'd state dict; "

@@ -87,11 +87,17 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predict_logits(model, x).argmax(axis=1) == y).mean())
 
 
-def augment_batch(xb: torch.Tensor, std: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
-    """Raw windows [B, T, C] with a gain N(1, s) per window and channel and jitter N(0, s·std_c) per step."""
+def augment_batch(xb: torch.Tensor, std: torch.Tensor, strength: float, gen: torch.Generator,
+                  shift: float = 0.0) -> torch.Tensor:
+    """Raw windows [B, T, C] with a gain N(1, s) per window and channel and jitter N(0, s·std_c) per step;
+    with ``shift`` > 0 also rolled circularly by a random number of steps up to shift·T."""
+    b, t, c = xb.shape
+    if shift > 0:
+        steps = torch.randint(0, max(1, int(shift * t)) + 1, (b, 1), generator=gen)
+        index = (torch.arange(t).unsqueeze(0) + steps) % t
+        xb = torch.gather(xb, 1, index.unsqueeze(-1).expand(b, t, c))
     if strength <= 0:
         return xb
-    b, t, c = xb.shape
     gain = 1.0 + strength * torch.randn(b, 1, c, generator=gen)
     jitter = strength * std * torch.randn(b, t, c, generator=gen)
     return xb * gain + jitter
@@ -150,7 +156,7 @@ def _fit(model, x_tr, y_tr, x_va, y_va, cfg: TrainConfig, epochs: int, progress,
         for i in range(0, len(xt), cfg.batch_size):
             b = perm[i:i + cfg.batch_size]
             opt.zero_grad()
-            loss = loss_fn(model(augment_batch(xt[b], std, cfg.augment, gen)), yt[b])
+            loss = loss_fn(model(augment_batch(xt[b], std, cfg.augment, gen, cfg.shift)), yt[b])
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()

@@ -19,6 +19,7 @@ class TrainConfig:
     criterion: str = "loss"    # "loss" (smoothed validation loss) or "accuracy" (then loss)
     smooth: int = 5            # epochs averaged by the loss criterion
     augment: float = 0.2       # strength of gain/jitter augmentation (0: off)
+    shift: float = 0.0         # random circular time shift of up to this fraction of the window (0: off)
     schedule: str = "cosine"   # "cosine" decay over `epochs`, or "constant"
     refit: bool = True         # retrain on all training windows for the chosen number of epochs
     clip: float = 5.0          # gradient norm clip
