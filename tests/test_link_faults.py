@@ -206,24 +206,16 @@ def test_damaged_link_gives_the_clean_answers_exactly_once(built, basicmotions):
 
 
 @needs_qemu
-def test_hopeless_link_fails_clearly_and_reaps_qemu(built, basicmotions, monkeypatch):
-    from workbench.targets.qemu import QemuTarget, port_is_free
+def test_hopeless_link_fails_clearly_and_reaps_qemu(built, basicmotions, qemu_targets):
+    from workbench.targets.qemu import port_is_free
 
-    targets = []
-    init = QemuTarget.__init__
-
-    def spy(self, *a, **kw):
-        init(self, *a, **kw)
-        targets.append(self)
-
-    monkeypatch.setattr(QemuTarget, "__init__", spy)
     spec = FaultSpec.parse("drop=0.2,flip=0.2,dup=0.2,seed=1")
     with pytest.raises(DeviceError) as e:
         _session(built, basicmotions[1].x[:2], spec, timeout=3.0)
     msg = str(e.value)
     assert "\n" not in msg and "no valid answer to HELLO" in msg and "corrupt frames" in msg
     assert e.value.exit_code != 0
-    (target,) = targets
+    (target,) = qemu_targets
     assert target.proc.poll() is not None and port_is_free(target.port)
 
 

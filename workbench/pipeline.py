@@ -145,7 +145,7 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
     Whatever goes wrong, QEMU is reaped before this returns or raises."""
     from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session
-    from workbench.targets.qemu import QemuTarget
+    from workbench.targets.qemu import QemuTarget, close_serial
 
     target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.root / board.name / "qemu",
                         fault_link=fault_link)
@@ -161,7 +161,7 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
         except DeviceError as exc:
             raise device_failure(target, exc) from None
         finally:
-            port.close()
+            close_serial(port)
         rc = target.stop()
     if rc not in (0, None):
         fault = target.fault()

@@ -29,6 +29,10 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     mf = load(model_path)
     if out is not None and Path(out).exists() and not force:
         raise WorkbenchError(f"{out} exists; choose another --out or pass --force to replace it")
+    if out is not None and Path(out).is_dir():
+        raise WorkbenchError(f"--out {out} is a folder; give the profile's file name")
+    if out is not None and any(p.exists() and not p.is_dir() for p in Path(out).absolute().parents):
+        raise WorkbenchError(f"--out {out}: a parent of it is a file, not a folder")
     dataset = dataset or mf.meta.get("dataset")
     if not dataset:
         raise WorkbenchError("the model file does not name its dataset: pass --dataset")

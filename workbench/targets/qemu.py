@@ -59,6 +59,22 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def close_serial(port) -> None:
+    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
+    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        port._socket = None
+        port.is_open = False
+    else:
+        port.close()
+
+
 def _die_with_parent() -> None:
     """In the child before exec: QEMU gets SIGKILL if the workbench process dies (Linux), so a killed
     run never leaves an emulator behind. (Bound to the thread that started it: start QEMU from a
