@@ -114,7 +114,7 @@ def test_cli_trains_any_cell_pair_with_options(tmp_path):
     (["--cells", "durnn", "--cell-options", "long_activation=gelu"], ["long_activation"]),
     (["--cell-options", "w_rank"], ["key=value"]),
     (["--hidden", "16,x"], ["comma-separated integers"]),
-    (["--epochs", "0"], ["--epochs"]),
+    (["--epochs", "0"], ["--epochs 0: give at least 1"]),
 ])
 def test_cli_bad_model_choices(tmp_path, args, words):
     assert_one_line_error(run_cli("train", *args, "--out", str(tmp_path / "m.wbm")), *words)

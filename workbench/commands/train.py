@@ -134,8 +134,10 @@ def cmd_train(args) -> int:
         hidden = hidden * levels
     if len(cells) != levels or len(hidden) != levels:
         raise WorkbenchError(f"family {args.family} takes {levels} cell(s) and {levels} hidden size(s)")
+    if any(h < 1 for h in hidden):
+        raise WorkbenchError(f"--hidden {args.hidden}: hidden sizes must be at least 1")
     if args.epochs < 1:
-        raise WorkbenchError(f"--epochs must be ≥ 1, got {args.epochs}")
+        raise WorkbenchError(f"--epochs {args.epochs}: give at least 1")
     if not 0.0 <= args.val_fraction < 1.0:
         raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
     options = {"patience": args.patience, "val_fraction": args.val_fraction}
