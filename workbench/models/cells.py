@@ -383,7 +383,7 @@ class MinLSTM(_MinRNN):
 class DuRNN(Cell):
     """DuRNN: dual recurrent network (Zhang, Li, Ye, Zhu, Li; arXiv 2005.13867, Neurocomputing 2021).
 
-    What the paper says (abstract and introduction, the text we could read): a module has two parts.
+    What the paper says (its abstract: the only text of it we could read here): a module has two parts.
     A *short-term* part is an RNN with constrained full recurrent connections: it follows short-term
     changes and produces a short-term memory. A *long-term* part is an RNN with independent recurrent
     connections (every neuron recurs only onto itself, as in IndRNN, Li et al. 2018): it learns the
@@ -408,10 +408,11 @@ class DuRNN(Cell):
     - ``layers`` stacks modules: module j's input is module j−1's h. The state tuple is
       ``(l, s)`` per module, top module first, so ``state[0]`` is the output.
 
-    Simplifications, named honestly: the paper's exact equations (how its constraint is enforced,
-    which signals its selection gate reads, initialisation, any normalisation between stacked modules)
-    were not available to us; the form above is our reading of its description, built from the
-    standard parts (a contractive RNN, IndRNN, a sigmoid gate). Sizes: short part = ``short_size``
+    Simplifications, named honestly: the paper's body (its equations: how the constraint is enforced,
+    which signals the selection gate reads, initialisation, any normalisation between stacked modules)
+    was not available to us; the form above is our reading of the abstract, built from standard parts
+    (a contractive RNN, IndRNN, a sigmoid gate). Swap in the paper's equations when they are at hand:
+    the tests pin ``forward`` to ``step_reference``, not to this particular form. Sizes: short part = ``short_size``
     (default H), long part = H.
     """
 
