@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from workbench.commands.common import console, int_list
@@ -145,6 +146,8 @@ def cmd_train(args) -> int:
         options["lr"] = args.lr
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
+    if args.refit is not None:
+        options["refit"] = args.refit
     if args.shift is not None:
         if not 0.0 <= args.shift <= 1.0:
             raise WorkbenchError(f"--shift must lie in [0, 1], got {args.shift}")
@@ -181,6 +184,9 @@ def register(sub) -> None:
                    help=f"fraction of every class held out for early stopping [{d.val_fraction}]")
     s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
     s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
+    s.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="after early stopping, retrain on every training window for the chosen number of epochs "
+                        f"(doubles the time; pays on small sets) [{'on' if d.refit else 'off'}]")
     s.add_argument("--shift", type=float, default=None,
                    help="augmentation: random circular time shift up to this fraction of the window, for data "
                         f"whose label does not depend on where in the window things happen (activity) [{d.shift}]")
