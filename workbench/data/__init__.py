@@ -82,6 +82,10 @@ def load_dataset(name: str, split: str) -> Dataset:
     _import_sources()
     if split not in ("train", "test"):
         raise WorkbenchError(f"unknown split {split!r} (use 'train' or 'test')")
+    if name.lower().endswith((".npz", ".csv")):
+        from workbench.data.files import load_file
+
+        return load_file(name, split)
     loader = _LOADERS.get(name.lower())
     if loader is None:
         raise WorkbenchError(f"unknown dataset {name!r}; known: {', '.join(available())}")
@@ -91,3 +95,4 @@ def load_dataset(name: str, split: str) -> Dataset:
 def _import_sources() -> None:
     # Importing a source module registers its loaders.
     from workbench.data import ucr  # noqa: F401
+    from workbench.data import files, keywords, speech_commands  # noqa: F401
