@@ -42,10 +42,10 @@ class ShaRNN(nn.Module):
         self.fc = nn.Linear(cell2.hidden_size, num_classes)
 
     def config(self) -> dict:
-        return {"family": self.family, "cells": [self.cell1.kind, self.cell2.kind],
-                "hidden": [self.cell1.hidden_size, self.cell2.hidden_size], "k": self.k,
-                "window": self.window, "input_dim": self.cell1.input_size,
-                "num_classes": self.fc.out_features}
+        return _with_options({"family": self.family, "cells": [self.cell1.kind, self.cell2.kind],
+                              "hidden": [self.cell1.hidden_size, self.cell2.hidden_size], "k": self.k,
+                              "window": self.window, "input_dim": self.cell1.input_size,
+                              "num_classes": self.fc.out_features}, [self.cell1, self.cell2])
 
     def brick_outputs(self, x):
         """x[B, m*k, I] (already normalised) -> brick outputs [B, m, H1]."""
@@ -63,7 +63,10 @@ class ShaRNN(nn.Module):
         return self.head(self.brick_outputs(self.norm(x)))
 
     def macs(self) -> dict:
-        """MACs of a full window and of a streamed new window (one new brick + the upper level)."""
+        """MACs of a full window and of a streamed new window (stride k: one new brick + the upper level).
+
+        full   = (T/k)·k·M1 + (T/k)·M2 + H2·C      stream = k·M1 + (T/k)·M2 + H2·C
+        (M1, M2: the cells' ``macs_per_step``; C classes; normalisation and biases not counted)."""
         lower = self.cell1.macs_per_step() * self.k
         upper = self.cell2.macs_per_step() * self.num_bricks + self.fc.in_features * self.fc.out_features
         return {"full_window": lower * self.num_bricks + upper, "stream_window": lower + upper}
@@ -81,15 +84,17 @@ class SingleRNN(nn.Module):
         self.fc = nn.Linear(cell.hidden_size, num_classes)
 
     def config(self) -> dict:
-        return {"family": self.family, "cells": [self.cell.kind], "hidden": [self.cell.hidden_size],
-                "window": self.window, "input_dim": self.cell.input_size, "num_classes": self.fc.out_features}
+        return _with_options({"family": self.family, "cells": [self.cell.kind], "hidden": [self.cell.hidden_size],
+                              "window": self.window, "input_dim": self.cell.input_size,
+                              "num_classes": self.fc.out_features}, [self.cell])
 
     def forward(self, x):
         _, state = self.cell(self.norm(x))
         return self.fc(state[0])
 
     def macs(self) -> dict:
-        # A sliding window of a single-level RNN must be recomputed in full for every new window.
+        """full = stream = T·M + H·C: a single-level RNN's sliding window has no reusable part, so
+        every new window (whatever the stride) is recomputed in full."""
         full = self.cell.macs_per_step() * self.window + self.fc.in_features * self.fc.out_features
         return {"full_window": full, "stream_window": full}
 
@@ -118,21 +123,35 @@ class ShaRNNStream:
         return self.model.head(self.bricks)
 
 
+def _with_options(config: dict, cells) -> dict:
+    """Add ``cell_options`` (one dict per level) when any cell has options, so the file rebuilds exactly.
+    Models whose cells take no options keep the config they always had (and so their content hash)."""
+    options = [c.options() for c in cells]
+    if any(options):
+        config["cell_options"] = options
+    return config
+
+
 def build_model(config: dict) -> nn.Module:
     """Construct a model from its config dict (as stored in a model file)."""
     family = config.get("family")
     cells, hidden = config.get("cells", []), config.get("hidden", [])
+    levels = {"sharnn": 2, "rnn": 1}.get(family)
+    if levels is None:
+        raise WorkbenchError(f"unknown model family {family!r}; known: sharnn, rnn")
+    options = config.get("cell_options") or [{}] * levels
     try:
+        if len(cells) != levels or len(hidden) != levels or len(options) != levels:
+            raise WorkbenchError(f"model family {family} needs {levels} cell(s), hidden size(s) and option set(s); "
+                                 f"config has cells={cells} hidden={hidden}")
         if family == "sharnn":
-            c1 = make_cell(cells[0], config["input_dim"], hidden[0], **config.get("cell_options", [{}, {}])[0])
-            c2 = make_cell(cells[1], hidden[0], hidden[1], **config.get("cell_options", [{}, {}])[1])
+            c1 = make_cell(cells[0], config["input_dim"], hidden[0], **options[0])
+            c2 = make_cell(cells[1], hidden[0], hidden[1], **options[1])
             return ShaRNN(c1, c2, config["k"], config["num_classes"], config["window"])
-        if family == "rnn":
-            c = make_cell(cells[0], config["input_dim"], hidden[0], **config.get("cell_options", [{}])[0])
-            return SingleRNN(c, config["num_classes"], config["window"])
-    except (KeyError, IndexError) as exc:
+        c = make_cell(cells[0], config["input_dim"], hidden[0], **options[0])
+        return SingleRNN(c, config["num_classes"], config["window"])
+    except KeyError as exc:
         raise WorkbenchError(f"model config is missing {exc}") from None
-    raise WorkbenchError(f"unknown model family {family!r}; known: sharnn, rnn")
 
 
 def count_parameters(model: nn.Module) -> int:
