@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console
+from workbench.commands.common import console, quant_options
 
 
 def cmd_export(args) -> int:
     from workbench.export.c import export_c
     from workbench.models.modelfile import load
+    from workbench.pipeline import quantize
 
-    info = export_c(load(args.model), Path(args.out))
+    mf = load(args.model)
+    info = export_c(mf, Path(args.out), quantize(mf, args.quant))
     console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
                     f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
     return 0
@@ -27,8 +29,8 @@ def cmd_build(args) -> int:
     board = load_board(args.board)
     mf = load(args.model)
     con = console()
-    with con.status(f"building for {board.name} ({args.backend})"):
-        built = export_and_build(mf, board, args.backend)
+    with con.status(f"building for {board.name} ({args.backend}, {args.quant})"):
+        built = export_and_build(mf, board, args.backend, args.quant, kernel_path=args.kernel)
     mem = built.artifact.memory
     t = Table(title=f"{built.artifact.elf}")
     for col in ("section", "bytes", "source"):
@@ -47,10 +49,12 @@ def register(sub) -> None:
     s = sub.add_parser("export", help="export a model file to generated C")
     s.add_argument("model", help="model file (.wbm)")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--quant", default="f32", choices=["f32", "q15"], help="float32 or the int16 plan [f32]")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
     s.add_argument("--model", required=True, help="model file (.wbm)")
     s.add_argument("--backend", default="baremetal", choices=["baremetal"], help="firmware backend [baremetal]")
+    quant_options(s)
     s.set_defaults(func=cmd_build)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, progress
+from workbench.commands.common import console, progress, quant_options
 from workbench.commands.train import train_model
 from workbench.errors import WorkbenchError
 
@@ -12,17 +12,17 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
-              stream: bool, counter: str, limit: int | None) -> tuple[dict, Path]:
-    import numpy as np
-
+              stream: bool, counter: str, limit: int | None, quant: str = "f32", kernel_path: str = "dsp",
+              sliding: bool = False) -> tuple[dict, Path]:
     from workbench.boards import load_board
     from workbench.build.baremetal import gcc_version
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_qemu,
+    from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits, model_summary,
+                                    reference_logits, reference_sliding_logits, run_on_qemu, stream_of_windows,
                                     torch_logits)
     from workbench.profile import default_profile_path, new_profile, write_profile
-    from workbench.profile.metrics import session_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics
 
     board = load_board(board_name)
     mf = load(model_path)
@@ -34,19 +34,28 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     data = load_dataset(dataset, split)
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
-    with console().status(f"building firmware for {board.name}"):
-        built = export_and_build(mf, board)
-    inputs = device_inputs(built.export, data)
+    if sliding and mf.config.get("family") != "sharnn":
+        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
+    with console().status(f"building firmware for {board.name} ({quant}, {kernel_path} kernel)"):
+        built = export_and_build(mf, board, quant=quant, kernel_path=kernel_path)
+    inputs = device_inputs(built, data)
     host = host_logits(built, inputs)
+    golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
+    long_stream = stream_of_windows(inputs) if sliding else None
     with progress() as bar:
         bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
-                          f"({board.qemu['machine']})")
+                          f"({board.qemu['machine']})" + (", then all of them end to end by bricks" if sliding else ""))
         session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
-                                                   use_plugin=(counter == "plugin"), progress=bar)
+                                                   use_plugin=(counter == "plugin"), progress=bar, sliding=long_stream)
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
-                                       data.num_classes)
+                                       data.num_classes, reference_logits=golden)
+    if sliding:
+        metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
+                                       reference_sliding_logits(built, long_stream), data.y,
+                                       built.export.window // built.export.k, target.measure))
     model = model_summary(mf, built.export)
+    model["kernel_path"] = kernel_path
     profile = new_profile(
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
         dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
@@ -97,7 +106,7 @@ def cmd_run(args) -> int:
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
-                              args.limit)
+                              args.limit, args.quant, args.kernel, args.sliding)
     print_summary(profile, path)
     return 0
 
@@ -136,6 +145,9 @@ def register(sub) -> None:
     s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
+    s.add_argument("--sliding", action="store_true",
+                   help="also push the windows end to end brick by brick (a sliding stream, windows slide by k)")
+    quant_options(s)
     run_options(s)
     s.set_defaults(func=cmd_run)
 

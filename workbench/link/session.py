@@ -5,6 +5,10 @@ inference; with ``stream=True`` it then empties the device's brick ring and push
 already on the device, brick by brick, so the last push is the cost of one streamed new window (one
 brick + the upper level) and its logits must equal the full window's. Host-to-device bytes bound the
 speed of an emulated link, so nothing is sent twice.
+
+``run_sliding`` is the deployment pattern: one long stream (e.g. the test windows end to end) sent
+brick by brick, each brick uploaded and pushed at once; from the (T/k)-th push on, every answer is
+the window ending at the newest brick (windows slide by k).
 """
 
 from __future__ import annotations
@@ -39,13 +43,17 @@ class SessionResult:
     extra: dict = field(default_factory=dict)
 
 
+def _dtypes(hello: Hello) -> tuple[np.dtype, np.dtype]:
+    code = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
+    return np.dtype(DTYPES[code[hello.input_dtype]][1]), np.dtype(DTYPES[code[hello.output_dtype]][1])
+
+
 def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = True, progress=None,
                 hello: Hello | None = None) -> SessionResult:
     """``inputs[N, T, D]`` already in the device's input dtype; ``costs(ticks_list)`` converts the
     counter readings of the requests just answered (the target's ``costs``)."""
     hello = hello or link.hello()
-    out_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.output_dtype]][1])
-    in_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.input_dtype]][1])
+    in_dtype, out_dtype = _dtypes(hello)
     stream = stream and hello.has("stream")
     task = progress.add_task("windows", total=len(inputs)) if progress is not None else None
     t0 = time.monotonic()
@@ -70,3 +78,38 @@ def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = T
     wall = time.monotonic() - t0
     stats = link.stats()
     return SessionResult(hello, results, stats, vars(link.counters).copy(), wall)
+
+
+@dataclass
+class SlidingResult:
+    """One answer per pushed brick: logits (None until the window is full), cost, stack bytes."""
+
+    logits: list[np.ndarray | None]
+    costs: list[int]
+    stack_bytes: list[int]
+    wall_seconds: float
+
+
+def run_sliding(link: DeviceLink, costs, stream: np.ndarray, *, progress=None, hello: Hello | None = None
+                ) -> SlidingResult:
+    """Push ``stream[L, D]`` (device dtype, L a multiple of k) brick by brick from an empty ring."""
+    hello = hello or link.hello()
+    in_dtype, out_dtype = _dtypes(hello)
+    k = hello.k
+    if len(stream) % k:
+        raise ValueError(f"a sliding stream must be a multiple of k={k} steps")
+    n = len(stream) // k
+    task = progress.add_task("sliding bricks", total=n) if progress is not None else None
+    t0 = time.monotonic()
+    link.reset_stream()
+    logits, cost_list, stacks = [], [], []
+    for b in range(n):
+        raw = np.ascontiguousarray(stream[b * k:(b + 1) * k], dtype=in_dtype).tobytes()
+        r = link.stream(raw, context=f"sliding brick {b}")
+        (c,) = costs([r.ticks])
+        logits.append(np.frombuffer(r.logits, dtype=out_dtype).copy() if r.valid else None)
+        cost_list.append(c)
+        stacks.append(r.stack_bytes)
+        if task is not None:
+            progress.update(task, advance=1)
+    return SlidingResult(logits, cost_list, stacks, time.monotonic() - t0)

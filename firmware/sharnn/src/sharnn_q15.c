@@ -1,0 +1,215 @@
+/*
+ * int16 cells and the ShaRNN composition (see sharnn.h for the fixed-point conventions).
+ *
+ * A cell step walks the hidden units; for unit j it runs the block dot product of its gate rows
+ * over x and over h (two int32 accumulators per gate: their scales differ), brings both to Q16,
+ * applies the activations and writes h_out[j] — no per-gate buffer, so a step needs no scratch.
+ * The composition mirrors sharnn_f32.c: full windows feed each brick to the upper cell as soon as
+ * it is computed; streaming keeps a ring of brick outputs; both run the same operations, so a
+ * stream's logits equal the full window's.
+ */
+#include <string.h>
+
+#include "sharnn.h"
+#include "sharnn_q15_internal.h"
+
+int sharnn_q15_uses_dsp(void) { return SHARNN_Q15_DSP; }
+
+int16_t sharnn_tanh_q15(int32_t x) { return (int16_t)sharnn_tanh_q16(x); }
+int16_t sharnn_sigmoid_q15(int32_t x) { return (int16_t)sharnn_sigmoid_q16(x); }
+
+void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t block_rows, uint32_t cols,
+                       int32_t *acc)
+{
+    const uint32_t pairs = cols >> 1;
+    for (uint32_t r = 0; r < rows; r += block_rows) {
+        if (block_rows == 4) {
+            w = sharnn_dot4(w, v, pairs, acc + r);
+        } else if (block_rows == 3) {
+            w = sharnn_dot3(w, v, pairs, acc + r);
+        } else {
+            w = sharnn_dot_block_portable(w, v, pairs, block_rows, acc + r);
+        }
+    }
+}
+
+static uint32_t even(uint32_t n) { return n + (n & 1u); }
+
+/* LSTM, gates i f g o. c (Q q_c): c' = f*c + i*g, f*c in Q(15+q_c), i*g brought there from Q30;
+ * h' = o * tanh(c') (tanh input c' << (16 - q_c) is Q16). */
+static void lstm_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out, int16_t *cs)
+{
+    const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, ph = even(H) >> 1;
+    const uint32_t sx = c->shift_x, sh = c->shift_h, qc = c->q_c;
+    const int16_t *wx = c->w_x, *wh = c->w_h;
+    const int32_t *bx = c->b_x, *bh = c->b_h;
+    for (uint32_t j = 0; j < H; j++, bx += 4, bh += 4) {
+        int32_t ax[4] = { bx[0], bx[1], bx[2], bx[3] };
+        int32_t ah[4] = { bh[0], bh[1], bh[2], bh[3] };
+        wx = sharnn_dot4(wx, x, px, ax);
+        wh = sharnn_dot4(wh, h, ph, ah);
+        int32_t i = sharnn_sigmoid_q16(sharnn_rshift_round(ax[0], sx) + sharnn_rshift_round(ah[0], sh));
+        int32_t f = sharnn_sigmoid_q16(sharnn_rshift_round(ax[1], sx) + sharnn_rshift_round(ah[1], sh));
+        int32_t g = sharnn_tanh_q16(sharnn_rshift_round(ax[2], sx) + sharnn_rshift_round(ah[2], sh));
+        int32_t o = sharnn_sigmoid_q16(sharnn_rshift_round(ax[3], sx) + sharnn_rshift_round(ah[3], sh));
+        int32_t cn = f * cs[j] + sharnn_rshift_round(i * g, 15u - qc);
+        int16_t cj = sharnn_sat16(sharnn_rshift_round(cn, 15));
+        cs[j] = cj;
+        h_out[j] = (int16_t)sharnn_rshift_round(o * sharnn_tanh_q16((int32_t)cj << (16u - qc)), 15);
+    }
+}
+
+/* GRU, gates r z n: n = tanh(x_n + r * (W_hn h + b_hn)); h' = (1 - z) n + z h with 1 - z = 32768 - z. */
+static void gru_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out)
+{
+    const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, ph = even(H) >> 1;
+    const uint32_t sx = c->shift_x, sh = c->shift_h;
+    const int16_t *wx = c->w_x, *wh = c->w_h;
+    const int32_t *bx = c->b_x, *bh = c->b_h;
+    for (uint32_t j = 0; j < H; j++, bx += 3, bh += 3) {
+        int32_t ax[3] = { bx[0], bx[1], bx[2] };
+        int32_t ah[3] = { bh[0], bh[1], bh[2] };
+        wx = sharnn_dot3(wx, x, px, ax);
+        wh = sharnn_dot3(wh, h, ph, ah);
+        int32_t r = sharnn_sigmoid_q16(sharnn_rshift_round(ax[0], sx) + sharnn_rshift_round(ah[0], sh));
+        int32_t z = sharnn_sigmoid_q16(sharnn_rshift_round(ax[1], sx) + sharnn_rshift_round(ah[1], sh));
+        int32_t hn = sharnn_rshift_round(ah[2], sh);
+        int32_t rhn = (int32_t)(((int64_t)r * hn + (1 << 14)) >> 15);
+        int32_t n = sharnn_tanh_q16(sharnn_rshift_round(ax[2], sx) + rhn);
+        h_out[j] = (int16_t)sharnn_rshift_round((32768 - z) * n + z * h[j], 15);
+    }
+}
+
+void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out,
+                          int16_t *c_state)
+{
+    switch (c->kind) {
+    case SHARNN_CELL_LSTM:
+        lstm_step(c, x, h, h_out, c_state);
+        break;
+    case SHARNN_CELL_GRU:
+        gru_step(c, x, h, h_out);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- composition */
+
+/* One level's working state inside the scratch: two h buffers (a step reads one, writes the other)
+ * and the LSTM cell state. */
+typedef struct {
+    int16_t *h[2];
+    int16_t *c;
+    uint32_t cur;
+} level_state_t;
+
+static uint32_t level_len(const sharnn_q15_cell_t *c)
+{
+    return (c->kind == SHARNN_CELL_LSTM ? 3u : 2u) * even(c->hidden_dim);
+}
+
+size_t sharnn_q15_scratch_len(const sharnn_q15_model_t *m)
+{
+    size_t n = 0;
+    for (uint8_t l = 0; l < m->levels; l++) {
+        n += level_len(&m->cell[l]);
+    }
+    return n;
+}
+
+static int16_t *level_init(const sharnn_q15_cell_t *c, int16_t *buf, level_state_t *s)
+{
+    const uint32_t hp = even(c->hidden_dim);
+    memset(buf, 0, level_len(c) * sizeof(int16_t));
+    s->h[0] = buf;
+    s->h[1] = buf + hp;
+    s->c = c->kind == SHARNN_CELL_LSTM ? buf + 2 * hp : NULL;
+    s->cur = 0;
+    return buf + level_len(c);
+}
+
+static void level_step(const sharnn_q15_cell_t *c, level_state_t *s, const int16_t *x)
+{
+    sharnn_q15_cell_step(c, x, s->h[s->cur], s->h[s->cur ^ 1u], s->c);
+    s->cur ^= 1u;
+}
+
+/* Cell 0 over `steps` input steps from a zero state; its h ends in s->h[s->cur]. */
+static void run_lower(const sharnn_q15_model_t *m, const int16_t *x, uint32_t steps, int16_t *buf, level_state_t *s)
+{
+    level_init(&m->cell[0], buf, s);
+    for (uint32_t t = 0; t < steps; t++) {
+        level_step(&m->cell[0], s, x + (size_t)t * m->input_dim);
+    }
+}
+
+static void classify(const sharnn_q15_model_t *m, const int16_t *h_top, int32_t *logits)
+{
+    const uint32_t pairs = even(m->cell[m->levels - 1].hidden_dim) >> 1;
+    const int16_t *w = m->fc_w;
+    for (uint32_t r = 0; r < m->num_classes; r += 4) {
+        int32_t acc[4] = { m->fc_b[r], m->fc_b[r + 1], m->fc_b[r + 2], m->fc_b[r + 3] };
+        w = sharnn_dot4(w, h_top, pairs, acc);
+        for (uint32_t i = 0; i < 4 && r + i < m->num_classes; i++) {
+            logits[r + i] = acc[i];
+        }
+    }
+}
+
+void sharnn_q15_infer(const sharnn_q15_model_t *m, const int16_t *x, int32_t *logits, int16_t *scratch)
+{
+    level_state_t lo, up;
+    int16_t *upper_buf = scratch + level_len(&m->cell[0]);
+    if (m->levels == 1) {
+        run_lower(m, x, m->window, scratch, &lo);
+        classify(m, lo.h[lo.cur], logits);
+        return;
+    }
+    level_init(&m->cell[1], upper_buf, &up);
+    for (uint32_t b = 0; b < (uint32_t)(m->window / m->k); b++) {
+        run_lower(m, x + (size_t)b * m->k * m->input_dim, m->k, scratch, &lo);
+        level_step(&m->cell[1], &up, lo.h[lo.cur]);
+    }
+    classify(m, up.h[up.cur], logits);
+}
+
+size_t sharnn_q15_stream_len(const sharnn_q15_model_t *m)
+{
+    return (size_t)(m->window / m->k) * even(m->cell[0].hidden_dim);
+}
+
+void sharnn_q15_stream_init(sharnn_q15_stream_t *s, int16_t *bricks)
+{
+    s->bricks = bricks;
+    s->filled = 0;
+    s->head = 0;
+}
+
+int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, const int16_t *x,
+                           int32_t *logits, int16_t *scratch)
+{
+    const uint32_t nb = m->window / m->k;
+    const uint32_t h1 = even(m->cell[0].hidden_dim);
+    level_state_t lo, up;
+
+    run_lower(m, x, m->k, scratch, &lo);
+    uint32_t slot = (s->head + s->filled) % nb;
+    if (s->filled == nb) {
+        slot = s->head;
+        s->head = (uint16_t)((s->head + 1u) % nb);
+    } else {
+        s->filled++;
+    }
+    memcpy(s->bricks + (size_t)slot * h1, lo.h[lo.cur], h1 * sizeof(int16_t));
+    if (s->filled < nb) {
+        return 0;
+    }
+    level_init(&m->cell[1], scratch + level_len(&m->cell[0]), &up);
+    for (uint32_t b = 0; b < nb; b++) {
+        level_step(&m->cell[1], &up, s->bricks + (size_t)((s->head + b) % nb) * h1);
+    }
+    classify(m, up.h[up.cur], logits);
+    return 1;
+}

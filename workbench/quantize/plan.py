@@ -1,0 +1,193 @@
+"""The fixed-point plan: a Q format for every tensor, chosen from the trained weights and the ranges
+the model reaches on calibration data, and the integer tensors that follow from it.
+
+Rules (the kernel's correctness rests on them; ``check_bounds`` verifies them for every row):
+- Scales are powers of two. Weights: int16, per tensor, the largest Q that holds the tensor's
+  largest magnitude *and* keeps every accumulator row provably inside int32 for any int16 input:
+  ``|b| + sum|w| * 32768 + 2**(shift-1) <= 2**31 - 1``. So the kernel never saturates or wraps an
+  accumulator (SMLAD wraps silently), and the order of summation cannot matter: the DSP and
+  portable paths and numpy give the same integers.
+- Hidden states of bounded cells (|h| < 1: LSTM, GRU) are Q15. The LSTM cell state is int16 with a
+  Q format from its calibrated range with 1.5x headroom (saturating beyond).
+- Inputs: the host folds the model's normalisation into the input quantizer,
+  ``x_q = sat16(round_half_up((x - mean) * inv_std * 2**q_in))``, with q_in from the calibrated range
+  of the normalised inputs (1.25x headroom); channels are padded to an even count with zeros. The
+  device takes these int16 values: host-to-device bytes are what bound an emulated link.
+- Gate pre-activations enter tanh/sigmoid in Q16; logits leave as int32 at Q(q_fc + q_h) (the host
+  divides by 2**q_out for float logits; the class is the argmax either way).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.quantize.cells import CELL_SPECS, CellQ
+from workbench.quantize.fixedpoint import Q15_MAX, Q15_MIN, rshift_round
+
+INT32_MAX = 2 ** 31 - 1
+V_MAX = 32768                     # largest |int16| a vector element can hold
+INPUT_HEADROOM = 1.25
+STATE_HEADROOM = 1.5
+PROVISIONAL_Q_C = 10              # calibration pass: cell state range +-32
+MAX_CALIBRATION_WINDOWS = 256
+
+
+def q_for(maxabs: float, headroom: float = 1.0, hi: int = 15) -> int:
+    """Largest Q (<= hi) with maxabs * headroom * 2**Q <= 32767."""
+    if not np.isfinite(maxabs):
+        raise WorkbenchError("the model or its calibration data holds a non-finite value (NaN or inf)")
+    if maxabs <= 0:
+        return hi
+    return min(hi, math.floor(math.log2(Q15_MAX / (maxabs * headroom))))
+
+
+def to_int(v, q: int) -> np.ndarray:
+    """Round half up to the integer grid of Q q (int64 array)."""
+    return np.floor(np.asarray(v, dtype=np.float64) * 2.0 ** q + 0.5).astype(np.int64)
+
+
+def pad_cols(w: np.ndarray) -> np.ndarray:
+    return np.pad(w, ((0, 0), (0, w.shape[1] % 2)))
+
+
+def acc_bound(w_q: np.ndarray, b_q: np.ndarray) -> np.ndarray:
+    """Largest |accumulator| each row can reach for any int16 vector."""
+    return np.abs(b_q) + np.abs(w_q).sum(axis=1) * V_MAX
+
+
+def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str, shift_to: int | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """Q of a weight matrix applied to a vector in Q q_v, with its bias at the product scale, such
+    that no accumulator row can leave int32 (rounding constant of the later shift included).
+    ``shift_to``: the Q the accumulator is shifted to afterwards (None: kept as is)."""
+    w = np.asarray(w, dtype=np.float64)
+    q = q_for(float(np.abs(w).max()) if w.size else 0.0, hi=30)
+    lowest = (shift_to - q_v) if shift_to is not None else -30
+    while q >= lowest:
+        w_q, b_q = to_int(w, q), to_int(b, q + q_v)
+        shift = (q + q_v - shift_to) if shift_to is not None else 0
+        if np.all(np.abs(w_q) <= Q15_MAX) and np.all(acc_bound(w_q, b_q) + ((1 << shift) >> 1) <= INT32_MAX):
+            return q, pad_cols(w_q), b_q
+        q -= 1
+    raise WorkbenchError(f"{name}: weights, bias and inputs span too wide a range for the int16 plan "
+                         f"(the accumulator would need a scale below Q{shift_to})")
+
+
+def _fit_cell(kind: str, tensors: dict, prefix: str, q_x: int, input_dim: int, hidden: int,
+              q_c: int | None, where: str) -> CellQ:
+    spec = CELL_SPECS[kind]
+    wx, wh, bx, bh = spec.float_tensors(tensors, prefix)
+    q_h = 15
+    q_wx, wx_q, bx_q = fit_matrix(wx, bx, q_x, f"{where} input weights", 16)
+    q_wh, wh_q, bh_q = fit_matrix(wh, bh, q_h, f"{where} recurrent weights", 16)
+    cell = CellQ(kind=kind, input_dim=input_dim, hidden_dim=hidden, q_x=q_x, q_h=q_h, q_wx=q_wx, q_wh=q_wh,
+                 w_x=wx_q, w_h=wh_q, b_x=bx_q, b_h=bh_q, q_c=q_c if kind == "lstm" else None)
+    # The two Q16 halves are added (and, in a GRU, r * half): their sum must stay inside int32.
+    pre = (rshift_round(acc_bound(wx_q, bx_q), cell.shift_x) + rshift_round(acc_bound(wh_q, bh_q), cell.shift_h))
+    if np.any(pre >= INT32_MAX):
+        raise WorkbenchError(f"{where}: gate pre-activations can exceed the Q16 int32 range")
+    return cell
+
+
+@dataclass
+class QuantModel:
+    """A model in the int16 plan: what the exporter writes and the numpy reference runs."""
+
+    scheme: str
+    config: dict
+    model_hash: str
+    levels: int
+    window: int
+    k: int
+    input_dim: int
+    num_classes: int
+    q_in: int
+    in_mean: np.ndarray
+    in_inv_std: np.ndarray
+    cells: list[CellQ]
+    q_fc: int
+    fc_w: np.ndarray            # [C, H_top padded]
+    fc_b: np.ndarray            # [C] at Q(q_fc + q_h of the top cell)
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def input_dim_padded(self) -> int:
+        return self.input_dim + self.input_dim % 2
+
+    @property
+    def q_out(self) -> int:
+        return self.q_fc + self.cells[-1].q_h
+
+    def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Raw windows x[..., T, D] (float) -> the device's int16 inputs x_q[..., T, D_pad]."""
+        x = np.asarray(x, dtype=np.float32)
+        xn = (x - self.in_mean) * self.in_inv_std          # float32, as the float model computes it
+        q = np.clip(to_int(xn, self.q_in), Q15_MIN, Q15_MAX).astype(np.int16)
+        if self.input_dim % 2:
+            q = np.concatenate([q, np.zeros(q.shape[:-1] + (1,), dtype=np.int16)], axis=-1)
+        return q
+
+    def logits_to_float(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(logits, dtype=np.float64) / 2.0 ** self.q_out
+
+    def summary(self) -> dict:
+        """The plan as plain data (export.json, profiles)."""
+        return {"scheme": self.scheme, "q_in": self.q_in, "q_out": self.q_out, "q_fc": self.q_fc,
+                "input_dim_padded": self.input_dim_padded,
+                "cells": [{"kind": c.kind, "q_x": c.q_x, "q_h": c.q_h, "q_wx": c.q_wx, "q_wh": c.q_wh,
+                           "q_c": c.q_c, "shift_x": c.shift_x, "shift_h": c.shift_h} for c in self.cells],
+                "calibration": self.calibration}
+
+
+def quantize_model(mf, calib_x: np.ndarray, scheme: str = "q15") -> QuantModel:
+    """The int16 plan of model file ``mf`` calibrated on raw windows ``calib_x[N, T, D]`` (training
+    data; at most MAX_CALIBRATION_WINDOWS evenly spaced windows are used)."""
+    from workbench.quantize import reference
+
+    if scheme != "q15":
+        raise WorkbenchError(f"unknown quantization {scheme!r} (have: f32, q15)")
+    cfg = mf.config
+    family = cfg.get("family")
+    if family not in ("sharnn", "rnn"):
+        raise WorkbenchError(f"the int16 plan does not know model family {family!r}")
+    for c in cfg["cells"]:
+        if c not in CELL_SPECS:
+            raise WorkbenchError(f"the int16 kernel has no {c!r} cell yet (has: {', '.join(CELL_SPECS)})")
+    calib_x = np.asarray(calib_x, dtype=np.float32)
+    if calib_x.ndim != 3 or calib_x.shape[1:] != (cfg["window"], cfg["input_dim"]):
+        raise WorkbenchError(f"calibration windows are {calib_x.shape[1:]}; the model takes "
+                             f"{(cfg['window'], cfg['input_dim'])}")
+    if len(calib_x) > MAX_CALIBRATION_WINDOWS:
+        calib_x = calib_x[np.linspace(0, len(calib_x) - 1, MAX_CALIBRATION_WINDOWS).round().astype(int)]
+    t = mf.tensors
+    levels = 2 if family == "sharnn" else 1
+    mean, inv_std = t["norm.mean"].astype(np.float32), t["norm.inv_std"].astype(np.float32)
+    max_in = float(np.abs((calib_x - mean) * inv_std).max()) if calib_x.size else 1.0
+    q_in = q_for(max_in, INPUT_HEADROOM)
+
+    def build(q_cs: list[int | None]) -> QuantModel:
+        prefixes = ["cell1", "cell2"] if levels == 2 else ["cell"]
+        cells, q_x, in_dim = [], q_in, cfg["input_dim"]
+        for lvl in range(levels):
+            kind, hidden = cfg["cells"][lvl], cfg["hidden"][lvl]
+            cell = _fit_cell(kind, t, prefixes[lvl], q_x, in_dim, hidden, q_cs[lvl], f"{kind} cell {lvl + 1}")
+            cells.append(cell)
+            q_x, in_dim = cell.q_h, hidden
+        q_fc, fc_w, fc_b = fit_matrix(t["fc.weight"], t["fc.bias"], cells[-1].q_h, "classifier", None)
+        return QuantModel(scheme=scheme, config=dict(cfg), model_hash=mf.content_hash, levels=levels,
+                          window=cfg["window"], k=cfg["k"] if levels == 2 else cfg["window"],
+                          input_dim=cfg["input_dim"], num_classes=cfg["num_classes"], q_in=q_in, in_mean=mean,
+                          in_inv_std=inv_std, cells=cells, q_fc=q_fc, fc_w=fc_w, fc_b=fc_b)
+
+    # Pass 1 with a wide provisional cell-state format measures the ranges; pass 2 is the plan.
+    provisional = build([PROVISIONAL_Q_C] * levels)
+    seen = reference.observe_ranges(provisional, provisional.quantize_inputs(calib_x))
+    q_cs = [q_for(seen[i].get("c", 0.0), STATE_HEADROOM) if cfg["cells"][i] == "lstm" else None
+            for i in range(levels)]
+    qm = build(q_cs)
+    qm.calibration = {"windows": int(len(calib_x)), "max_abs_input": max_in,
+                      "max_abs_state": [{k: float(v) for k, v in s.items()} for s in seen]}
+    return qm
