@@ -185,14 +185,16 @@ def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
     for lvl, cell in enumerate(qm.cells):
         blocks = cell.spec.unit_rows(cell.hidden_dim)
         w_h = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
+        # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
+        b_x = block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)
+        b_h = block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1)
         n = {"w_x": arrays.add(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t"),
              "w_h": arrays.add(f"l{lvl}_w_h", interleave_blocks(w_h, blocks), "int16_t"),
-             "b_x": arrays.add(f"l{lvl}_b_x", block_vector(cell.b_x, blocks), "int32_t"),
-             "b_h": arrays.add(f"l{lvl}_b_h", block_vector(cell.b_h, blocks), "int32_t")}
+             "bias": arrays.add(f"l{lvl}_bias", np.concatenate([b_x, b_h], axis=1), "int32_t")}
         cells_c.append(
             f"    {{ .kind = {cell.spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
             f".q_c = {cell.q_c or 0}, .input_dim = {cell.w_x.shape[1]}, .hidden_dim = {cell.hidden_dim},\n"
-            f"      .w_x = {n['w_x']}, .w_h = {n['w_h']}, .b_x = {n['b_x']}, .b_h = {n['b_h']} }}")
+            f"      .w_x = {n['w_x']}, .w_h = {n['w_h']}, .bias = {n['bias']} }}")
     if qm.levels == 1:
         cells_c.append("    { 0 }")
     fc_blocks = [[r if r < qm.num_classes else -1 for r in range(b, b + 4)] for b in range(0, qm.num_classes, 4)]

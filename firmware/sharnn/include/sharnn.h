@@ -97,7 +97,8 @@ float sharnn_tanhf(float x);
  *   - weights int16 with one power-of-two scale per tensor, biases int32 at the accumulator scale;
  *   - accumulators int32; the plan proves no row can leave int32 for any int16 input, so nothing
  *     saturates or wraps and summation order is free (the DSP path equals the portable one);
- *   - requantization: arithmetic shift right with round half up, (x + 2^(n-1)) >> n;
+ *   - requantization: arithmetic shift right with round half up, (x + 2^(n-1)) >> n (for the
+ *     accumulators the 2^(n-1) is folded into the biases at export);
  *   - gate pre-activations reach tanh/sigmoid in Q16 (table + linear interpolation, Q15 out).
  *
  * Weight layout: the rows of one block are interleaved by column pairs, so one load fetches the
@@ -120,8 +121,8 @@ typedef struct {
     uint16_t hidden_dim;     /* H; state buffers hold H rounded up to even, the pad kept at 0 */
     const int16_t *w_x;      /* W_ih, H blocks of R rows over I columns, Q(q_wx) */
     const int16_t *w_h;      /* W_hh, H blocks of R rows over H columns, Q(q_wh) */
-    const int32_t *b_x;      /* [H][R] initial x accumulators, Q(q_wx + q_x) */
-    const int32_t *b_h;      /* [H][R] initial h accumulators, Q(q_wh + q_h) */
+    const int32_t *bias;     /* [H][2][R] initial accumulators of each unit: R for x, Q(q_wx + q_x)
+                                + 2^(shift_x-1), then R for h, Q(q_wh + q_h) + 2^(shift_h-1) */
 } sharnn_q15_cell_t;
 
 typedef struct {

@@ -22,18 +22,31 @@ void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32
                        int32_t *acc)
 {
     const uint32_t pairs = cols >> 1;
-    for (uint32_t r = 0; r < rows; r += block_rows) {
-        if (block_rows == 4) {
-            w = sharnn_dot4(w, v, pairs, acc + r);
-        } else if (block_rows == 3) {
-            w = sharnn_dot3(w, v, pairs, acc + r);
-        } else {
-            w = sharnn_dot_block_portable(w, v, pairs, block_rows, acc + r);
+    int32_t *const end = acc + rows;
+#if SHARNN_Q15_DSP
+    if (block_rows == 4) {
+        for (; acc < end; acc += 4) {
+            w = sharnn_dot4_mem_dsp(w, v, pairs, acc);
         }
+        return;
+    }
+    if (block_rows == 3) {
+        for (; acc < end; acc += 3) {
+            w = sharnn_dot3_mem_dsp(w, v, pairs, acc);
+        }
+        return;
+    }
+#endif
+    for (; acc < end; acc += block_rows) {
+        w = sharnn_dot_block_portable(w, v, pairs, block_rows, acc);
     }
 }
 
 static uint32_t even(uint32_t n) { return n + (n & 1u); }
+
+/* The Q16 pre-activation of a gate row from its two accumulators (the biases hold the rounding
+ * constants of both shifts). */
+#define PRE(ax, ah) (((ax) >> sx) + ((ah) >> sh))
 
 /* LSTM, gates i f g o. c (Q q_c): c' = f*c + i*g, f*c in Q(15+q_c), i*g brought there from Q30;
  * h' = o * tanh(c') (tanh input c' << (16 - q_c) is Q16). */
@@ -41,21 +54,20 @@ static void lstm_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_
 {
     const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, ph = even(H) >> 1;
     const uint32_t sx = c->shift_x, sh = c->shift_h, qc = c->q_c;
+    const int32_t rc = (int32_t)((1u << (15u - qc)) >> 1);
     const int16_t *wx = c->w_x, *wh = c->w_h;
-    const int32_t *bx = c->b_x, *bh = c->b_h;
-    for (uint32_t j = 0; j < H; j++, bx += 4, bh += 4) {
-        int32_t ax[4] = { bx[0], bx[1], bx[2], bx[3] };
-        int32_t ah[4] = { bh[0], bh[1], bh[2], bh[3] };
-        wx = sharnn_dot4(wx, x, px, ax);
-        wh = sharnn_dot4(wh, h, ph, ah);
-        int32_t i = sharnn_sigmoid_q16(sharnn_rshift_round(ax[0], sx) + sharnn_rshift_round(ah[0], sh));
-        int32_t f = sharnn_sigmoid_q16(sharnn_rshift_round(ax[1], sx) + sharnn_rshift_round(ah[1], sh));
-        int32_t g = sharnn_tanh_q16(sharnn_rshift_round(ax[2], sx) + sharnn_rshift_round(ah[2], sh));
-        int32_t o = sharnn_sigmoid_q16(sharnn_rshift_round(ax[3], sx) + sharnn_rshift_round(ah[3], sh));
-        int32_t cn = f * cs[j] + sharnn_rshift_round(i * g, 15u - qc);
-        int16_t cj = sharnn_sat16(sharnn_rshift_round(cn, 15));
-        cs[j] = cj;
-        h_out[j] = (int16_t)sharnn_rshift_round(o * sharnn_tanh_q16((int32_t)cj << (16u - qc)), 15);
+    const int32_t *b = c->bias;
+    for (uint32_t j = 0; j < H; j++) {
+        int32_t ax[4], ah[4];
+        wx = sharnn_dot4(wx, x, px, &b, ax);
+        wh = sharnn_dot4(wh, h, ph, &b, ah);
+        const int32_t i = sharnn_sigmoid_q16(PRE(ax[0], ah[0]));
+        const int32_t f = sharnn_sigmoid_q16(PRE(ax[1], ah[1]));
+        const int32_t g = sharnn_tanh_q16(PRE(ax[2], ah[2]));
+        const int32_t o = sharnn_sigmoid_q16(PRE(ax[3], ah[3]));
+        const int32_t cj = sharnn_sat16((f * cs[j] + ((i * g + rc) >> (15u - qc)) + (1 << 14)) >> 15);
+        cs[j] = (int16_t)cj;
+        h_out[j] = (int16_t)((o * sharnn_tanh_q16(cj << (16u - qc)) + (1 << 14)) >> 15);
     }
 }
 
@@ -65,18 +77,16 @@ static void gru_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t
     const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, ph = even(H) >> 1;
     const uint32_t sx = c->shift_x, sh = c->shift_h;
     const int16_t *wx = c->w_x, *wh = c->w_h;
-    const int32_t *bx = c->b_x, *bh = c->b_h;
-    for (uint32_t j = 0; j < H; j++, bx += 3, bh += 3) {
-        int32_t ax[3] = { bx[0], bx[1], bx[2] };
-        int32_t ah[3] = { bh[0], bh[1], bh[2] };
-        wx = sharnn_dot3(wx, x, px, ax);
-        wh = sharnn_dot3(wh, h, ph, ah);
-        int32_t r = sharnn_sigmoid_q16(sharnn_rshift_round(ax[0], sx) + sharnn_rshift_round(ah[0], sh));
-        int32_t z = sharnn_sigmoid_q16(sharnn_rshift_round(ax[1], sx) + sharnn_rshift_round(ah[1], sh));
-        int32_t hn = sharnn_rshift_round(ah[2], sh);
-        int32_t rhn = (int32_t)(((int64_t)r * hn + (1 << 14)) >> 15);
-        int32_t n = sharnn_tanh_q16(sharnn_rshift_round(ax[2], sx) + rhn);
-        h_out[j] = (int16_t)sharnn_rshift_round((32768 - z) * n + z * h[j], 15);
+    const int32_t *b = c->bias;
+    for (uint32_t j = 0; j < H; j++) {
+        int32_t ax[3], ah[3];
+        wx = sharnn_dot3(wx, x, px, &b, ax);
+        wh = sharnn_dot3(wh, h, ph, &b, ah);
+        const int32_t r = sharnn_sigmoid_q16(PRE(ax[0], ah[0]));
+        const int32_t z = sharnn_sigmoid_q16(PRE(ax[1], ah[1]));
+        const int32_t rhn = (int32_t)(((int64_t)r * (ah[2] >> sh) + (1 << 14)) >> 15);
+        const int32_t n = sharnn_tanh_q16((ax[2] >> sx) + rhn);
+        h_out[j] = (int16_t)(((32768 - z) * n + z * h[j] + (1 << 14)) >> 15);
     }
 }
 
@@ -149,9 +159,10 @@ static void classify(const sharnn_q15_model_t *m, const int16_t *h_top, int32_t 
 {
     const uint32_t pairs = even(m->cell[m->levels - 1].hidden_dim) >> 1;
     const int16_t *w = m->fc_w;
+    const int32_t *b = m->fc_b;
     for (uint32_t r = 0; r < m->num_classes; r += 4) {
-        int32_t acc[4] = { m->fc_b[r], m->fc_b[r + 1], m->fc_b[r + 2], m->fc_b[r + 3] };
-        w = sharnn_dot4(w, h_top, pairs, acc);
+        int32_t acc[4];
+        w = sharnn_dot4(w, h_top, pairs, &b, acc);
         for (uint32_t i = 0; i < 4 && r + i < m->num_classes; i++) {
             logits[r + i] = acc[i];
         }
