@@ -43,8 +43,10 @@ from workbench.targets.qemu import QemuTarget, qemu_version  # noqa: E402
 
 BOARD = "mps2-an386"
 # (rows, rows per block, columns) in the order firmware/bench/kernel_bench.c runs them.
-CORE_CASES = [(128, 4, 32, "LSTM H=32: W_ih (32 features) and W_hh"), (64, 4, 32, "LSTM H=16: W_ih (32 brick outputs)"),
-              (64, 4, 16, "LSTM H=16: W_hh"), (96, 3, 32, "GRU H=32: W_ih and W_hh"), (48, 3, 16, "GRU H=16: W_hh")]
+CORE_CASES = [(128, 4, 32, "LSTM H=32: W_ih, W_hh"), (64, 4, 32, "LSTM H=16: W_ih (32 in)"),
+              (64, 4, 16, "LSTM H=16: W_hh"), (96, 3, 32, "GRU H=32: W_ih, W_hh"), (48, 3, 16, "GRU H=16: W_hh")]
+# Then, SMLAD build only: the same 4-row products with int8 weights (an experiment in the bench firmware).
+Q7_CASES = [(128, 32, "LSTM H=32, int8 weights"), (64, 16, "LSTM H=16 W_hh, int8 weights")]
 # Cortex-M4 TRM (ARM DDI 0439) instruction timings, zero-wait-state memory: LDRD 3 cycles, LDM of
 # n words 1+n, SMLAD 1, SUBS 1, taken branch 1+P with P in 1..3 (we take 2).
 LOOP_CYCLES = {4: 2 * 3 + 4 * 5 + 16 + 1 + 3, 3: 2 * 3 + 4 * 4 + 12 + 1 + 3}
@@ -137,13 +139,18 @@ def main(argv=None) -> int:
     # 1. matvec core
     counts = core_counts(board)
     print("1. Recurrent matvec core, sharnn_q15_matvec (int16 weights x int16 vector -> int32), whole call")
-    print(f"   {'shape':44} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
+    print(f"   {'shape (rows x cols)':34} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
     core = []
     for (rows, r, cols, what), d, p in zip(CORE_CASES, counts["dsp"], counts["portable"]):
         macs = rows * cols
         core.append({"shape": what, "rows": rows, "cols": cols, "macs": macs, "dsp": d, "portable": p})
-        print(f"   {what + f' ({rows}x{cols})':44} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
-    kws_core = [c for c in core if c["rows"] in (128, 64) and "LSTM" in c["shape"]]
+        print(f"   {what + f' ({rows}x{cols})':34} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
+    for (rows, cols, what), d in zip(Q7_CASES, counts["dsp"][len(CORE_CASES):]):
+        macs = rows * cols
+        core.append({"shape": what, "rows": rows, "cols": cols, "macs": macs, "dsp": d})
+        print(f"   {what + f' ({rows}x{cols})':34} {macs:6d} {d:11d} {d / macs:8.3f}   (no SMLAD on bytes: "
+              "2 SXTB16 per 4 weights)")
+    kws_core = core[:3]
     lower = 2 * kws_core[0]["dsp"], 2 * kws_core[0]["macs"]
     upper = kws_core[1]["dsp"] + kws_core[2]["dsp"], kws_core[1]["macs"] + kws_core[2]["macs"]
     print(f"   keyword ShaRNN cells, both matrices: lower {lower[0] / lower[1]:.3f}, upper {upper[0] / upper[1]:.3f} "

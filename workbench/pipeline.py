@@ -43,7 +43,8 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
     return {"family": cfg["family"], "cells": cfg["cells"], "hidden": cfg["hidden"], "k": info.k,
             "T": cfg["window"], "input_dim": cfg["input_dim"], "num_classes": cfg["num_classes"],
             "quantization": info.quantization, "parameters": info.parameters, "sha256": mf.content_hash,
-            "macs": model.macs(), "meta": {k: v for k, v in mf.meta.items() if k in ("dataset", "seed", "train")}}
+            "macs": model.macs(), "meta": {k: v for k, v in mf.meta.items() if k in ("dataset", "seed", "train")},
+            **({"quant_plan": info.plan} if info.plan else {})}
 
 
 def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):

@@ -122,7 +122,7 @@ def cmd_demo(args) -> int:
     con.print(f"test accuracy (float, torch): {acc:.3f}")
     con.rule(f"[bold]2/3 export, build and boot {args.board}")
     profile, path = run_model(args.board, model_path, None, "test", Path(args.out) if args.out else None, args.force,
-                              True, args.counter, None)
+                              True, args.counter, None, args.quant, args.kernel)
     con.rule("[bold]3/3 profile")
     print_summary(profile, path)
     return 0
@@ -154,5 +154,6 @@ def register(sub) -> None:
     s = sub.add_parser("demo", help="the whole pipeline on BasicMotions: train, build, boot, stream, profile")
     s.add_argument("--seed", type=int, default=0, help="training seed [0]")
     s.add_argument("--epochs", type=int, default=150, help="maximum training epochs [150]")
+    quant_options(s)
     run_options(s)
     s.set_defaults(func=cmd_demo)
