@@ -49,7 +49,7 @@ $(OUT)/obj/%.o: %.c | $(OUT)/obj
 $(OUT)/obj:
 	mkdir -p $@
 
-$(OBJS): $(if $(MODEL_SRCS),$(MODEL_DIR)/wb_model_config.h) $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
+$(OBJS): $(if $(MODEL_SRCS),$(MODEL_DIR)/wb_model_config.h) $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/sharnn/src/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
 
 .PHONY: clean
 clean:

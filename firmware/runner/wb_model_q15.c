@@ -13,24 +13,14 @@ int32_t wb_model_scratch[(WB_MODEL_SCRATCH_LEN + 1) / 2];   /* global: the ELF r
 int32_t wb_model_stream_ring[(WB_MODEL_STREAM_LEN + 1) / 2];
 static sharnn_q15_stream_t stream;
 
-const wb_model_info_t wb_model_info = {
-    .hash = WB_MODEL_HASH_BYTES,
-    .window = WB_MODEL_WINDOW,
-    .input_dim = WB_MODEL_INPUT_DIM,
-    .k = WB_MODEL_K,
-    .num_classes = WB_MODEL_NUM_CLASSES,
-    .levels = WB_MODEL_LEVELS,
-    .input_dtype = WB_DTYPE_I16,
-    .output_dtype = WB_DTYPE_I32,
-    .input_elem_bytes = 2,
-    .output_elem_bytes = 4,
-    .caps = WB_CAP_INFER | (WB_MODEL_LEVELS == 2 ? WB_CAP_STREAM : 0)
 #if defined(__ARM_FEATURE_DSP) && !defined(SHARNN_PORTABLE)
-            | WB_CAP_DSP
+#define KERNEL_CAPS WB_CAP_DSP     /* the kernel runs its SMLAD path */
+#else
+#define KERNEL_CAPS 0
 #endif
-    ,
-    .state_bytes = sizeof wb_model_scratch + sizeof wb_model_stream_ring,
-};
+
+const wb_model_info_t wb_model_info = WB_MODEL_INFO_INIT(WB_DTYPE_I16, WB_DTYPE_I32, 2, 4, KERNEL_CAPS,
+                                                        sizeof wb_model_scratch + sizeof wb_model_stream_ring);
 
 void wb_model_init(void)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sharnn.h"
+#include "sharnn_ring.h"
 #include "sharnn_q15_internal.h"
 
 int sharnn_q15_uses_dsp(void) { return SHARNN_Q15_DSP; }
@@ -59,8 +60,8 @@ static void lstm_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_
     const int32_t *b = c->bias;
     for (uint32_t j = 0; j < H; j++) {
         int32_t ax[4], ah[4];
-        wx = sharnn_dot4(wx, x, px, &b, ax);
-        wh = sharnn_dot4(wh, h, ph, &b, ah);
+        wx = sharnn_dot(wx, x, px, 4, &b, ax);
+        wh = sharnn_dot(wh, h, ph, 4, &b, ah);
         const int32_t i = sharnn_sigmoid_q16(PRE(ax[0], ah[0]));
         const int32_t f = sharnn_sigmoid_q16(PRE(ax[1], ah[1]));
         const int32_t g = sharnn_tanh_q16(PRE(ax[2], ah[2]));
@@ -80,8 +81,8 @@ static void gru_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t
     const int32_t *b = c->bias;
     for (uint32_t j = 0; j < H; j++) {
         int32_t ax[3], ah[3];
-        wx = sharnn_dot3(wx, x, px, &b, ax);
-        wh = sharnn_dot3(wh, h, ph, &b, ah);
+        wx = sharnn_dot(wx, x, px, 3, &b, ax);
+        wh = sharnn_dot(wh, h, ph, 3, &b, ah);
         const int32_t r = sharnn_sigmoid_q16(PRE(ax[0], ah[0]));
         const int32_t z = sharnn_sigmoid_q16(PRE(ax[1], ah[1]));
         const int32_t rhn = (int32_t)(((int64_t)r * (ah[2] >> sh) + (1 << 14)) >> 15);
@@ -162,7 +163,7 @@ static void classify(const sharnn_q15_model_t *m, const int16_t *h_top, int32_t 
     const int32_t *b = m->fc_b;
     for (uint32_t r = 0; r < m->num_classes; r += 4) {
         int32_t acc[4];
-        w = sharnn_dot4(w, h_top, pairs, &b, acc);
+        w = sharnn_dot(w, h_top, pairs, 4, &b, acc);
         for (uint32_t i = 0; i < 4 && r + i < m->num_classes; i++) {
             logits[r + i] = acc[i];
         }
@@ -206,13 +207,7 @@ int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, 
     level_state_t lo, up;
 
     run_lower(m, x, m->k, scratch, &lo);
-    uint32_t slot = (s->head + s->filled) % nb;
-    if (s->filled == nb) {
-        slot = s->head;
-        s->head = (uint16_t)((s->head + 1u) % nb);
-    } else {
-        s->filled++;
-    }
+    const uint32_t slot = sharnn_ring_next_slot(&s->head, &s->filled, nb);
     memcpy(s->bricks + (size_t)slot * h1, lo.h[lo.cur], h1 * sizeof(int16_t));
     if (s->filled < nb) {
         return 0;

@@ -222,33 +222,23 @@ SHARNN_INLINE const int16_t *sharnn_dot3_mem_dsp(const int16_t *w, const int16_t
 }
 #endif /* SHARNN_Q15_DSP */
 
-/* A cell's block of R rows: out[r] = (*bias)[r] + row r . v; *bias advances by R. */
-SHARNN_INLINE const int16_t *sharnn_dot4(const int16_t *w, const int16_t *v, uint32_t pairs, const int32_t **bias,
-                                         int32_t *out)
+/* A cell's block of R rows (R a constant): out[r] = (*bias)[r] + row r . v; *bias advances by R. */
+SHARNN_INLINE const int16_t *sharnn_dot(const int16_t *w, const int16_t *v, uint32_t pairs, uint32_t rows,
+                                        const int32_t **bias, int32_t *out)
 {
 #if SHARNN_Q15_DSP
-    return sharnn_dot4_dsp(w, v, pairs, bias, out);
-#else
-    for (uint32_t r = 0; r < 4; r++) {
+    if (rows == 4) {
+        return sharnn_dot4_dsp(w, v, pairs, bias, out);
+    }
+    if (rows == 3) {
+        return sharnn_dot3_dsp(w, v, pairs, bias, out);
+    }
+#endif
+    for (uint32_t r = 0; r < rows; r++) {
         out[r] = (*bias)[r];
     }
-    *bias += 4;
-    return sharnn_dot_block_portable(w, v, pairs, 4, out);
-#endif
-}
-
-SHARNN_INLINE const int16_t *sharnn_dot3(const int16_t *w, const int16_t *v, uint32_t pairs, const int32_t **bias,
-                                         int32_t *out)
-{
-#if SHARNN_Q15_DSP
-    return sharnn_dot3_dsp(w, v, pairs, bias, out);
-#else
-    for (uint32_t r = 0; r < 3; r++) {
-        out[r] = (*bias)[r];
-    }
-    *bias += 3;
-    return sharnn_dot_block_portable(w, v, pairs, 3, out);
-#endif
+    *bias += rows;
+    return sharnn_dot_block_portable(w, v, pairs, rows, out);
 }
 
 #endif /* SHARNN_Q15_INTERNAL_H */
