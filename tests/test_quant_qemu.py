@@ -22,7 +22,7 @@ pytestmark = needs_qemu
 @pytest.mark.parametrize("cells", [("lstm", "gru"), ("gru", "lstm")])
 def test_dsp_and_portable_equal_host_and_reference(cells, basicmotions):
     train, test = basicmotions
-    mf = modelfile.from_module(tiny_model(cells=cells, hidden=(12, 9)), {"dataset": "BasicMotions"})
+    mf = modelfile.from_module(tiny_model(cells=cells, hidden=(11, 9)), {"dataset": "BasicMotions"})
     board = load_board("mps2-an386")
     answers = {}
     for path in ("dsp", "portable"):

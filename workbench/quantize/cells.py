@@ -59,8 +59,9 @@ class CellQ:
 
     def accumulate(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Q16 pre-activation halves of every gate row: (from x, from h), each [B, G*H]."""
-        ax = x @ self.w_x.T + self.b_x
-        ah = h @ self.w_h[:, :self.hidden_dim].T + self.b_h
+        # Vectors may come padded to even (device inputs) or not (brick outputs): pad columns are 0.
+        ax = x @ self.w_x[:, :x.shape[1]].T + self.b_x
+        ah = h @ self.w_h[:, :h.shape[1]].T + self.b_h
         return rshift_round(ax, self.shift_x), rshift_round(ah, self.shift_h)
 
     def step(self, x: np.ndarray, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
