@@ -183,25 +183,31 @@ def _even(n: int) -> int:
 def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
     cells_c = []
     for lvl, cell in enumerate(qm.cells):
-        blocks = cell.spec.unit_rows(cell.hidden_dim)
-        w_h = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
+        spec = cell.spec
+        blocks = spec.unit_rows(cell.hidden_dim)
         # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
-        b_x = block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)
-        b_h = block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1)
-        n = {"w_x": arrays.add(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t"),
-             "w_h": arrays.add(f"l{lvl}_w_h", interleave_blocks(w_h, blocks), "int16_t"),
-             "bias": arrays.add(f"l{lvl}_bias", np.concatenate([b_x, b_h], axis=1), "int32_t")}
+        bias = [block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
+        w_h = "NULL"
+        if cell.recurrent:
+            padded = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
+            w_h = arrays.add(f"l{lvl}_w_h", interleave_blocks(padded, blocks), "int16_t")
+            bias.append(block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1))
+        w_x = arrays.add(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t")
+        b = arrays.add(f"l{lvl}_bias", np.concatenate(bias, axis=1), "int32_t")
+        aux = arrays.add(f"l{lvl}_aux", cell.aux, "int32_t") if cell.aux is not None else "NULL"
+        params = ", ".join(str(p) for p in cell.params) or "0"
         cells_c.append(
-            f"    {{ .kind = {cell.spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
-            f".q_c = {cell.q_c or 0}, .input_dim = {cell.w_x.shape[1]}, .hidden_dim = {cell.hidden_dim},\n"
-            f"      .w_x = {n['w_x']}, .w_h = {n['w_h']}, .bias = {n['bias']} }}")
+            f"    {{ .kind = {spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
+            f".q_c = {cell.q_c or 0}, .q_h = {cell.q_h}, .input_dim = {cell.w_x.shape[1]}, "
+            f".hidden_dim = {cell.hidden_dim},\n"
+            f"      .w_x = {w_x}, .w_h = {w_h}, .bias = {b}, .aux = {aux}, .param = {{ {params} }} }}")
     if qm.levels == 1:
         cells_c.append("    { 0 }")
     fc_blocks = [[r if r < qm.num_classes else -1 for r in range(b, b + 4)] for b in range(0, qm.num_classes, 4)]
     arrays.add("fc_w", interleave_blocks(qm.fc_w, fc_blocks), "int16_t")
     arrays.add("fc_b", block_vector(qm.fc_b, fc_blocks), "int32_t")
     c0 = qm.cells[0]
-    per_level = [(3 if c.kind == "lstm" else 2) * _even(c.hidden_dim) for c in qm.cells]
+    per_level = [c.spec.state_buffers() * _even(c.hidden_dim) for c in qm.cells]   # sharnn_q15.c level_len()
     st_len = (qm.window // qm.k) * _even(c0.hidden_dim) if qm.levels == 2 else 0
     net = ("/* Fixed-point plan: inputs Q" f"{qm.q_in}, logits Q{qm.q_out} (int32). */\n"
            "const sharnn_q15_model_t wb_net = {\n"

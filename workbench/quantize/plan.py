@@ -7,8 +7,10 @@ Rules (the kernel's correctness rests on them; ``check_bounds`` verifies them fo
   ``|b| + sum|w| * 32768 + 2**(shift-1) <= 2**31 - 1``. So the kernel never saturates or wraps an
   accumulator (SMLAD wraps silently), and the order of summation cannot matter: the DSP and
   portable paths and numpy give the same integers.
-- Hidden states of bounded cells (|h| < 1: LSTM, GRU) are Q15. The LSTM cell state is int16 with a
-  Q format from its calibrated range with 1.5x headroom (saturating beyond).
+- Hidden states of bounded cells (|h| < 1: LSTM, GRU) are Q15; the others (FastGRNN, minGRU,
+  minLSTM) and the LSTM cell state are int16 with a Q format from their calibrated range with 1.5x
+  headroom (saturating beyond): a first pass of the integer reference with wide provisional formats
+  measures the ranges on the calibration windows, the second is the plan.
 - Inputs: the host folds the model's normalisation into the input quantizer,
   ``x_q = sat16(round_half_up((x - mean) * inv_std * 2**q_in))``, with q_in from the calibrated range
   of the normalised inputs (1.25x headroom); channels are padded to an even count with zeros. The
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.quantize import reference
 from workbench.quantize.cells import CELL_SPECS, CellQ
 from workbench.quantize.fixedpoint import Q15_MAX, Q15_MIN, rshift_round
 
@@ -32,7 +35,8 @@ INT32_MAX = 2 ** 31 - 1
 V_MAX = 32768                     # largest |int16| a vector element can hold
 INPUT_HEADROOM = 1.25
 STATE_HEADROOM = 1.5
-PROVISIONAL_Q_C = 10              # calibration pass: cell state range +-32
+PROVISIONAL_Q_C = 10              # calibration pass: LSTM cell state range +-32
+PROVISIONAL_Q_H = 8               # calibration pass: unbounded hidden states +-128
 MAX_CALIBRATION_WINDOWS = 256
 
 
@@ -76,20 +80,40 @@ def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str, shift_to: int 
                          f"(the accumulator would need a scale below Q{shift_to})")
 
 
-def _fit_cell(kind: str, tensors: dict, prefix: str, q_x: int, input_dim: int, hidden: int,
-              q_c: int | None, where: str) -> CellQ:
+def _fit_cell(kind: str, weights: dict, q_x: int, input_dim: int, hidden: int, q_h: int, q_c: int | None,
+              where: str) -> CellQ:
     spec = CELL_SPECS[kind]
-    wx, wh, bx, bh = spec.float_tensors(tensors, prefix)
-    q_h = 15
+    wx, wh, bx, bh = spec.float_tensors(weights)
     q_wx, wx_q, bx_q = fit_matrix(wx, bx, q_x, f"{where} input weights", 16)
-    q_wh, wh_q, bh_q = fit_matrix(wh, bh, q_h, f"{where} recurrent weights", 16)
+    if wh is None:
+        q_wh, wh_q, bh_q = 0, np.zeros((len(wx_q), 0), dtype=np.int64), np.zeros(len(wx_q), dtype=np.int64)
+    else:
+        q_wh, wh_q, bh_q = fit_matrix(wh, bh, q_h, f"{where} recurrent weights", 16)
+    aux, params = spec.extras(weights, hidden)
     cell = CellQ(kind=kind, input_dim=input_dim, hidden_dim=hidden, q_x=q_x, q_h=q_h, q_wx=q_wx, q_wh=q_wh,
-                 w_x=wx_q, w_h=wh_q, b_x=bx_q, b_h=bh_q, q_c=q_c if kind == "lstm" else None)
-    # The two Q16 halves are added (and, in a GRU, r * half): their sum must stay inside int32.
-    pre = (rshift_round(acc_bound(wx_q, bx_q), cell.shift_x) + rshift_round(acc_bound(wh_q, bh_q), cell.shift_h))
+                 w_x=wx_q, w_h=wh_q, b_x=bx_q, b_h=bh_q, q_c=q_c if kind == "lstm" else None, aux=aux,
+                 params=params)
+    # The two Q16 halves are added (plus a Q16 bias of some cells; in a GRU the h half is first
+    # multiplied by r < 1): the sum must stay inside int32.
+    pre = rshift_round(acc_bound(wx_q, bx_q), cell.shift_x)
+    if cell.recurrent:
+        pre = pre + rshift_round(acc_bound(wh_q, bh_q), cell.shift_h)
+    if aux is not None and (np.abs(aux).max() > INT32_MAX // 2 or np.any(pre + np.abs(aux).max() >= INT32_MAX)):
+        raise WorkbenchError(f"{where}: biases out of the Q16 int32 range")
     if np.any(pre >= INT32_MAX):
         raise WorkbenchError(f"{where}: gate pre-activations can exceed the Q16 int32 range")
     return cell
+
+
+def cell_weights(mf) -> list[dict[str, np.ndarray]]:
+    """Each level's effective weights (float64 numpy) from the model's torch cells."""
+    model = mf.build()
+    cells = [model.cell1, model.cell2] if mf.config.get("family") == "sharnn" else [model.cell]
+    out = []
+    for c in cells:
+        w = c.effective_weights() if hasattr(c, "effective_weights") else dict(c.named_parameters())
+        out.append({k: v.detach().cpu().double().numpy() for k, v in w.items()})
+    return out
 
 
 @dataclass
@@ -145,49 +169,61 @@ class QuantModel:
 def quantize_model(mf, calib_x: np.ndarray, scheme: str = "q15") -> QuantModel:
     """The int16 plan of model file ``mf`` calibrated on raw windows ``calib_x[N, T, D]`` (training
     data; at most MAX_CALIBRATION_WINDOWS evenly spaced windows are used)."""
-    from workbench.quantize import reference
-
-    if scheme != "q15":
-        raise WorkbenchError(f"unknown quantization {scheme!r} (have: f32, q15)")
     cfg = mf.config
-    family = cfg.get("family")
-    if family not in ("sharnn", "rnn"):
-        raise WorkbenchError(f"the int16 plan does not know model family {family!r}")
+    if cfg.get("family") not in ("sharnn", "rnn"):
+        raise WorkbenchError(f"the int16 plan does not know model family {cfg.get('family')!r}")
+    _check_cells(cfg)
+    t = mf.tensors
+    return quantize_tensors(cfg, cell_weights(mf), t["fc.weight"], t["fc.bias"], t["norm.mean"], t["norm.inv_std"],
+                            calib_x, mf.content_hash, scheme)
+
+
+def _check_cells(cfg: dict) -> None:
     for c in cfg["cells"]:
         if c not in CELL_SPECS:
             raise WorkbenchError(f"the int16 kernel has no {c!r} cell yet (has: {', '.join(CELL_SPECS)})")
+
+
+def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, calib_x: np.ndarray,
+                     model_hash: str, scheme: str = "q15") -> QuantModel:
+    """The plan from plain arrays: ``weights`` holds each level's effective weights (see
+    ``cell_weights``), the rest the classifier, the normalisation and the calibration windows."""
+    if scheme != "q15":
+        raise WorkbenchError(f"unknown quantization {scheme!r} (have: f32, q15)")
+    _check_cells(cfg)
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim != 3 or calib_x.shape[1:] != (cfg["window"], cfg["input_dim"]):
         raise WorkbenchError(f"calibration windows are {calib_x.shape[1:]}; the model takes "
                              f"{(cfg['window'], cfg['input_dim'])}")
     if len(calib_x) > MAX_CALIBRATION_WINDOWS:
         calib_x = calib_x[np.linspace(0, len(calib_x) - 1, MAX_CALIBRATION_WINDOWS).round().astype(int)]
-    t = mf.tensors
-    levels = 2 if family == "sharnn" else 1
-    mean, inv_std = t["norm.mean"].astype(np.float32), t["norm.inv_std"].astype(np.float32)
+    levels = 2 if cfg["family"] == "sharnn" else 1
+    specs = [CELL_SPECS[c] for c in cfg["cells"][:levels]]
+    mean, inv_std = np.asarray(mean, dtype=np.float32), np.asarray(inv_std, dtype=np.float32)
     max_in = float(np.abs((calib_x - mean) * inv_std).max()) if calib_x.size else 1.0
     q_in = q_for(max_in, INPUT_HEADROOM)
 
-    def build(q_cs: list[int | None]) -> QuantModel:
-        prefixes = ["cell1", "cell2"] if levels == 2 else ["cell"]
+    def build(q_hs: list[int], q_cs: list[int | None]) -> QuantModel:
         cells, q_x, in_dim = [], q_in, cfg["input_dim"]
         for lvl in range(levels):
             kind, hidden = cfg["cells"][lvl], cfg["hidden"][lvl]
-            cell = _fit_cell(kind, t, prefixes[lvl], q_x, in_dim, hidden, q_cs[lvl], f"{kind} cell {lvl + 1}")
+            cell = _fit_cell(kind, weights[lvl], q_x, in_dim, hidden, q_hs[lvl], q_cs[lvl], f"{kind} cell {lvl + 1}")
             cells.append(cell)
             q_x, in_dim = cell.q_h, hidden
-        q_fc, fc_w, fc_b = fit_matrix(t["fc.weight"], t["fc.bias"], cells[-1].q_h, "classifier", None)
-        return QuantModel(scheme=scheme, config=dict(cfg), model_hash=mf.content_hash, levels=levels,
+        q_fc, fc_wq, fc_bq = fit_matrix(fc_w, fc_b, cells[-1].q_h, "classifier", None)
+        return QuantModel(scheme=scheme, config=dict(cfg), model_hash=model_hash, levels=levels,
                           window=cfg["window"], k=cfg["k"] if levels == 2 else cfg["window"],
                           input_dim=cfg["input_dim"], num_classes=cfg["num_classes"], q_in=q_in, in_mean=mean,
-                          in_inv_std=inv_std, cells=cells, q_fc=q_fc, fc_w=fc_w, fc_b=fc_b)
+                          in_inv_std=inv_std, cells=cells, q_fc=q_fc, fc_w=fc_wq, fc_b=fc_bq)
 
-    # Pass 1 with a wide provisional cell-state format measures the ranges; pass 2 is the plan.
-    provisional = build([PROVISIONAL_Q_C] * levels)
+    # Pass 1 with wide provisional formats for the states without a fixed range measures them;
+    # pass 2 is the plan.
+    provisional = build([15 if s.bounded else PROVISIONAL_Q_H for s in specs], [PROVISIONAL_Q_C] * levels)
     seen = reference.observe_ranges(provisional, provisional.quantize_inputs(calib_x))
-    q_cs = [q_for(seen[i].get("c", 0.0), STATE_HEADROOM) if cfg["cells"][i] == "lstm" else None
-            for i in range(levels)]
-    qm = build(q_cs)
+    q_hs = [15 if s.bounded else q_for(seen[i].get("h", 0.0), STATE_HEADROOM, hi=s.max_q_h)
+            for i, s in enumerate(specs)]
+    q_cs = [q_for(seen[i].get("c", 0.0), STATE_HEADROOM) if s.kind == "lstm" else None for i, s in enumerate(specs)]
+    qm = build(q_hs, q_cs)
     qm.calibration = {"windows": int(len(calib_x)), "max_abs_input": max_in,
                       "max_abs_state": [{k: float(v) for k, v in s.items()} for s in seen]}
     return qm

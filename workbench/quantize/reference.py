@@ -7,10 +7,14 @@ runs every brick from a zero state, so all bricks of all windows go through it a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from workbench.quantize.cells import CellQ
-from workbench.quantize.plan import QuantModel
+
+if TYPE_CHECKING:
+    from workbench.quantize.plan import QuantModel
 
 
 def run_cell(cell: CellQ, xs: np.ndarray, observe: dict | None = None) -> np.ndarray:

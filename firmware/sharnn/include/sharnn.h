@@ -25,8 +25,11 @@ extern "C" {
 
 /* Cell kinds; numbering is part of the generated-model ABI. */
 typedef enum {
-    SHARNN_CELL_LSTM = 1,   /* gates i, f, g, o (torch order); state h, c */
-    SHARNN_CELL_GRU = 2,    /* gates r, z, n (torch order); state h */
+    SHARNN_CELL_LSTM = 1,      /* gates i, f, g, o (torch order); state h, c */
+    SHARNN_CELL_GRU = 2,       /* gates r, z, n (torch order); state h */
+    SHARNN_CELL_FASTGRNN = 3,  /* a = W x + U h; z, h~ from a; state h (int16 kernels only) */
+    SHARNN_CELL_MINGRU = 4,    /* z, h~ from x only; state h (int16 kernels only) */
+    SHARNN_CELL_MINLSTM = 5,   /* f, i, h~ from x only; state h (int16 kernels only) */
 } sharnn_cell_kind_t;
 
 /* Number of gate blocks of H rows in w_ih / w_hh for a cell kind (0 for an unknown kind). */
@@ -104,9 +107,10 @@ float sharnn_tanhf(float x);
  * Weight layout: the rows of one block are interleaved by column pairs, so one load fetches the
  * pair of every row of the block: for block b, pair p, row r: w[((b*P + p)*R + r)*2 + {0,1}] =
  * W[row(b,r)][2p], W[row(b,r)][2p+1], with P = cols/2 (cols padded to even with zero weights).
- * A cell's block is one hidden unit's gate rows (LSTM: i f g o, R = 4; GRU: r z n, R = 3), so a
- * unit's gates come out of one pass and are consumed at once; the classifier uses blocks of R = 4
- * rows (the last padded with zero rows).
+ * A cell's block holds the gate rows of a few hidden units, so their gates come out of one pass and
+ * are consumed at once: LSTM i f g o of one unit (R = 4), GRU r z n (R = 3), FastGRNN a of four
+ * units (R = 4), minGRU z h~ of two units (R = 4), minLSTM f i h~ (R = 3); a last block short of
+ * units has zero rows. The classifier uses blocks of R = 4 rows (the last padded with zero rows).
  *
  * Built with __ARM_FEATURE_DSP (Cortex-M4/M7/M33 with DSP) the block dot product is SMLAD dual
  * MACs over LDRD/LDM loads; -DSHARNN_PORTABLE forces the plain C path. Buffers holding vectors and
@@ -117,12 +121,15 @@ typedef struct {
     uint8_t shift_x;         /* x accumulator -> Q16: q_wx + q_x - 16 */
     uint8_t shift_h;         /* h accumulator -> Q16: q_wh + q_h - 16 */
     uint8_t q_c;             /* LSTM: Q format of the cell state (int16) */
+    uint8_t q_h;             /* Q format of h: 15 for LSTM/GRU, calibrated for the others */
     uint16_t input_dim;      /* I, even (a zero column pads odd inputs) */
     uint16_t hidden_dim;     /* H; state buffers hold H rounded up to even, the pad kept at 0 */
-    const int16_t *w_x;      /* W_ih, H blocks of R rows over I columns, Q(q_wx) */
-    const int16_t *w_h;      /* W_hh, H blocks of R rows over H columns, Q(q_wh) */
-    const int32_t *bias;     /* [H][2][R] initial accumulators of each unit: R for x, Q(q_wx + q_x)
-                                + 2^(shift_x-1), then R for h, Q(q_wh + q_h) + 2^(shift_h-1) */
+    const int16_t *w_x;      /* input weights in blocks of R rows over I columns, Q(q_wx) */
+    const int16_t *w_h;      /* recurrent weights in blocks over H columns, Q(q_wh); NULL: none */
+    const int32_t *bias;     /* per block: R initial x accumulators, Q(q_wx + q_x) + 2^(shift_x-1),
+                                then (with w_h) R initial h accumulators, Q(q_wh + q_h) + 2^(shift_h-1) */
+    const int32_t *aux;      /* cell-specific vector: FastGRNN b_z[H] then b_h[H], Q16 */
+    int16_t param[2];        /* cell-specific scalars: FastGRNN zeta, nu (after their sigmoid), Q15 */
 } sharnn_q15_cell_t;
 
 typedef struct {

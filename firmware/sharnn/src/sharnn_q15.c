@@ -91,6 +91,76 @@ static void gru_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t
     }
 }
 
+/* FastGRNN, blocks of four units: a = W x + U h shared by z = sigmoid(a + b_z) and
+ * h~ = tanh(a + b_h); h' = (zeta (1 - z) + nu) h~ + z h, h in Q(q_h <= 14): the coefficient is Q15 < 2,
+ * its product with h~ (Q30, < 2^31) is brought to Q(15 + q_h) before z h is added. */
+static void fastgrnn_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out)
+{
+    const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, ph = even(H) >> 1;
+    const uint32_t sx = c->shift_x, sh = c->shift_h, qs = 15u - c->q_h;
+    const int32_t zeta = c->param[0], nu = c->param[1], rq = (int32_t)((1u << qs) >> 1);
+    const int16_t *wx = c->w_x, *wh = c->w_h;
+    const int32_t *b = c->bias, *b_z = c->aux, *b_h = c->aux + H;
+    for (uint32_t j = 0; j < H; j += 4) {
+        int32_t ax[4], ah[4];
+        wx = sharnn_dot(wx, x, px, 4, &b, ax);
+        wh = sharnn_dot(wh, h, ph, 4, &b, ah);
+        for (uint32_t u = 0; u < 4 && j + u < H; u++) {
+            const int32_t a = PRE(ax[u], ah[u]);
+            const int32_t z = sharnn_sigmoid_q16(a + b_z[j + u]);
+            const int32_t ht = sharnn_tanh_q16(a + b_h[j + u]);
+            const int32_t coef = ((zeta * (32768 - z) + (1 << 14)) >> 15) + nu;
+            h_out[j + u] = (int16_t)sharnn_sat16((((coef * ht + rq) >> qs) + z * h[j + u] + (1 << 14)) >> 15);
+        }
+    }
+}
+
+/* minGRU/minLSTM's g() of a Q16 pre-activation, in Q(q_h): v + 0.5 for v >= 0 (v clamped at 2^30 so
+ * the sum cannot wrap), sigmoid(v) below. */
+static inline int32_t g_q(int32_t v, uint32_t q_h)
+{
+    if (v >= 0) {
+        const uint32_t s = 16u - q_h;
+        v = v > (1 << 30) ? (1 << 30) : v;
+        return sharnn_sat16((v + 32768 + (int32_t)((1u << s) >> 1)) >> s);
+    }
+    return (sharnn_sigmoid_q16(v) + (int32_t)((1u << (15u - q_h)) >> 1)) >> (15u - q_h);
+}
+
+/* minGRU, blocks of two units (z, h~, z, h~): gates from x only; h' = (1 - z) h + z h~. */
+static void mingru_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out)
+{
+    const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, sx = c->shift_x, qh = c->q_h;
+    const int16_t *wx = c->w_x;
+    const int32_t *b = c->bias;
+    for (uint32_t j = 0; j < H; j += 2) {
+        int32_t ax[4];
+        wx = sharnn_dot(wx, x, px, 4, &b, ax);
+        for (uint32_t u = 0; u < 2 && j + u < H; u++) {
+            const int32_t z = sharnn_sigmoid_q16(ax[2 * u] >> sx);
+            const int32_t ht = g_q(ax[2 * u + 1] >> sx, qh);
+            h_out[j + u] = (int16_t)(((32768 - z) * h[j + u] + z * ht + (1 << 14)) >> 15);
+        }
+    }
+}
+
+/* minLSTM: f, i, h~ from x only; f' = f / (f + i) rounded half up (SDIV), i' = 1 - f'. */
+static void minlstm_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out)
+{
+    const uint32_t H = c->hidden_dim, px = c->input_dim >> 1, sx = c->shift_x, qh = c->q_h;
+    const int16_t *wx = c->w_x;
+    const int32_t *b = c->bias;
+    for (uint32_t j = 0; j < H; j++) {
+        int32_t ax[3];
+        wx = sharnn_dot(wx, x, px, 3, &b, ax);
+        const int32_t f = sharnn_sigmoid_q16(ax[0] >> sx);
+        const int32_t i = sharnn_sigmoid_q16(ax[1] >> sx);
+        const int32_t fn = ((f << 15) + ((f + i) >> 1)) / (f + i);
+        const int32_t ht = g_q(ax[2] >> sx, qh);
+        h_out[j] = (int16_t)((fn * h[j] + (32768 - fn) * ht + (1 << 14)) >> 15);
+    }
+}
+
 void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out,
                           int16_t *c_state)
 {
@@ -100,6 +170,15 @@ void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const in
         break;
     case SHARNN_CELL_GRU:
         gru_step(c, x, h, h_out);
+        break;
+    case SHARNN_CELL_FASTGRNN:
+        fastgrnn_step(c, x, h, h_out);
+        break;
+    case SHARNN_CELL_MINGRU:
+        mingru_step(c, x, h, h_out);
+        break;
+    case SHARNN_CELL_MINLSTM:
+        minlstm_step(c, x, h, h_out);
         break;
     default:
         break;
