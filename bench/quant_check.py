@@ -47,8 +47,8 @@ def main(argv=None) -> int:
         for kernel in ("dsp", "portable"):
             t0 = time.monotonic()
             prof, _ = run_model("mps2-an386", Path(path), None, "test", out_dir / f"{Path(path).stem}-{kernel}.json",
-                                True, True, "plugin", args.limit, "q15", kernel,
-                                not args.no_sliding and cfg["family"] == "sharnn")
+                                True, True, "plugin", args.limit, quant="q15", kernel_path=kernel,
+                                sliding=not args.no_sliding and cfg["family"] == "sharnn")
             m = prof["metrics"]
             logits[kernel] = [w["logits"] for w in prof["windows"]]
             checks = {c: m[c]["value"] for c in CHECKS if c in m}

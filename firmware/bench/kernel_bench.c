@@ -28,7 +28,7 @@ static const int16_t weights[MAX_ROWS * MAX_COLS] __attribute__((aligned(4))) = 
 static int16_t vec[MAX_COLS] __attribute__((aligned(4)));
 int32_t bench_acc[MAX_ROWS];   /* global: the calls cannot be optimised away */
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(SHARNN_PORTABLE)
 /*
  * The experiment behind "int8 weights where they pay": the same 4-row block product with int8
  * weights (int16 vector, int32 sums). The M4 has no 8-bit dual MAC, so each word of four weights
@@ -76,7 +76,7 @@ int main(void)
         sharnn_q15_matvec(weights, vec, cases[c].rows, cases[c].block_rows, cases[c].cols, bench_acc);
         wb_count_end();
     }
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(SHARNN_PORTABLE)
     /* int8 weights on the two LSTM shapes of the keyword ShaRNN (128x32, 64x16). */
     wb_count_begin();
     matvec_q7_rows4(weights_q7, vec, 128, 32, bench_acc);

@@ -29,10 +29,12 @@ def gcc_version(cross: str = CROSS) -> str:
 
 
 def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | None = None,
-          extra_cflags: str = "", opt: str = "-O2") -> Artifact:
-    """The device runner with the exported model ``info``."""
-    return _make(board, out_dir, [f"MODEL_DIR={info.directory}", f"QUANT={info.quantization}"],
-                 Path(info.directory), stack_size, extra_cflags, opt)
+          extra_cflags: str = "", opt: str = "-O2", make_vars: dict[str, str] | None = None) -> Artifact:
+    """The device runner with the exported model ``info``. ``make_vars``: extra ``NAME=value`` for
+    baremetal.mk (tests set ``GLUE_SRC`` to a glue that faults or hangs on purpose)."""
+    variables = [f"MODEL_DIR={info.directory}", f"QUANT={info.quantization}"]
+    variables += [f"{k}={v}" for k, v in (make_vars or {}).items()]
+    return _make(board, out_dir, variables, Path(info.directory), stack_size, extra_cflags, opt)
 
 
 def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2") -> Artifact:

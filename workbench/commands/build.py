@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.commands.common import console, quant_options
+from workbench.errors import WorkbenchError
 
 
 def cmd_export(args) -> int:
@@ -12,8 +13,11 @@ def cmd_export(args) -> int:
     from workbench.models.modelfile import load
     from workbench.pipeline import quantize
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"--out {out} is a file; export writes a folder of C files")
     mf = load(args.model)
-    info = export_c(mf, Path(args.out), quantize(mf, args.quant))
+    info = export_c(mf, out, quantize(mf, args.quant))
     console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
                     f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
     return 0
