@@ -180,10 +180,53 @@ def _even(n: int) -> int:
     return n + n % 2
 
 
+def _block4(n: int) -> list[list[int]]:
+    return [[r if r < n else -1 for r in range(b, b + 4)] for b in range(0, n, 4)]
+
+
+def _mat_arrays(arrays: _Arrays, name: str, mat, blocks) -> tuple[str, np.ndarray]:
+    """A MatQ's interleaved weights, and its per-block biases with the rounding constant folded in."""
+    w = arrays.add(name, interleave_blocks(mat.w, blocks), "int16_t")
+    return w, block_vector(mat.b + ((1 << mat.shift) >> 1), blocks).reshape(len(blocks), -1)
+
+
+def _durnn_source(arrays: _Arrays, lvl: int, cell) -> tuple[str, str]:
+    """(the module table's C source, its name) for a DuRNN cell."""
+    mods = []
+    for m, d in enumerate(cell.modules):
+        p = f"l{lvl}_m{m}"
+        sb, lb = _block4(d.short_dim), _block4(d.hidden_dim)
+        w_sx, b_sx = _mat_arrays(arrays, f"{p}_w_sx", d.sx, sb)
+        u_ss, b_ss = _mat_arrays(arrays, f"{p}_u_ss", d.ss, sb)
+        w_gx, b_gx = _mat_arrays(arrays, f"{p}_w_gx", d.gx, sb)
+        w_gs, b_gs = _mat_arrays(arrays, f"{p}_w_gs", d.gs, sb)
+        w_ls, b_ls = _mat_arrays(arrays, f"{p}_w_ls", d.ls, lb)
+        b_s = arrays.add(f"{p}_b_s", np.concatenate([b_sx, b_ss], axis=1), "int32_t")
+        b_g = arrays.add(f"{p}_b_g", np.concatenate([b_gx, b_gs], axis=1), "int32_t")
+        b_l = arrays.add(f"{p}_b_l", b_ls, "int32_t")
+        u = arrays.add(f"{p}_u", d.u, "int16_t")
+        mods.append(
+            f"    {{ .input_dim = {d.sx.w.shape[1]}, .short_dim = {d.short_dim}, .hidden_dim = {d.hidden_dim}, "
+            f".shift_sx = {d.sx.shift}, .shift_ss = {d.ss.shift}, .shift_gx = {d.gx.shift}, "
+            f".shift_gs = {d.gs.shift}, .shift_l = {d.ls.shift}, .q_l = {d.q_l}, .relu = {int(d.relu)},\n"
+            f"      .w_sx = {w_sx}, .u_ss = {u_ss}, .w_gx = {w_gx}, .w_gs = {w_gs}, .w_ls = {w_ls}, "
+            f".b_s = {b_s}, .b_g = {b_g}, .b_l = {b_l}, .u = {u} }}")
+    name = f"l{lvl}_modules"
+    return (f"static const sharnn_q15_durnn_module_t {name}[{len(mods)}] = {{\n" + ",\n".join(mods) + "\n};\n",
+            name)
+
+
 def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
-    cells_c = []
+    cells_c, tables = [], []
     for lvl, cell in enumerate(qm.cells):
         spec = cell.spec
+        if cell.kind == "durnn":
+            table, name = _durnn_source(arrays, lvl, cell)
+            tables.append(table)
+            cells_c.append(f"    {{ .kind = {spec.kernel_kind}, .q_h = {cell.q_h}, .input_dim = "
+                           f"{cell.input_dim + cell.input_dim % 2}, .hidden_dim = {cell.hidden_dim}, "
+                           f".modules = {name}, .num_modules = {len(cell.modules)} }}")
+            continue
         blocks = spec.unit_rows(cell.hidden_dim)
         # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
         bias = [block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
@@ -203,13 +246,13 @@ def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
             f"      .w_x = {w_x}, .w_h = {w_h}, .bias = {b}, .aux = {aux}, .param = {{ {params} }} }}")
     if qm.levels == 1:
         cells_c.append("    { 0 }")
-    fc_blocks = [[r if r < qm.num_classes else -1 for r in range(b, b + 4)] for b in range(0, qm.num_classes, 4)]
+    fc_blocks = _block4(qm.num_classes)
     arrays.add("fc_w", interleave_blocks(qm.fc_w, fc_blocks), "int16_t")
     arrays.add("fc_b", block_vector(qm.fc_b, fc_blocks), "int32_t")
     c0 = qm.cells[0]
-    per_level = [c.spec.state_buffers() * _even(c.hidden_dim) for c in qm.cells]   # sharnn_q15.c level_len()
+    per_level = [c.spec.state_len(c) for c in qm.cells]          # sharnn_q15_cell_state_len()
     st_len = (qm.window // qm.k) * _even(c0.hidden_dim) if qm.levels == 2 else 0
-    net = ("/* Fixed-point plan: inputs Q" f"{qm.q_in}, logits Q{qm.q_out} (int32). */\n"
+    net = ("".join(tables) + "\n/* Fixed-point plan: inputs Q" f"{qm.q_in}, logits Q{qm.q_out} (int32). */\n"
            "const sharnn_q15_model_t wb_net = {\n"
            f"    .window = {qm.window}, .input_dim = {qm.input_dim_padded}, .k = {qm.k}, "
            f".num_classes = {qm.num_classes}, .levels = {qm.levels},\n"

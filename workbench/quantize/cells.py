@@ -45,6 +45,7 @@ class CellQ:
     q_c: int | None = None      # LSTM cell state Q format
     aux: np.ndarray | None = None   # cell-specific int32 vector (FastGRNN: b_z then b_h, Q16)
     params: tuple = ()              # cell-specific int16 scalars (FastGRNN: zeta, nu, Q15)
+    modules: list | None = None     # DuRNN: its stacked modules (DuRNNModuleQ)
 
     @property
     def recurrent(self) -> bool:
@@ -63,7 +64,14 @@ class CellQ:
         return CELL_SPECS[self.kind]
 
     def zero_state(self, batch: int) -> dict[str, np.ndarray]:
-        return {name: np.zeros((batch, self.hidden_dim), dtype=np.int64) for name in self.spec.state}
+        return self.spec.zero_state(self, batch)
+
+    def output(self, state: dict[str, np.ndarray]) -> np.ndarray:
+        return state[self.spec.output_name(self)]
+
+    def state_q(self, name: str) -> int:
+        """Q format of one state tensor."""
+        return self.spec.state_q(self, name)
 
     def accumulate(self, x: np.ndarray, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Q16 pre-activation halves of every gate row: (from x, from h), each [B, rows]."""
@@ -108,10 +116,19 @@ class CellSpec:
         return [[g * hidden + j if j < hidden else -1 for j in range(b, b + n) for g in range(self.rows_per_unit)]
                 for b in range(0, hidden, n)]
 
-    def state_buffers(self) -> int:
-        """int16 buffers of H (rounded up to even) the kernel keeps per level: two h (ping-pong)
-        plus the other state tensors."""
-        return 2 + len(self.state) - 1
+    def state_len(self, cell: CellQ) -> int:
+        """int16 elements of the kernel's state buffer of one level (sharnn_q15_cell_state_len()):
+        two h of H rounded up to even (a step reads one, writes the other) plus the other states."""
+        return (2 + len(self.state) - 1) * (cell.hidden_dim + cell.hidden_dim % 2)
+
+    def zero_state(self, cell: CellQ, batch: int) -> dict[str, np.ndarray]:
+        return {name: np.zeros((batch, cell.hidden_dim), dtype=np.int64) for name in self.state}
+
+    def output_name(self, cell: CellQ) -> str:
+        return "h"
+
+    def state_q(self, cell: CellQ, name: str) -> int:
+        return cell.q_c if name == "c" else cell.q_h
 
     def step(self, cell: CellQ, x, state):
         raise NotImplementedError
@@ -232,5 +249,80 @@ class MinLSTMSpec(CellSpec):
         return {"h": rshift_round(f_norm * state["h"] + (ONE_Q15 - f_norm) * h_tilde, 15)}
 
 
+@dataclass
+class MatQ:
+    """One quantized weight matrix with the bias of its rows, applied to a vector in Q(q_v): the
+    accumulator ends in Q(q_w + q_v) and is brought to Q16."""
+
+    q_w: int
+    q_v: int
+    w: np.ndarray               # [rows, cols padded to even]
+    b: np.ndarray               # [rows] at Q(q_w + q_v)
+
+    @property
+    def shift(self) -> int:
+        return self.q_w + self.q_v - 16
+
+    def pre(self, v: np.ndarray) -> np.ndarray:
+        return rshift_round(v @ self.w[:, :v.shape[1]].T + self.b, self.shift)
+
+
+@dataclass
+class DuRNNModuleQ:
+    """One DuRNN module: s' = tanh(W_sx x + U_ss s + b_s); g = sigmoid(W_gx x + W_gs s' + b_g);
+    l' = phi(W_ls (g s') + u l + b_l). s, g in Q15; l in Q(q_l) (15 for phi = tanh; calibrated for
+    ReLU, whose l is unbounded)."""
+
+    input_dim: int
+    short_dim: int
+    hidden_dim: int
+    q_l: int
+    relu: bool
+    sx: MatQ
+    ss: MatQ
+    gx: MatQ
+    gs: MatQ
+    ls: MatQ
+    u: np.ndarray               # [H] Q15
+
+    def step(self, x, s, l):
+        s = tanh_q15(self.sx.pre(x) + self.ss.pre(s))
+        gs = rshift_round(sigmoid_q15(self.gx.pre(x) + self.gs.pre(s)) * s, 15)
+        # u (Q15) * l (Q q_l) is Q(15 + q_l): brought to Q16 and added to the W_ls half.
+        pre = self.ls.pre(gs) + rshift_round(self.u * l, self.q_l - 1)
+        if self.relu:
+            return s, sat16(rshift_round(np.maximum(pre, 0), 16 - self.q_l))
+        return s, rshift_round(tanh_q15(pre), 15 - self.q_l)
+
+
+class DuRNNSpec(CellSpec):
+    """Stacked DuRNN modules (see DuRNNModuleQ); the state of module m is s{m}, l{m}; the cell's
+    output is the top module's l. Fitted by plan.fit_durnn (three matrix phases per module)."""
+
+    kind, kernel_kind, bounded = "durnn", 6, False
+
+    def state_len(self, cell):
+        ev = lambda n: n + n % 2  # noqa: E731
+        return sum(3 * ev(m.short_dim) + 2 * ev(m.hidden_dim) for m in cell.modules)
+
+    def zero_state(self, cell, batch):
+        z = lambda n: np.zeros((batch, n), dtype=np.int64)  # noqa: E731
+        return {**{f"s{i}": z(m.short_dim) for i, m in enumerate(cell.modules)},
+                **{f"l{i}": z(m.hidden_dim) for i, m in enumerate(cell.modules)}}
+
+    def output_name(self, cell):
+        return f"l{len(cell.modules) - 1}"
+
+    def state_q(self, cell, name):
+        return 15 if name.startswith("s") else cell.modules[int(name[1:])].q_l
+
+    def step(self, cell, x, state):
+        new, inp = {}, x
+        for i, m in enumerate(cell.modules):
+            new[f"s{i}"], new[f"l{i}"] = m.step(inp, state[f"s{i}"], state[f"l{i}"])
+            inp = new[f"l{i}"]
+        return new
+
+
 CELL_SPECS: dict[str, CellSpec] = {s.kind: s for s in (LSTMSpec(), GRUSpec(), FastGRNNSpec(), MinGRUSpec(),
-                                                       MinLSTMSpec())}
+                                                       MinLSTMSpec(), DuRNNSpec())}

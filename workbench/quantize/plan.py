@@ -28,7 +28,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.quantize import reference
-from workbench.quantize.cells import CELL_SPECS, CellQ
+from workbench.quantize.cells import CELL_SPECS, CellQ, DuRNNModuleQ, MatQ
 from workbench.quantize.fixedpoint import Q15_MAX, Q15_MIN, rshift_round
 
 INT32_MAX = 2 ** 31 - 1
@@ -103,6 +103,50 @@ def _fit_cell(kind: str, weights: dict, q_x: int, input_dim: int, hidden: int, q
     if np.any(pre >= INT32_MAX):
         raise WorkbenchError(f"{where}: gate pre-activations can exceed the Q16 int32 range")
     return cell
+
+
+def fit_durnn(weights: dict, q_x: int, input_dim: int, hidden: int, options: dict, q_states: dict,
+              where: str) -> CellQ:
+    """A DuRNN's modules: each module's five matrices get their own Q (inputs in Q(q_x) for the
+    first module, in the previous module's Q(q_l) after; s and g s' in Q15), u in Q15."""
+    relu = options.get("long_activation", "relu") == "relu"
+    modules, q_v, in_dim = [], q_x, input_dim
+    for m in range(sum(1 for k in weights if k.endswith(".W_sx"))):
+        w = {k.split(".", 2)[2]: v for k, v in weights.items() if k.startswith(f"stack.{m}.")}
+        short, zeros_s = len(w["b_s"]), np.zeros(len(w["b_s"]))
+        here = f"{where} module {m + 1}"
+        mats = [fit_matrix(*args, 16) for args in (
+            (w["W_sx"], w["b_s"], q_v, f"{here} W_sx"), (w["U_ss"], zeros_s, 15, f"{here} U_ss"),
+            (w["W_gx"], w["b_g"], q_v, f"{here} W_gx"), (w["W_gs"], zeros_s, 15, f"{here} W_gs"),
+            (w["W_ls"], w["b_l"], 15, f"{here} W_ls"))]
+        sx, ss, gx, gs, ls = (MatQ(q, qv, wq, bq) for (q, wq, bq), qv in zip(mats, (q_v, 15, q_v, 15, 15)))
+        q_l = q_states.get(f"l{m}", 15)
+        mod = DuRNNModuleQ(input_dim=in_dim, short_dim=short, hidden_dim=hidden, q_l=q_l, relu=relu, sx=sx, ss=ss,
+                           gx=gx, gs=gs, ls=ls, u=np.clip(to_int(w["u"], 15), -Q15_MAX, Q15_MAX))
+        for a, b in ((sx, ss), (gx, gs)):
+            if np.any(rshift_round(acc_bound(a.w, a.b), a.shift) + rshift_round(acc_bound(b.w, b.b), b.shift)
+                      >= INT32_MAX):
+                raise WorkbenchError(f"{here}: pre-activations can exceed the Q16 int32 range")
+        if np.any(rshift_round(acc_bound(ls.w, ls.b), ls.shift) + (1 << (32 - q_l)) >= INT32_MAX):
+            raise WorkbenchError(f"{here}: pre-activations can exceed the Q16 int32 range")
+        modules.append(mod)
+        q_v, in_dim = q_l, hidden
+    empty = np.zeros((0, 0), dtype=np.int64)
+    return CellQ(kind="durnn", input_dim=input_dim, hidden_dim=hidden, q_x=q_x, q_h=modules[-1].q_l, q_wx=0,
+                 q_wh=0, w_x=empty, w_h=empty, b_x=np.zeros(0, np.int64), b_h=np.zeros(0, np.int64), modules=modules)
+
+
+def provisional_states(kind: str, weights: dict, options: dict) -> dict[str, int]:
+    """Q formats of a cell's state tensors for the calibration pass: fixed where the cell bounds the
+    state, wide (to be measured) elsewhere."""
+    spec = CELL_SPECS[kind]
+    if kind == "durnn":
+        relu = options.get("long_activation", "relu") == "relu"
+        return {f"l{m}": PROVISIONAL_Q_H if relu else 15 for m in range(sum(k.endswith(".W_sx") for k in weights))}
+    q = {"h": 15 if spec.bounded else PROVISIONAL_Q_H}
+    if kind == "lstm":
+        q["c"] = PROVISIONAL_Q_C
+    return q
 
 
 def cell_weights(mf) -> list[dict[str, np.ndarray]]:
@@ -203,11 +247,18 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
     max_in = float(np.abs((calib_x - mean) * inv_std).max()) if calib_x.size else 1.0
     q_in = q_for(max_in, INPUT_HEADROOM)
 
-    def build(q_hs: list[int], q_cs: list[int | None]) -> QuantModel:
+    options = (cfg.get("cell_options") or [{}] * levels)[:levels]
+    options = [o or {} for o in options]
+
+    def build(q_states: list[dict[str, int]]) -> QuantModel:
         cells, q_x, in_dim = [], q_in, cfg["input_dim"]
         for lvl in range(levels):
-            kind, hidden = cfg["cells"][lvl], cfg["hidden"][lvl]
-            cell = _fit_cell(kind, weights[lvl], q_x, in_dim, hidden, q_hs[lvl], q_cs[lvl], f"{kind} cell {lvl + 1}")
+            kind, hidden, qs = cfg["cells"][lvl], cfg["hidden"][lvl], q_states[lvl]
+            where = f"{kind} cell {lvl + 1}"
+            if kind == "durnn":
+                cell = fit_durnn(weights[lvl], q_x, in_dim, hidden, options[lvl], qs, where)
+            else:
+                cell = _fit_cell(kind, weights[lvl], q_x, in_dim, hidden, qs["h"], qs.get("c"), where)
             cells.append(cell)
             q_x, in_dim = cell.q_h, hidden
         q_fc, fc_wq, fc_bq = fit_matrix(fc_w, fc_b, cells[-1].q_h, "classifier", None)
@@ -218,12 +269,13 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
 
     # Pass 1 with wide provisional formats for the states without a fixed range measures them;
     # pass 2 is the plan.
-    provisional = build([15 if s.bounded else PROVISIONAL_Q_H for s in specs], [PROVISIONAL_Q_C] * levels)
+    provisional_qs = [provisional_states(s.kind, weights[i], options[i]) for i, s in enumerate(specs)]
+    provisional = build(provisional_qs)
     seen = reference.observe_ranges(provisional, provisional.quantize_inputs(calib_x))
-    q_hs = [15 if s.bounded else q_for(seen[i].get("h", 0.0), STATE_HEADROOM, hi=s.max_q_h)
-            for i, s in enumerate(specs)]
-    q_cs = [q_for(seen[i].get("c", 0.0), STATE_HEADROOM) if s.kind == "lstm" else None for i, s in enumerate(specs)]
-    qm = build(q_hs, q_cs)
+    final = [{name: q if q == 15 else q_for(seen[i].get(name, 0.0), STATE_HEADROOM,
+                                             hi=specs[i].max_q_h if name == "h" else 15)
+              for name, q in qs.items()} for i, qs in enumerate(provisional_qs)]
+    qm = build(final)
     qm.calibration = {"windows": int(len(calib_x)), "max_abs_input": max_in,
                       "max_abs_state": [{k: float(v) for k, v in s.items()} for s in seen]}
     return qm

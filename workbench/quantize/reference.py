@@ -26,10 +26,9 @@ def run_cell(cell: CellQ, xs: np.ndarray, observe: dict | None = None) -> np.nda
         state = cell.step(xs[:, s], state)
         if observe is not None:
             for name, v in state.items():
-                q = cell.q_c if name == "c" else cell.q_h
-                peak = float(np.abs(v).max(initial=0)) / 2.0 ** q
+                peak = float(np.abs(v).max(initial=0)) / 2.0 ** cell.state_q(name)
                 observe[name] = max(observe.get(name, 0.0), peak)
-    return state["h"]
+    return cell.output(state)
 
 
 def classify(qm: QuantModel, h: np.ndarray) -> np.ndarray:

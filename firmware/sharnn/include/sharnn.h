@@ -30,6 +30,7 @@ typedef enum {
     SHARNN_CELL_FASTGRNN = 3,  /* a = W x + U h; z, h~ from a; state h (int16 kernels only) */
     SHARNN_CELL_MINGRU = 4,    /* z, h~ from x only; state h (int16 kernels only) */
     SHARNN_CELL_MINLSTM = 5,   /* f, i, h~ from x only; state h (int16 kernels only) */
+    SHARNN_CELL_DURNN = 6,     /* stacked modules of short- and long-term units (int16 kernels only) */
 } sharnn_cell_kind_t;
 
 /* Number of gate blocks of H rows in w_ih / w_hh for a cell kind (0 for an unknown kind). */
@@ -116,6 +117,27 @@ float sharnn_tanhf(float x);
  * MACs over LDRD/LDM loads; -DSHARNN_PORTABLE forces the plain C path. Buffers holding vectors and
  * weights must be 4-byte aligned. */
 
+/* One DuRNN module: s' = tanh(W_sx x + U_ss s + b_s) (S short-term units, Q15);
+ * g = sigmoid(W_gx x + W_gs s' + b_g); l' = phi(W_ls (g s') + u l + b_l) (H long-term units, Q(q_l);
+ * phi = ReLU or tanh). Matrices in blocks of 4 rows; each shift brings its accumulator to Q16. */
+typedef struct {
+    uint16_t input_dim;      /* I, even */
+    uint16_t short_dim;      /* S */
+    uint16_t hidden_dim;     /* H */
+    uint8_t shift_sx, shift_ss, shift_gx, shift_gs, shift_l;
+    uint8_t q_l;             /* Q format of l, 1..15 */
+    uint8_t relu;            /* phi: 1 ReLU, 0 tanh */
+    const int16_t *w_sx;     /* over x */
+    const int16_t *u_ss;     /* over s */
+    const int16_t *w_gx;     /* over x */
+    const int16_t *w_gs;     /* over s' */
+    const int16_t *w_ls;     /* over g s' */
+    const int32_t *b_s;      /* per block of 4 short units: 4 for W_sx x, 4 for U_ss s (+ rounding) */
+    const int32_t *b_g;      /* per block: 4 for W_gx x, 4 for W_gs s' */
+    const int32_t *b_l;      /* per block of 4 long units */
+    const int16_t *u;        /* [H] independent recurrence, Q15 */
+} sharnn_q15_durnn_module_t;
+
 typedef struct {
     uint8_t kind;            /* sharnn_cell_kind_t */
     uint8_t shift_x;         /* x accumulator -> Q16: q_wx + q_x - 16 */
@@ -130,6 +152,8 @@ typedef struct {
                                 then (with w_h) R initial h accumulators, Q(q_wh + q_h) + 2^(shift_h-1) */
     const int32_t *aux;      /* cell-specific vector: FastGRNN b_z[H] then b_h[H], Q16 */
     int16_t param[2];        /* cell-specific scalars: FastGRNN zeta, nu (after their sigmoid), Q15 */
+    const sharnn_q15_durnn_module_t *modules;   /* DuRNN: its modules, bottom first */
+    uint8_t num_modules;
 } sharnn_q15_cell_t;
 
 typedef struct {
@@ -148,13 +172,17 @@ typedef struct {
 void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t block_rows, uint32_t cols,
                        int32_t *acc);
 
-/* One time step: h_out <- cell(x, h); the LSTM cell state c is updated in place (NULL for GRU).
- * h and h_out must not overlap. */
-void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out,
-                          int16_t *c_state);
+/* A cell's state buffer (int16 elements): two halves of its ping-pong buffers plus the rest
+ * (most cells [h0 | h1], LSTM [h0 | h1 | c], DuRNN per module [s0 | s1 | l0 | l1 | g s']; every
+ * length rounded up to even). Zero it for the zero state. */
+size_t sharnn_q15_cell_state_len(const sharnn_q15_cell_t *c);
 
-/* int16 elements of scratch sharnn_q15_infer / sharnn_q15_stream_push need (two h buffers per
- * level, plus the LSTM cell state). */
+/* One time step: reads the state half `cur` (0 or 1), writes the other; returns the new h (a
+ * pointer into state). */
+const int16_t *sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, int16_t *state, uint32_t cur);
+
+/* int16 elements of scratch sharnn_q15_infer / sharnn_q15_stream_push need (the state buffer of
+ * each level). */
 size_t sharnn_q15_scratch_len(const sharnn_q15_model_t *m);
 
 /* Full window: x[T][D] int16 inputs in Q(q_in) -> logits[num_classes] int32. */

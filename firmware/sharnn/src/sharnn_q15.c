@@ -161,12 +161,75 @@ static void minlstm_step(const sharnn_q15_cell_t *c, const int16_t *x, const int
     }
 }
 
-void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const int16_t *h, int16_t *h_out,
-                          int16_t *c_state)
+/* One DuRNN module: three passes (s', then g s', then l'), each over blocks of 4 units. */
+static void durnn_module_step(const sharnn_q15_durnn_module_t *d, const int16_t *x, const int16_t *s_old,
+                              int16_t *s_new, const int16_t *l_old, int16_t *l_new, int16_t *gs)
 {
+    const uint32_t S = d->short_dim, H = d->hidden_dim, px = d->input_dim >> 1, ps = even(S) >> 1;
+    const uint32_t ql = d->q_l;
+    const int32_t ru = (int32_t)((1u << (ql - 1u)) >> 1), rl = (int32_t)((1u << (16u - ql)) >> 1);
+    const int16_t *w1 = d->w_sx, *w2 = d->u_ss;
+    const int32_t *b = d->b_s;
+    for (uint32_t j = 0; j < S; j += 4) {
+        int32_t ax[4], as[4];
+        w1 = sharnn_dot(w1, x, px, 4, &b, ax);
+        w2 = sharnn_dot(w2, s_old, ps, 4, &b, as);
+        for (uint32_t u = 0; u < 4 && j + u < S; u++) {
+            s_new[j + u] = (int16_t)sharnn_tanh_q16((ax[u] >> d->shift_sx) + (as[u] >> d->shift_ss));
+        }
+    }
+    w1 = d->w_gx;
+    w2 = d->w_gs;
+    b = d->b_g;
+    for (uint32_t j = 0; j < S; j += 4) {
+        int32_t ax[4], as[4];
+        w1 = sharnn_dot(w1, x, px, 4, &b, ax);
+        w2 = sharnn_dot(w2, s_new, ps, 4, &b, as);
+        for (uint32_t u = 0; u < 4 && j + u < S; u++) {
+            const int32_t g = sharnn_sigmoid_q16((ax[u] >> d->shift_gx) + (as[u] >> d->shift_gs));
+            gs[j + u] = (int16_t)((g * s_new[j + u] + (1 << 14)) >> 15);
+        }
+    }
+    w1 = d->w_ls;
+    b = d->b_l;
+    for (uint32_t j = 0; j < H; j += 4) {
+        int32_t al[4];
+        w1 = sharnn_dot(w1, gs, ps, 4, &b, al);
+        for (uint32_t u = 0; u < 4 && j + u < H; u++) {
+            /* u (Q15) * l (Q q_l) is Q(15 + q_l): brought to Q16 and added to the W_ls half. */
+            const int32_t pre = (al[u] >> d->shift_l) + ((d->u[j + u] * l_old[j + u] + ru) >> (ql - 1u));
+            l_new[j + u] = (int16_t)(d->relu ? sharnn_sat16(((pre > 0 ? pre : 0) + rl) >> (16u - ql))
+                                             : (sharnn_tanh_q16(pre) + (int32_t)((1u << (15u - ql)) >> 1)) >> (15u - ql));
+        }
+    }
+}
+
+static uint32_t durnn_module_len(const sharnn_q15_durnn_module_t *d)
+{
+    return 3u * even(d->short_dim) + 2u * even(d->hidden_dim);
+}
+
+size_t sharnn_q15_cell_state_len(const sharnn_q15_cell_t *c)
+{
+    if (c->kind == SHARNN_CELL_DURNN) {
+        size_t n = 0;
+        for (uint32_t m = 0; m < c->num_modules; m++) {
+            n += durnn_module_len(&c->modules[m]);
+        }
+        return n;
+    }
+    return (c->kind == SHARNN_CELL_LSTM ? 3u : 2u) * even(c->hidden_dim);
+}
+
+const int16_t *sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, int16_t *state, uint32_t cur)
+{
+    const uint32_t hp = even(c->hidden_dim);
+    const int16_t *h = state + cur * hp;
+    int16_t *h_out = state + (cur ^ 1u) * hp;
+
     switch (c->kind) {
     case SHARNN_CELL_LSTM:
-        lstm_step(c, x, h, h_out, c_state);
+        lstm_step(c, x, h, h_out, state + 2u * hp);
         break;
     case SHARNN_CELL_GRU:
         gru_step(c, x, h, h_out);
@@ -180,59 +243,44 @@ void sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, const in
     case SHARNN_CELL_MINLSTM:
         minlstm_step(c, x, h, h_out);
         break;
+    case SHARNN_CELL_DURNN:
+        for (uint32_t m = 0; m < c->num_modules; m++) {
+            const sharnn_q15_durnn_module_t *d = &c->modules[m];
+            const uint32_t sp = even(d->short_dim), lp = even(d->hidden_dim);
+            int16_t *l_new = state + 2u * sp + (cur ^ 1u) * lp;
+            durnn_module_step(d, x, state + cur * sp, state + (cur ^ 1u) * sp, state + 2u * sp + cur * lp, l_new,
+                              state + 2u * sp + 2u * lp);
+            state += durnn_module_len(d);
+            x = l_new;           /* the next module's input */
+        }
+        return x;
     default:
         break;
     }
+    return h_out;
 }
 
 /* ---------------------------------------------------------------- composition */
-
-/* One level's working state inside the scratch: two h buffers (a step reads one, writes the other)
- * and the LSTM cell state. */
-typedef struct {
-    int16_t *h[2];
-    int16_t *c;
-    uint32_t cur;
-} level_state_t;
-
-static uint32_t level_len(const sharnn_q15_cell_t *c)
-{
-    return (c->kind == SHARNN_CELL_LSTM ? 3u : 2u) * even(c->hidden_dim);
-}
 
 size_t sharnn_q15_scratch_len(const sharnn_q15_model_t *m)
 {
     size_t n = 0;
     for (uint8_t l = 0; l < m->levels; l++) {
-        n += level_len(&m->cell[l]);
+        n += sharnn_q15_cell_state_len(&m->cell[l]);
     }
     return n;
 }
 
-static int16_t *level_init(const sharnn_q15_cell_t *c, int16_t *buf, level_state_t *s)
+/* Cell `c` over `steps` input steps (stride `stride`) from a zero state in `buf`; returns its h. */
+static const int16_t *run_cell(const sharnn_q15_cell_t *c, const int16_t *x, uint32_t steps, uint32_t stride,
+                               int16_t *buf)
 {
-    const uint32_t hp = even(c->hidden_dim);
-    memset(buf, 0, level_len(c) * sizeof(int16_t));
-    s->h[0] = buf;
-    s->h[1] = buf + hp;
-    s->c = c->kind == SHARNN_CELL_LSTM ? buf + 2 * hp : NULL;
-    s->cur = 0;
-    return buf + level_len(c);
-}
-
-static void level_step(const sharnn_q15_cell_t *c, level_state_t *s, const int16_t *x)
-{
-    sharnn_q15_cell_step(c, x, s->h[s->cur], s->h[s->cur ^ 1u], s->c);
-    s->cur ^= 1u;
-}
-
-/* Cell 0 over `steps` input steps from a zero state; its h ends in s->h[s->cur]. */
-static void run_lower(const sharnn_q15_model_t *m, const int16_t *x, uint32_t steps, int16_t *buf, level_state_t *s)
-{
-    level_init(&m->cell[0], buf, s);
+    const int16_t *h = buf;
+    memset(buf, 0, sharnn_q15_cell_state_len(c) * sizeof(int16_t));
     for (uint32_t t = 0; t < steps; t++) {
-        level_step(&m->cell[0], s, x + (size_t)t * m->input_dim);
+        h = sharnn_q15_cell_step(c, x + (size_t)t * stride, buf, t & 1u);
     }
+    return h;
 }
 
 static void classify(const sharnn_q15_model_t *m, const int16_t *h_top, int32_t *logits)
@@ -251,19 +299,19 @@ static void classify(const sharnn_q15_model_t *m, const int16_t *h_top, int32_t 
 
 void sharnn_q15_infer(const sharnn_q15_model_t *m, const int16_t *x, int32_t *logits, int16_t *scratch)
 {
-    level_state_t lo, up;
-    int16_t *upper_buf = scratch + level_len(&m->cell[0]);
+    const sharnn_q15_cell_t *c0 = &m->cell[0], *c1 = &m->cell[1];
     if (m->levels == 1) {
-        run_lower(m, x, m->window, scratch, &lo);
-        classify(m, lo.h[lo.cur], logits);
+        classify(m, run_cell(c0, x, m->window, m->input_dim, scratch), logits);
         return;
     }
-    level_init(&m->cell[1], upper_buf, &up);
+    int16_t *upper = scratch + sharnn_q15_cell_state_len(c0);
+    const int16_t *h2 = upper;
+    memset(upper, 0, sharnn_q15_cell_state_len(c1) * sizeof(int16_t));
     for (uint32_t b = 0; b < (uint32_t)(m->window / m->k); b++) {
-        run_lower(m, x + (size_t)b * m->k * m->input_dim, m->k, scratch, &lo);
-        level_step(&m->cell[1], &up, lo.h[lo.cur]);
+        const int16_t *h1 = run_cell(c0, x + (size_t)b * m->k * m->input_dim, m->k, m->input_dim, scratch);
+        h2 = sharnn_q15_cell_step(c1, h1, upper, b & 1u);
     }
-    classify(m, up.h[up.cur], logits);
+    classify(m, h2, logits);
 }
 
 size_t sharnn_q15_stream_len(const sharnn_q15_model_t *m)
@@ -281,20 +329,22 @@ void sharnn_q15_stream_init(sharnn_q15_stream_t *s, int16_t *bricks)
 int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, const int16_t *x,
                            int32_t *logits, int16_t *scratch)
 {
+    const sharnn_q15_cell_t *c0 = &m->cell[0], *c1 = &m->cell[1];
     const uint32_t nb = m->window / m->k;
-    const uint32_t h1 = even(m->cell[0].hidden_dim);
-    level_state_t lo, up;
+    const uint32_t h1 = even(c0->hidden_dim);
 
-    run_lower(m, x, m->k, scratch, &lo);
+    const int16_t *brick = run_cell(c0, x, m->k, m->input_dim, scratch);
     const uint32_t slot = sharnn_ring_next_slot(&s->head, &s->filled, nb);
-    memcpy(s->bricks + (size_t)slot * h1, lo.h[lo.cur], h1 * sizeof(int16_t));
+    memcpy(s->bricks + (size_t)slot * h1, brick, h1 * sizeof(int16_t));
     if (s->filled < nb) {
         return 0;
     }
-    level_init(&m->cell[1], scratch + level_len(&m->cell[0]), &up);
+    int16_t *upper = scratch + sharnn_q15_cell_state_len(c0);
+    const int16_t *h2 = upper;
+    memset(upper, 0, sharnn_q15_cell_state_len(c1) * sizeof(int16_t));
     for (uint32_t b = 0; b < nb; b++) {
-        level_step(&m->cell[1], &up, s->bricks + (size_t)((s->head + b) % nb) * h1);
+        h2 = sharnn_q15_cell_step(c1, s->bricks + (size_t)((s->head + b) % nb) * h1, upper, b & 1u);
     }
-    classify(m, up.h[up.cur], logits);
+    classify(m, h2, logits);
     return 1;
 }
