@@ -139,16 +139,16 @@ def main(argv=None) -> int:
     # 1. matvec core
     counts = core_counts(board)
     print("1. Recurrent matvec core, sharnn_q15_matvec (int16 weights x int16 vector -> int32), whole call")
-    print(f"   {'shape (rows x cols)':34} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
+    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
     core = []
     for (rows, r, cols, what), d, p in zip(CORE_CASES, counts["dsp"], counts["portable"]):
         macs = rows * cols
         core.append({"shape": what, "rows": rows, "cols": cols, "macs": macs, "dsp": d, "portable": p})
-        print(f"   {what + f' ({rows}x{cols})':34} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
+        print(f"   {what + f' ({rows}x{cols})':38} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
     for (rows, cols, what), d in zip(Q7_CASES, counts["dsp"][len(CORE_CASES):]):
         macs = rows * cols
         core.append({"shape": what, "rows": rows, "cols": cols, "macs": macs, "dsp": d})
-        print(f"   {what + f' ({rows}x{cols})':34} {macs:6d} {d:11d} {d / macs:8.3f}   (no SMLAD on bytes: "
+        print(f"   {what + f' ({rows}x{cols})':38} {macs:6d} {d:11d} {d / macs:8.3f}   (no SMLAD on bytes: "
               "2 SXTB16 per 4 weights)")
     kws_core = core[:3]
     lower = 2 * kws_core[0]["dsp"], 2 * kws_core[0]["macs"]

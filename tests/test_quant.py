@@ -143,3 +143,27 @@ def test_plan_errors_are_one_line():
         quantize_model(mf, np.zeros((3, 100, 6), np.float32), "q7")
     with pytest.raises(WorkbenchError, match="non-finite"):
         quantize_model(mf, np.full((3, 100, 6), np.nan, np.float32))
+
+
+def test_export_cli_q15_and_its_errors(tmp_path):
+    import subprocess
+    import sys
+
+    from workbench.models import modelfile
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True)
+
+    named = modelfile.save(from_module(tiny_model(), {"dataset": "BasicMotions"}), tmp_path / "named.wbm")
+    proc = cli("export", str(named), "--out", str(tmp_path / "c"), "--quant", "q15")
+    assert proc.returncode == 0, proc.stderr
+    config = (tmp_path / "c" / "wb_model_config.h").read_text()
+    assert "#define WB_MODEL_QUANT_Q15 1" in config and "#define WB_MODEL_Q_IN" in config
+    assert "const sharnn_q15_model_t wb_net" in (tmp_path / "c" / "wb_model_data.c").read_text()
+
+    anonymous = modelfile.save(from_module(tiny_model()), tmp_path / "anon.wbm")
+    proc = cli("export", str(anonymous), "--out", str(tmp_path / "d"), "--quant", "q15")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "does not name its dataset" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("build", "--model", str(named), "--quant", "q7")
+    assert proc.returncode == 2 and "invalid choice: 'q7'" in proc.stderr
