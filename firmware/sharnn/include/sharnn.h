@@ -97,7 +97,8 @@ float sharnn_tanhf(float x);
  * Fixed point (the plan is workbench/quantize/plan.py; the numpy reference there is the golden
  * model these functions equal bit for bit). Qn means value = integer / 2^n.
  *   - vectors (inputs, hidden states): int16; hidden states of LSTM/GRU in Q15, the LSTM cell state
- *     in Q(q_c); the model input in Q(q_in), already normalised by the host;
+ *     in Q(q_c), the other cells' unbounded states in their calibrated Q(q_h); the model input in
+ *     Q(q_in), already normalised by the host;
  *   - weights int16 with one power-of-two scale per tensor, biases int32 at the accumulator scale;
  *   - accumulators int32; the plan proves no row can leave int32 for any int16 input, so nothing
  *     saturates or wraps and summation order is free (the DSP path equals the portable one);
@@ -110,8 +111,8 @@ float sharnn_tanhf(float x);
  * W[row(b,r)][2p], W[row(b,r)][2p+1], with P = cols/2 (cols padded to even with zero weights).
  * A cell's block holds the gate rows of a few hidden units, so their gates come out of one pass and
  * are consumed at once: LSTM i f g o of one unit (R = 4), GRU r z n (R = 3), FastGRNN a of four
- * units (R = 4), minGRU z h~ of two units (R = 4), minLSTM f i h~ (R = 3); a last block short of
- * units has zero rows. The classifier uses blocks of R = 4 rows (the last padded with zero rows).
+ * units (R = 4), minGRU z h~ of two units (R = 4), minLSTM f i h~ (R = 3), DuRNN rows of four units;
+ * a last block short of units has zero rows. The classifier uses blocks of R = 4 rows.
  *
  * Built with __ARM_FEATURE_DSP (Cortex-M4/M7/M33 with DSP) the block dot product is SMLAD dual
  * MACs over LDRD/LDM loads; -DSHARNN_PORTABLE forces the plain C path. Buffers holding vectors and

@@ -1,9 +1,12 @@
 /*
  * int16 cells and the ShaRNN composition (see sharnn.h for the fixed-point conventions).
  *
- * A cell step walks the hidden units; for unit j it runs the block dot product of its gate rows
- * over x and over h (two int32 accumulators per gate: their scales differ), brings both to Q16,
- * applies the activations and writes h_out[j] — no per-gate buffer, so a step needs no scratch.
+ * A cell step walks its blocks (the gate rows of one or a few hidden units); for each it runs the
+ * block dot product over x and over h (two int32 accumulators per gate row: their scales differ),
+ * brings both to Q16, applies the activations and writes those units' h — no per-gate buffer, so a
+ * step needs nothing beyond the state buffer. DuRNN runs three such passes per module.
+ * The activations are branch-free and no loop depends on the data, so every window of a model
+ * executes the same instructions.
  * The composition mirrors sharnn_f32.c: full windows feed each brick to the upper cell as soon as
  * it is computed; streaming keeps a ring of brick outputs; both run the same operations, so a
  * stream's logits equal the full window's.
