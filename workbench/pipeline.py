@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from workbench.export.c import ExportInfo, export_c
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
 
+if TYPE_CHECKING:
+    from workbench.quantize import QuantModel
+
+
+KERNEL_PATHS = ("dsp", "portable")
+
 
 @dataclass
 class Built:
@@ -26,6 +33,8 @@ class Built:
     export: ExportInfo
     artifact: Artifact
     root: Path
+    quant: QuantModel | None = None        # the int plan (None for f32)
+    kernel_path: str = "dsp"               # dsp: SMLAD path where the core has DSP; portable: plain C
 
 
 def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
@@ -34,21 +43,46 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
     return {"family": cfg["family"], "cells": cfg["cells"], "hidden": cfg["hidden"], "k": info.k,
             "T": cfg["window"], "input_dim": cfg["input_dim"], "num_classes": cfg["num_classes"],
             "quantization": info.quantization, "parameters": info.parameters, "sha256": mf.content_hash,
-            "macs": model.macs(), "meta": {k: v for k, v in mf.meta.items() if k in ("dataset", "seed", "train")}}
+            "macs": model.macs(), "meta": {k: v for k, v in mf.meta.items() if k in ("dataset", "seed", "train")},
+            **({"quant_plan": info.plan} if info.plan else {})}
 
 
-def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal") -> Built:
-    check_fits_before_build(mf, board)
+def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
+    """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
+    the dataset the model file names."""
+    from workbench.quantize import QUANT_SCHEMES, quantize_model
+
+    if quant not in QUANT_SCHEMES:
+        raise WorkbenchError(f"unknown quantization '{quant}' (have: {', '.join(QUANT_SCHEMES)})")
+    if quant == "f32":
+        return None
+    if calib_x is None:
+        from workbench.data import load_dataset
+
+        name = mf.meta.get("dataset")
+        if not name:
+            raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
+        calib_x = load_dataset(name, "train").x
+    return quantize_model(mf, calib_x, quant)
+
+
+def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
+                     calib_x: np.ndarray | None = None, kernel_path: str = "dsp") -> Built:
+    if kernel_path not in KERNEL_PATHS:
+        raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
+    check_fits_before_build(mf, board, quant)
+    qm = quantize(mf, quant, calib_x)
     root = build_dir() / f"{mf.content_hash[:12]}"
-    info = export_c(mf, root / "export")
+    info = export_c(mf, root / f"export-{quant}", qm)
     if backend == "baremetal":
         from workbench.build import baremetal
 
-        art = baremetal.build(board, info, root / board.name)
+        cflags = "-DSHARNN_PORTABLE" if kernel_path == "portable" else ""
+        art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}", extra_cflags=cflags)
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal)")
     check_fits(board, art)
-    return Built(mf, info, art, root)
+    return Built(mf, info, art, root, qm, kernel_path)
 
 
 @dataclass
@@ -70,14 +104,17 @@ class MemoryEstimate:
         return self.staging + self.model_state + self.stack
 
 
-def estimate_memory(mf: ModelFile, board: Board, element_bytes: int = 4) -> MemoryEstimate:
+def estimate_memory(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEstimate:
     from workbench.export.c import scratch_len
 
     cfg = mf.config
     levels = 2 if cfg.get("family") == "sharnn" else 1
+    element_bytes = 4 if quant == "f32" else 2
     weights = sum(int(np.asarray(t).size) for t in mf.tensors.values()) * element_bytes
     try:
-        scratch = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]})
+        # The int kernels keep no gate buffers: only the float scratch is counted (a lower bound).
+        scratch = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]}) \
+            if quant == "f32" else 0
     except KeyError:          # a cell the float exporter does not know: the exporter says so later
         scratch = 0
     ring = (cfg["window"] // cfg["k"]) * cfg["hidden"][0] if levels == 2 and cfg.get("k") else 0
@@ -96,9 +133,9 @@ def _port_stack_bytes(board: Board) -> int:
     return int(m.group(1)) if m else 0
 
 
-def check_fits_before_build(mf: ModelFile, board: Board) -> MemoryEstimate:
+def check_fits_before_build(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEstimate:
     """Refuse a model that cannot fit the board before spending a build (or a flash) on it."""
-    est = estimate_memory(mf, board)
+    est = estimate_memory(mf, board, quant)
     if est.flash > board.flash_bytes:
         raise WorkbenchError(f"model does not fit board {board.name}: its weights alone need {est.flash:,} bytes "
                              f"of flash, the board has {board.flash_bytes:,} (estimate before build)")
@@ -117,19 +154,58 @@ def check_fits(board: Board, art: Artifact) -> None:
         raise WorkbenchError(f"model needs {mem.ram_total} bytes of RAM; board {board.name} has {board.ram_bytes}")
 
 
-def device_inputs(info: ExportInfo, data: Dataset) -> np.ndarray:
-    """The dataset in the form the device takes (float32 now; the quantize stage adds int16)."""
+def device_inputs(built: Built, data: Dataset) -> np.ndarray:
+    """The dataset in the form the device takes: float32 raw windows, or for int plans the int16
+    windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
+    info = built.export
     if data.window_length != info.window or data.num_channels != info.input_dim:
         raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
                              f"the model takes {info.window}x{info.input_dim}")
-    return data.x.astype("<f4")
+    if built.quant is None:
+        return data.x.astype("<f4")
+    return built.quant.quantize_inputs(data.x).astype("<i2")
+
+
+def host_kernel(built: Built):
+    """The same kernel, glue and model compiled for this machine (portable C path)."""
+    from workbench.build.host import HostKernel, build_host_library
+
+    return HostKernel(build_host_library(built.export, built.root / "host"), built.export)
 
 
 def host_logits(built: Built, inputs: np.ndarray) -> np.ndarray:
-    from workbench.build.host import HostKernel, build_host_library
-
-    kernel = HostKernel(build_host_library(built.export, built.root / "host"), built.export)
+    kernel = host_kernel(built)
     return np.stack([kernel.infer(x) for x in inputs])
+
+
+def reference_logits(built: Built, inputs: np.ndarray) -> np.ndarray | None:
+    """The numpy integer reference's logits (int plans only): the golden model."""
+    if built.quant is None:
+        return None
+    from workbench.quantize import reference
+
+    return reference.infer(built.quant, inputs).astype("<i4")
+
+
+def stream_of_windows(inputs: np.ndarray) -> np.ndarray:
+    """Windows [N, T, D] laid end to end: one long stream [N*T, D] to slide over."""
+    return np.ascontiguousarray(inputs.reshape(-1, inputs.shape[-1]))
+
+
+def host_sliding_logits(built: Built, stream: np.ndarray) -> list[np.ndarray | None]:
+    """The host C kernel pushed brick by brick over ``stream`` (what the device must answer)."""
+    kernel = host_kernel(built)
+    kernel.stream_reset()
+    k = built.export.k
+    return [kernel.stream_push(stream[i:i + k]) for i in range(0, len(stream), k)]
+
+
+def reference_sliding_logits(built: Built, stream: np.ndarray) -> np.ndarray | None:
+    if built.quant is None:
+        return None
+    from workbench.quantize import reference
+
+    return reference.sliding(built.quant, stream).astype("<i4")
 
 
 def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
@@ -139,15 +215,18 @@ def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
 
 
 def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool = True, use_plugin: bool = True,
-                progress=None, fault_link=None, link_timeout: float | None = None):
-    """Stream ``inputs`` through the firmware under QEMU. ``fault_link`` (a FaultSpec) puts the
+                progress=None, sliding: np.ndarray | None = None, fault_link=None,
+                link_timeout: float | None = None):
+    """Stream ``inputs`` through the firmware under QEMU: every window full (and streamed from
+    staging when ``stream``); then, if ``sliding`` (a long stream [L, D]) is given, push it brick by
+    brick as a sensor would (session.extra["sliding"]). ``fault_link`` (a FaultSpec) puts the
     fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
     Whatever goes wrong, QEMU is reaped before this returns or raises."""
     from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
-    from workbench.link.session import run_session
+    from workbench.link.session import run_session, run_sliding
     from workbench.targets.qemu import QemuTarget, close_serial
 
-    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.root / board.name / "qemu",
+    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu",
                         fault_link=fault_link)
     with target:
         port = target.start()
@@ -157,6 +236,8 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
             if hello.model_hash != built.model.content_hash[:16]:
                 raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}")
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
+            if sliding is not None:
+                session.extra["sliding"] = run_sliding(link, target.costs, sliding, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
             raise device_failure(target, exc) from None

@@ -2,6 +2,9 @@
 #
 #   make -f firmware/ports/baremetal.mk PORT=mps2-an386 MODEL_DIR=<export dir> OUT=<build dir> [QUANT=f32]
 #
+# APP=<folder under firmware/> builds that program (e.g. APP=bench, the kernel benchmark) with the
+# kernel and the port instead of the runner and a model.
+#
 # -ffp-contract=off: no fused multiply-add, so float results equal the same C built for the host.
 FW_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 PORT_DIR := $(FW_DIR)/ports/$(PORT)
@@ -18,11 +21,17 @@ CROSS ?= arm-none-eabi-
 CC := $(CROSS)gcc
 OPT ?= -O2
 
+APP ?= runner
 KERNEL_SRCS := $(wildcard $(FW_DIR)/sharnn/src/*.c)
+ifeq ($(APP),runner)
 GLUE_SRC ?= $(FW_DIR)/runner/wb_model_$(QUANT).c    # tests swap in a glue that faults or hangs on purpose
-RUNNER_SRCS := $(FW_DIR)/runner/wb_runner.c $(FW_DIR)/runner/wb_frame.c $(GLUE_SRC)
+APP_SRCS := $(FW_DIR)/runner/wb_runner.c $(FW_DIR)/runner/wb_frame.c $(GLUE_SRC)
 MODEL_SRCS := $(MODEL_DIR)/wb_model_data.c
-SRCS := $(KERNEL_SRCS) $(RUNNER_SRCS) $(MODEL_SRCS) $(PORT_SRCS)
+else
+APP_SRCS := $(wildcard $(FW_DIR)/$(APP)/*.c)
+MODEL_SRCS :=
+endif
+SRCS := $(KERNEL_SRCS) $(APP_SRCS) $(FW_DIR)/runner/wb_count.c $(MODEL_SRCS) $(PORT_SRCS)
 OBJS := $(addprefix $(OUT)/obj/,$(notdir $(SRCS:.c=.o)))
 vpath %.c $(sort $(dir $(SRCS)))
 
@@ -41,7 +50,7 @@ $(OUT)/obj/%.o: %.c | $(OUT)/obj
 $(OUT)/obj:
 	mkdir -p $@
 
-$(OBJS): $(MODEL_DIR)/wb_model_config.h $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
+$(OBJS): $(if $(MODEL_SRCS),$(MODEL_DIR)/wb_model_config.h) $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/sharnn/src/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
 
 .PHONY: clean
 clean:

@@ -12,7 +12,7 @@
 typedef struct {
     uint8_t hash[8];          /* first 8 bytes of the model file's content hash */
     uint16_t window;          /* T */
-    uint16_t input_dim;       /* D */
+    uint16_t input_dim;       /* D as the device takes it (int plans pad an odd D to even) */
     uint16_t k;               /* brick length */
     uint16_t num_classes;
     uint8_t levels;
@@ -25,6 +25,19 @@ typedef struct {
 } wb_model_info_t;
 
 extern const wb_model_info_t wb_model_info;
+
+/* The initializer every glue uses (needs wb_model_config.h and wb_proto.h): the fields that come from
+ * the generated config, the element types of this quantization, extra capability bits, and the
+ * static buffers the model state is made of. */
+#define WB_MODEL_INFO_INIT(in_dtype, out_dtype, in_bytes, out_bytes, extra_caps, state)            \
+    {                                                                                             \
+        .hash = WB_MODEL_HASH_BYTES, .window = WB_MODEL_WINDOW, .input_dim = WB_MODEL_INPUT_DIM, \
+        .k = WB_MODEL_K, .num_classes = WB_MODEL_NUM_CLASSES, .levels = WB_MODEL_LEVELS,          \
+        .input_dtype = (in_dtype), .output_dtype = (out_dtype), .input_elem_bytes = (in_bytes),  \
+        .output_elem_bytes = (out_bytes),                                                        \
+        .caps = WB_CAP_INFER | (WB_MODEL_LEVELS == 2 ? WB_CAP_STREAM : 0) | (extra_caps),        \
+        .state_bytes = (state),                                                                  \
+    }
 
 void wb_model_init(void);
 /* window: T*D input elements; logits: num_classes output elements. */

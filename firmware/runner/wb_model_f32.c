@@ -11,20 +11,8 @@ float wb_model_scratch[WB_MODEL_SCRATCH_LEN];   /* global: the ELF reports its s
 float wb_model_stream_ring[WB_MODEL_STREAM_LEN];
 static sharnn_f32_stream_t stream;
 
-const wb_model_info_t wb_model_info = {
-    .hash = WB_MODEL_HASH_BYTES,
-    .window = WB_MODEL_WINDOW,
-    .input_dim = WB_MODEL_INPUT_DIM,
-    .k = WB_MODEL_K,
-    .num_classes = WB_MODEL_NUM_CLASSES,
-    .levels = WB_MODEL_LEVELS,
-    .input_dtype = WB_DTYPE_F32,
-    .output_dtype = WB_DTYPE_F32,
-    .input_elem_bytes = 4,
-    .output_elem_bytes = 4,
-    .caps = WB_CAP_INFER | (WB_MODEL_LEVELS == 2 ? WB_CAP_STREAM : 0),
-    .state_bytes = sizeof wb_model_scratch + sizeof wb_model_stream_ring,
-};
+const wb_model_info_t wb_model_info = WB_MODEL_INFO_INIT(WB_DTYPE_F32, WB_DTYPE_F32, 4, 4, 0,
+                                                        sizeof wb_model_scratch + sizeof wb_model_stream_ring);
 
 void wb_model_init(void)
 {

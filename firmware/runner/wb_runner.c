@@ -15,16 +15,13 @@
 #include <string.h>
 
 #include "sharnn.h"
+#include "wb_count.h"
 #include "wb_frame.h"
 #include "wb_model.h"
 #include "wb_model_config.h"
 #include "wb_port.h"
 #include "wb_proto.h"
 #include "wb_runner.h"
-
-/* Instruction-count markers: an emulator plugin counts what executes between the two calls. */
-__attribute__((noinline, used)) void wb_count_begin(void) { __asm volatile(""); }
-__attribute__((noinline, used)) void wb_count_end(void) { __asm volatile(""); }
 
 #define RESULT_HEADER 12u  /* valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32 */
 #define HELLO_BOARD_MAX 64u

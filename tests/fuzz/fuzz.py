@@ -31,7 +31,7 @@ SHARNN_INCLUDE = ROOT / "firmware" / "sharnn" / "include"
 CORPUS = HERE / "corpus"
 HARNESSES = {
     "frame": [HERE / "fuzz_frame.c", RUNNER / "wb_frame.c"],
-    "runner": [HERE / "fuzz_runner.c", RUNNER / "wb_frame.c"],
+    "runner": [HERE / "fuzz_runner.c", RUNNER / "wb_frame.c", RUNNER / "wb_count.c"],
 }
 CFLAGS = ["-g", "-O1", "-std=c11", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
           "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Werror"]

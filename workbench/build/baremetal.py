@@ -30,8 +30,22 @@ def gcc_version(cross: str = CROSS) -> str:
 
 def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | None = None,
           extra_cflags: str = "", opt: str = "-O2", make_vars: dict[str, str] | None = None) -> Artifact:
-    """``make_vars``: extra ``NAME=value`` for baremetal.mk (tests set ``GLUE_SRC`` to a glue that
-    faults or hangs on purpose)."""
+    """The device runner with the exported model ``info``. ``make_vars``: extra ``NAME=value`` for
+    baremetal.mk (tests set ``GLUE_SRC`` to a glue that faults or hangs on purpose)."""
+    variables = [f"MODEL_DIR={info.directory}", f"QUANT={info.quantization}"]
+    variables += [f"{k}={v}" for k, v in (make_vars or {}).items()]
+    return _make(board, out_dir, variables, Path(info.directory), stack_size, extra_cflags, opt)
+
+
+def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2") -> Artifact:
+    """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port."""
+    if not (firmware_dir() / app).is_dir():
+        raise WorkbenchError(f"no firmware program '{app}' under firmware/")
+    return _make(board, out_dir, [f"APP={app}", f"MODEL_DIR={out_dir}"], Path(out_dir), None, extra_cflags, opt)
+
+
+def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, stack_size: int | None,
+          extra_cflags: str, opt: str) -> Artifact:
     port = board.backends.get("baremetal")
     if not port:
         raise WorkbenchError(f"board {board.name} has no bare-metal port (backends: {', '.join(board.backends)})")
@@ -43,11 +57,9 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = ["make", "-s", "-f", str(firmware_dir() / "ports" / "baremetal.mk"), f"-j{os.cpu_count() or 1}",
-           f"PORT={port}", f"MODEL_DIR={info.directory}", f"OUT={out_dir}", f"QUANT={info.quantization}",
-           f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}"]
+           f"PORT={port}", f"OUT={out_dir}", *variables, f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}"]
     if stack_size:
         cmd.append(f"STACK_SIZE={stack_size}")
-    cmd += [f"{k}={v}" for k, v in (make_vars or {}).items()]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).splitlines()
@@ -58,5 +70,5 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | No
         raise WorkbenchError(f"firmware build failed: {first.strip()}")
     elf = out_dir / "firmware.elf"
     return Artifact(board=board.name, backend="baremetal", elf=elf, memory=memory_report(elf),
-                    toolchain=f"arm-none-eabi-gcc {version}", export_dir=Path(info.directory),
+                    toolchain=f"arm-none-eabi-gcc {version}", export_dir=export_dir,
                     extra={"port": port, "opt": opt})

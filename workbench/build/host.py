@@ -41,7 +41,8 @@ def build_host_library(info: ExportInfo, out_dir: Path, extra_cflags: list[str] 
     flags = CFLAGS + list(extra_cflags or []) + [f"-I{fw / 'sharnn' / 'include'}", f"-I{fw / 'runner'}",
                                                   f"-I{info.directory}"]
     h = hashlib.sha256(" ".join(flags).encode())
-    for p in srcs + sorted((fw / "sharnn" / "include").glob("*.h")) + [Path(info.directory) / "wb_model_config.h"]:
+    headers = sorted((fw / "sharnn" / "include").glob("*.h")) + sorted((fw / "sharnn" / "src").glob("*.h"))
+    for p in srcs + headers + sorted((fw / "runner").glob("*.h")) + [Path(info.directory) / "wb_model_config.h"]:
         h.update(p.read_bytes())
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / f"libwbmodel-{h.hexdigest()[:12]}.so"

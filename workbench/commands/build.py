@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console
+from workbench.commands.common import console, quant_options
 from workbench.errors import WorkbenchError
 
 
 def cmd_export(args) -> int:
     from workbench.export.c import export_c
     from workbench.models.modelfile import load
+    from workbench.pipeline import quantize
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WorkbenchError(f"--out {out} is a file; export writes a folder of C files")
-    info = export_c(load(args.model), out)
+    mf = load(args.model)
+    info = export_c(mf, out, quantize(mf, args.quant))
     console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
                     f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
     return 0
@@ -31,8 +33,8 @@ def cmd_build(args) -> int:
     board = load_board(args.board)
     mf = load(args.model)
     con = console()
-    with con.status(f"building for {board.name} ({args.backend})"):
-        built = export_and_build(mf, board, args.backend)
+    with con.status(f"building for {board.name} ({args.backend}, {args.quant})"):
+        built = export_and_build(mf, board, args.backend, args.quant, kernel_path=args.kernel)
     mem = built.artifact.memory
     t = Table(title=f"{built.artifact.elf}")
     for col in ("section", "bytes", "source"):
@@ -51,10 +53,12 @@ def register(sub) -> None:
     s = sub.add_parser("export", help="export a model file to generated C")
     s.add_argument("model", help="model file (.wbm)")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--quant", default="f32", choices=["f32", "q15"], help="float32 or the int16 plan [f32]")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
     s.add_argument("--model", required=True, help="model file (.wbm)")
     s.add_argument("--backend", default="baremetal", choices=["baremetal"], help="firmware backend [baremetal]")
+    quant_options(s)
     s.set_defaults(func=cmd_build)

@@ -34,3 +34,10 @@ def int_list(text: str) -> list[int]:
         return [int(v) for v in text.split(",")]
     except ValueError:
         raise WorkbenchError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def quant_options(s) -> None:
+    s.add_argument("--quant", default="f32", choices=["f32", "q15"],
+                   help="kernel arithmetic: float32, or int16 weights/activations with int32 accumulators [f32]")
+    s.add_argument("--kernel", default="dsp", choices=["dsp", "portable"],
+                   help="int kernel path on the device: SMLAD (Cortex-M4 DSP) or plain C; same integers [dsp]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, progress
+from workbench.commands.common import console, progress, quant_options
 from workbench.commands.train import train_model
 from workbench.errors import WorkbenchError
 
@@ -12,17 +12,19 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
-              stream: bool, counter: str, limit: int | None, fault_link: str | None = None,
+              stream: bool, counter: str, limit: int | None, *, quant: str = "f32", kernel_path: str = "dsp",
+              sliding: bool = False, fault_link: str | None = None,
               link_timeout: float | None = None) -> tuple[dict, Path]:
 
     from workbench.boards import load_board
     from workbench.build.baremetal import gcc_version
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_qemu,
+    from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits, model_summary,
+                                    reference_logits, reference_sliding_logits, run_on_qemu, stream_of_windows,
                                     torch_logits)
     from workbench.profile import default_profile_path, new_profile, write_profile
-    from workbench.profile.metrics import session_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics
 
     faults = link_options(fault_link, link_timeout, limit)
     board = load_board(board_name)
@@ -39,20 +41,30 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     data = load_dataset(dataset, split)
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
-    with console().status(f"building firmware for {board.name}"):
-        built = export_and_build(mf, board)
-    inputs = device_inputs(built.export, data)
+    if sliding and mf.config.get("family") != "sharnn":
+        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
+    with console().status(f"building firmware for {board.name} ({quant}, {kernel_path} kernel)"):
+        built = export_and_build(mf, board, quant=quant, kernel_path=kernel_path)
+    inputs = device_inputs(built, data)
     host = host_logits(built, inputs)
+    golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
+    long_stream = stream_of_windows(inputs) if sliding else None
     with progress() as bar:
         bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
-                          f"({board.qemu['machine']})" + (f" over a faulty link ({faults})" if faults else ""))
+                          f"({board.qemu['machine']})" + (f" over a faulty link ({faults})" if faults else "")
+                          + (", then all of them end to end by bricks" if sliding else ""))
         session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
                                                    use_plugin=(counter == "plugin"), progress=bar,
-                                                   fault_link=faults, link_timeout=link_timeout)
+                                                   fault_link=faults, link_timeout=link_timeout, sliding=long_stream)
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
-                                       data.num_classes)
+                                       data.num_classes, reference_logits=golden)
+    if sliding:
+        metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
+                                       reference_sliding_logits(built, long_stream), data.y,
+                                       built.export.window // built.export.k, target.measure))
     model = model_summary(mf, built.export)
+    model["kernel_path"] = kernel_path
     profile = new_profile(
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
         dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
@@ -114,7 +126,8 @@ def cmd_run(args) -> int:
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
-                              args.limit, args.fault_link, args.link_timeout)
+                              args.limit, quant=args.quant, kernel_path=args.kernel, sliding=args.sliding,
+                              fault_link=args.fault_link, link_timeout=args.link_timeout)
     print_summary(profile, path)
     return 0
 
@@ -133,7 +146,8 @@ def cmd_demo(args) -> int:
     con.print(f"test accuracy (float, torch): {acc:.3f}")
     con.rule(f"[bold]2/3 export, build and boot {args.board}")
     profile, path = run_model(args.board, model_path, None, "test", Path(args.out) if args.out else None, args.force,
-                              True, args.counter, None, args.fault_link, args.link_timeout)
+                              True, args.counter, None, quant=args.quant, kernel_path=args.kernel,
+                              fault_link=args.fault_link, link_timeout=args.link_timeout)
     con.rule("[bold]3/3 profile")
     print_summary(profile, path)
     return 0
@@ -161,11 +175,15 @@ def register(sub) -> None:
     s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
+    s.add_argument("--sliding", action="store_true",
+                   help="also push the windows end to end brick by brick (a sliding stream, windows slide by k)")
+    quant_options(s)
     run_options(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("demo", help="the whole pipeline on BasicMotions: train, build, boot, stream, profile")
     s.add_argument("--seed", type=int, default=0, help="training seed [0]")
     s.add_argument("--epochs", type=int, default=150, help="maximum training epochs [150]")
+    quant_options(s)
     run_options(s)
     s.set_defaults(func=cmd_demo)

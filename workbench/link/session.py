@@ -8,6 +8,10 @@ speed of an emulated link, so nothing is sent twice.
 
 Exactly once: the device's own counters (STATS before and after) must show one full inference per
 window and one push per brick, whatever the link did; otherwise the session fails.
+
+``run_sliding`` is the deployment pattern: one long stream (e.g. the test windows end to end) sent
+brick by brick, each brick uploaded and pushed at once; from the (T/k)-th push on, every answer is
+the window ending at the newest brick (windows slide by k). The same exactly-once check holds.
 """
 
 from __future__ import annotations
@@ -43,13 +47,17 @@ class SessionResult:
     extra: dict = field(default_factory=dict)
 
 
+def _dtypes(hello: Hello) -> tuple[np.dtype, np.dtype]:
+    code = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
+    return np.dtype(DTYPES[code[hello.input_dtype]][1]), np.dtype(DTYPES[code[hello.output_dtype]][1])
+
+
 def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = True, progress=None,
                 hello: Hello | None = None) -> SessionResult:
     """``inputs[N, T, D]`` already in the device's input dtype; ``costs(ticks_list)`` converts the
     counter readings of the requests just answered (the target's ``costs``)."""
     hello = hello or link.hello()
-    out_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.output_dtype]][1])
-    in_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.input_dtype]][1])
+    in_dtype, out_dtype = _dtypes(hello)
     stream = stream and hello.has("stream")
     task = progress.add_task("windows", total=len(inputs)) if progress is not None else None
     before = link.stats()
@@ -92,3 +100,42 @@ def check_exactly_once(before: dict[str, int], after: dict[str, int], infers: in
     if got != {"infers": infers, "streams": streams}:
         raise DeviceError(f"device counted {got['infers']} inferences and {got['streams']} stream pushes for "
                           f"{infers} and {streams} requested: a request was lost or computed twice")
+
+
+@dataclass
+class SlidingResult:
+    """One answer per pushed brick: logits (None until the window is full), cost, stack bytes."""
+
+    logits: list[np.ndarray | None]
+    costs: list[int]
+    stack_bytes: list[int]
+    wall_seconds: float
+
+
+def run_sliding(link: DeviceLink, costs, stream: np.ndarray, *, progress=None, hello: Hello | None = None
+                ) -> SlidingResult:
+    """Push ``stream[L, D]`` (device dtype, L a multiple of k) brick by brick from an empty ring."""
+    hello = hello or link.hello()
+    in_dtype, out_dtype = _dtypes(hello)
+    k = hello.k
+    if len(stream) % k:
+        raise ValueError(f"a sliding stream must be a multiple of k={k} steps")
+    n = len(stream) // k
+    task = progress.add_task("sliding bricks", total=n) if progress is not None else None
+    before = link.stats()
+    t0 = time.monotonic()
+    link.reset_stream(context="sliding stream")
+    logits, cost_list, stacks = [], [], []
+    for b in range(n):
+        ctx = f"sliding brick {b}"
+        r = link.stream(np.ascontiguousarray(stream[b * k:(b + 1) * k], dtype=in_dtype).tobytes(), context=ctx)
+        _check_logits(r.logits, hello, out_dtype, ctx)
+        (c,) = costs([r.ticks])
+        logits.append(np.frombuffer(r.logits, dtype=out_dtype).copy() if r.valid else None)
+        cost_list.append(c)
+        stacks.append(r.stack_bytes)
+        if task is not None:
+            progress.update(task, advance=1)
+    wall = time.monotonic() - t0
+    check_exactly_once(before, link.stats(), 0, n)
+    return SlidingResult(logits, cost_list, stacks, wall)

@@ -23,11 +23,12 @@ SCHEMA = "workbench-profile"
 SCHEMA_VERSION = 1
 
 # Where a number came from. The first nine are measurement sources of the design contract; the
-# output sources name whose logits an accuracy or agreement figure was computed from.
+# output sources name whose logits an accuracy or agreement figure was computed from
+# (reference-output: the numpy integer reference of an int plan, workbench/quantize).
 SOURCES = (
     "dwt-cycles", "systick-cycles", "qemu-icount-instructions", "qemu-plugin-instructions",
     "renode-virtual-time", "static-elf", "stack-paint", "host-wallclock", "estimate",
-    "device-output", "host-output", "torch-output", "micropython-ticks-us",
+    "device-output", "host-output", "torch-output", "micropython-ticks-us", "reference-output",
 )
 COST_UNITS = ("instructions", "cycles", "ns", "us")
 

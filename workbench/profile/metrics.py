@@ -24,9 +24,14 @@ def bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def _bit_equal_fraction(device: list, other) -> float:
+    return float(np.mean([d is not None and o is not None and bit_equal(d, o) for d, o in zip(device, other)]))
+
+
 def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.ndarray,
                     torch_logits: np.ndarray | None, measure: Measure, memory: MemoryReport | None,
-                    num_classes: int) -> tuple[dict, list[dict]]:
+                    num_classes: int, reference_logits: np.ndarray | None = None) -> tuple[dict, list[dict]]:
+    """``reference_logits``: the numpy integer reference (int plans), a third bit-exact check."""
     dev = np.stack([w.logits for w in session.windows])
     dev_cls = dev.argmax(axis=1)
     host_cls = host_logits.argmax(axis=1)
@@ -35,6 +40,13 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
     m["accuracy.host"] = metric(float((host_cls == labels).mean()), "fraction", "host-output")
     bitexact = [bit_equal(w.logits, host_logits[i]) for i, w in enumerate(session.windows)]
     m["agreement.device_host"] = metric(float(np.mean(bitexact)), "fraction bit-equal", "device-output")
+    if reference_logits is not None:
+        m["accuracy.reference"] = metric(float((reference_logits.argmax(axis=1) == labels).mean()), "fraction",
+                                         "reference-output")
+        m["agreement.device_reference"] = metric(_bit_equal_fraction(list(dev), reference_logits),
+                                                 "fraction bit-equal", "device-output")
+        m["agreement.host_reference"] = metric(_bit_equal_fraction(list(host_logits), reference_logits),
+                                               "fraction bit-equal", "host-output")
     if torch_logits is not None:
         torch_cls = torch_logits.argmax(axis=1)
         m["accuracy.torch"] = metric(float((torch_cls == labels).mean()), "fraction", "torch-output")
@@ -75,3 +87,29 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
             rec["stream_cost"] = int(w.stream_cost)
         windows.append(rec)
     return m, windows
+
+
+def sliding_metrics(result, host: list, reference: np.ndarray | None, labels: np.ndarray, bricks_per_window: int,
+                    measure: Measure) -> dict:
+    """Metrics of a sliding session (``link.session.run_sliding``) over the windows laid end to end:
+    ``host`` is the host kernel's answer to every push, ``reference`` the numpy reference's windows
+    (one per push from the window-th on). Every bricks_per_window-th window is a dataset window:
+    its class is scored against the label."""
+    m: dict = {}
+    full = [i for i, lg in enumerate(result.logits) if lg is not None]
+    if not full:
+        return m
+    m.update(_spread([result.costs[i] for i in full], measure.unit, measure.source, "cost.sliding_window"))
+    m["agreement.sliding_device_host"] = metric(_bit_equal_fraction([result.logits[i] for i in full],
+                                                                    [host[i] for i in full]),
+                                                "fraction bit-equal", "device-output")
+    if reference is not None:
+        m["agreement.sliding_device_reference"] = metric(
+            _bit_equal_fraction([result.logits[i] for i in full], list(reference)), "fraction bit-equal",
+            "device-output")
+    aligned = [i for i in full if (i + 1) % bricks_per_window == 0]
+    hits = [int(result.logits[i].argmax()) == int(labels[(i + 1) // bricks_per_window - 1]) for i in aligned]
+    m["accuracy.sliding_aligned"] = metric(float(np.mean(hits)), "fraction", "device-output")
+    m["count.sliding_windows"] = metric(len(full), "windows", "device-output")
+    m["ram.stack_sliding"] = metric(int(max(result.stack_bytes)), "bytes", "stack-paint")
+    return m

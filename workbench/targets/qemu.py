@@ -118,11 +118,13 @@ class QemuTarget(Target):
             self.measure = Measure("instructions", "qemu-icount-instructions",
                                    f"SysTick ticks under -icount shift={icount_shift}")
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int | None) -> list[str]:
+        """QEMU's command line; ``port`` None runs without a serial line (a program that exits)."""
         q = self.board.qemu
+        serial_spec = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on" if port is not None else "null"
         cmd = [qemu_binary(), "-M", q["machine"], "-cpu", q.get("cpu", "cortex-m4"), "-nodefaults",
                "-display", "none", "-monitor", "none",
-               "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+               "-serial", serial_spec,
                "-semihosting-config", "enable=on,target=native",
                "-icount", f"shift={self.icount_shift},align=off,sleep=off",
                "-kernel", str(self.elf)]
@@ -155,6 +157,21 @@ class QemuTarget(Target):
             if "Address already in use" not in self.log_text():
                 raise DeviceError(f"QEMU exited at start (code {self.proc.returncode}): {self.log_tail()}")
         raise DeviceError("QEMU could not bind a free TCP port for the serial line")
+
+    def run_to_exit(self, timeout: float = 120.0) -> list[int]:
+        """Run a firmware that needs no serial link (a benchmark) until it exits; returns the
+        plugin's counts, one per marker pair, in order."""
+        if self.plugin is None:
+            raise WorkbenchError("run_to_exit counts instructions: build the target with use_plugin=True")
+        self.counts_path.unlink(missing_ok=True)
+        with open(self.log_path, "wb") as log:
+            proc = subprocess.run(self.command(None), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=timeout)
+        if proc.returncode != 0:
+            raise DeviceError(f"{self.elf.name} exited with code {proc.returncode}: {self.fault() or self.log_tail()}")
+        from workbench.targets import qemu_plugin
+
+        return qemu_plugin.read_counts(self.counts_path)
 
     def _connect(self):
         if self.fault_link is None:

@@ -7,6 +7,8 @@
  *
  * Float kernels compute in IEEE single precision with our own exp/tanh/sigmoid (not libm), so the
  * same source built with -ffp-contract=off gives bit-identical results on x86-64 and on a Cortex-M4F.
+ * Integer kernels (int16 weights and activations, int32 accumulators) give the same integers on
+ * every C99 compiler with arithmetic right shifts (GCC, Clang), portable or DSP path.
  */
 #ifndef SHARNN_H
 #define SHARNN_H
@@ -19,12 +21,16 @@ extern "C" {
 #endif
 
 #define SHARNN_VERSION_MAJOR 1
-#define SHARNN_VERSION_MINOR 0
+#define SHARNN_VERSION_MINOR 1
 
 /* Cell kinds; numbering is part of the generated-model ABI. */
 typedef enum {
-    SHARNN_CELL_LSTM = 1,   /* gates i, f, g, o (torch order); state h, c */
-    SHARNN_CELL_GRU = 2,    /* gates r, z, n (torch order); state h */
+    SHARNN_CELL_LSTM = 1,      /* gates i, f, g, o (torch order); state h, c */
+    SHARNN_CELL_GRU = 2,       /* gates r, z, n (torch order); state h */
+    SHARNN_CELL_FASTGRNN = 3,  /* a = W x + U h; z, h~ from a; state h (int16 kernels only) */
+    SHARNN_CELL_MINGRU = 4,    /* z, h~ from x only; state h (int16 kernels only) */
+    SHARNN_CELL_MINLSTM = 5,   /* f, i, h~ from x only; state h (int16 kernels only) */
+    SHARNN_CELL_DURNN = 6,     /* stacked modules of short- and long-term units (int16 kernels only) */
 } sharnn_cell_kind_t;
 
 /* Number of gate blocks of H rows in w_ih / w_hh for a cell kind (0 for an unknown kind). */
@@ -85,6 +91,124 @@ int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, 
 float sharnn_expf(float x);
 float sharnn_sigmoidf(float x);
 float sharnn_tanhf(float x);
+
+/* ------------------------------------------------------------------ int16
+ *
+ * Fixed point (the plan is workbench/quantize/plan.py; the numpy reference there is the golden
+ * model these functions equal bit for bit). Qn means value = integer / 2^n.
+ *   - vectors (inputs, hidden states): int16; hidden states of LSTM/GRU in Q15, the LSTM cell state
+ *     in Q(q_c), the other cells' unbounded states in their calibrated Q(q_h); the model input in
+ *     Q(q_in), already normalised by the host;
+ *   - weights int16 with one power-of-two scale per tensor, biases int32 at the accumulator scale;
+ *   - accumulators int32; the plan proves no row can leave int32 for any int16 input, so nothing
+ *     saturates or wraps and summation order is free (the DSP path equals the portable one);
+ *   - requantization: arithmetic shift right with round half up, (x + 2^(n-1)) >> n (for the
+ *     accumulators the 2^(n-1) is folded into the biases at export);
+ *   - gate pre-activations reach tanh/sigmoid in Q16 (table + linear interpolation, Q15 out).
+ *
+ * Weight layout: the rows of one block are interleaved by column pairs, so one load fetches the
+ * pair of every row of the block: for block b, pair p, row r: w[((b*P + p)*R + r)*2 + {0,1}] =
+ * W[row(b,r)][2p], W[row(b,r)][2p+1], with P = cols/2 (cols padded to even with zero weights).
+ * A cell's block holds the gate rows of a few hidden units, so their gates come out of one pass and
+ * are consumed at once: LSTM i f g o of one unit (R = 4), GRU r z n (R = 3), FastGRNN a of four
+ * units (R = 4), minGRU z h~ of two units (R = 4), minLSTM f i h~ (R = 3), DuRNN rows of four units;
+ * a last block short of units has zero rows. The classifier uses blocks of R = 4 rows.
+ *
+ * Built with __ARM_FEATURE_DSP (Cortex-M4/M7/M33 with DSP) the block dot product is SMLAD dual
+ * MACs over LDRD/LDM loads; -DSHARNN_PORTABLE forces the plain C path. Buffers holding vectors and
+ * weights must be 4-byte aligned. */
+
+/* One DuRNN module: s' = tanh(W_sx x + U_ss s + b_s) (S short-term units, Q15);
+ * g = sigmoid(W_gx x + W_gs s' + b_g); l' = phi(W_ls (g s') + u l + b_l) (H long-term units, Q(q_l);
+ * phi = ReLU or tanh). Matrices in blocks of 4 rows; each shift brings its accumulator to Q16. */
+typedef struct {
+    uint16_t input_dim;      /* I, even */
+    uint16_t short_dim;      /* S */
+    uint16_t hidden_dim;     /* H */
+    uint8_t shift_sx, shift_ss, shift_gx, shift_gs, shift_l;
+    uint8_t q_l;             /* Q format of l, 1..15 */
+    uint8_t relu;            /* phi: 1 ReLU, 0 tanh */
+    const int16_t *w_sx;     /* over x */
+    const int16_t *u_ss;     /* over s */
+    const int16_t *w_gx;     /* over x */
+    const int16_t *w_gs;     /* over s' */
+    const int16_t *w_ls;     /* over g s' */
+    const int32_t *b_s;      /* per block of 4 short units: 4 for W_sx x, 4 for U_ss s (+ rounding) */
+    const int32_t *b_g;      /* per block: 4 for W_gx x, 4 for W_gs s' */
+    const int32_t *b_l;      /* per block of 4 long units */
+    const int16_t *u;        /* [H] independent recurrence, Q15 */
+} sharnn_q15_durnn_module_t;
+
+typedef struct {
+    uint8_t kind;            /* sharnn_cell_kind_t */
+    uint8_t shift_x;         /* x accumulator -> Q16: q_wx + q_x - 16 */
+    uint8_t shift_h;         /* h accumulator -> Q16: q_wh + q_h - 16 */
+    uint8_t q_c;             /* LSTM: Q format of the cell state (int16) */
+    uint8_t q_h;             /* Q format of h: 15 for LSTM/GRU, calibrated for the others */
+    uint16_t input_dim;      /* I, even (a zero column pads odd inputs) */
+    uint16_t hidden_dim;     /* H; state buffers hold H rounded up to even, the pad kept at 0 */
+    const int16_t *w_x;      /* input weights in blocks of R rows over I columns, Q(q_wx) */
+    const int16_t *w_h;      /* recurrent weights in blocks over H columns, Q(q_wh); NULL: none */
+    const int32_t *bias;     /* per block: R initial x accumulators, Q(q_wx + q_x) + 2^(shift_x-1),
+                                then (with w_h) R initial h accumulators, Q(q_wh + q_h) + 2^(shift_h-1) */
+    const int32_t *aux;      /* cell-specific vector: FastGRNN b_z[H] then b_h[H], Q16 */
+    int16_t param[2];        /* cell-specific scalars: FastGRNN zeta, nu (after their sigmoid), Q15 */
+    const sharnn_q15_durnn_module_t *modules;   /* DuRNN: its modules, bottom first */
+    uint8_t num_modules;
+} sharnn_q15_cell_t;
+
+typedef struct {
+    uint16_t window;         /* T */
+    uint16_t input_dim;      /* D, even: the host pads odd inputs with a zero channel */
+    uint16_t k;              /* brick length (levels == 2) */
+    uint16_t num_classes;
+    uint8_t levels;          /* 1: single-level RNN, 2: ShaRNN */
+    sharnn_q15_cell_t cell[2];
+    const int16_t *fc_w;     /* ceil(C/4) blocks of 4 rows over H_top (even), Q(q_fc) */
+    const int32_t *fc_b;     /* [ceil(C/4)*4], Q(q_fc + 15): logits come out in this Q */
+} sharnn_q15_model_t;
+
+/* acc[r] += row r . v for rows = blocks * block_rows rows in the interleaved layout, cols even.
+ * The recurrent matrix-vector core (exposed for tests and the kernel benchmark). */
+void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t block_rows, uint32_t cols,
+                       int32_t *acc);
+
+/* A cell's state buffer (int16 elements): two halves of its ping-pong buffers plus the rest
+ * (most cells [h0 | h1], LSTM [h0 | h1 | c], DuRNN per module [s0 | s1 | l0 | l1 | g s']; every
+ * length rounded up to even). Zero it for the zero state. */
+size_t sharnn_q15_cell_state_len(const sharnn_q15_cell_t *c);
+
+/* One time step: reads the state half `cur` (0 or 1), writes the other; returns the new h (a
+ * pointer into state). */
+const int16_t *sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, int16_t *state, uint32_t cur);
+
+/* int16 elements of scratch sharnn_q15_infer / sharnn_q15_stream_push need (the state buffer of
+ * each level). */
+size_t sharnn_q15_scratch_len(const sharnn_q15_model_t *m);
+
+/* Full window: x[T][D] int16 inputs in Q(q_in) -> logits[num_classes] int32. */
+void sharnn_q15_infer(const sharnn_q15_model_t *m, const int16_t *x, int32_t *logits, int16_t *scratch);
+
+/* Streaming ShaRNN: a ring of the brick outputs still inside the window (Q15). */
+typedef struct {
+    int16_t *bricks;         /* caller-owned [T/k][H1 even], sharnn_q15_stream_len(m) elements */
+    uint16_t filled;
+    uint16_t head;
+} sharnn_q15_stream_t;
+
+size_t sharnn_q15_stream_len(const sharnn_q15_model_t *m);
+void sharnn_q15_stream_init(sharnn_q15_stream_t *s, int16_t *bricks);
+/* Push the newest k steps x[k][D]: computes that brick and the upper level only. Returns 1 and
+ * writes logits once T/k bricks have arrived, 0 before. */
+int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, const int16_t *x,
+                           int32_t *logits, int16_t *scratch);
+
+/* Q16 in, Q15 out (exposed for tests). */
+int16_t sharnn_tanh_q15(int32_t x);
+int16_t sharnn_sigmoid_q15(int32_t x);
+
+/* 1 when this build runs the SMLAD path, 0 for the portable one. */
+int sharnn_q15_uses_dsp(void);
 
 #ifdef __cplusplus
 }

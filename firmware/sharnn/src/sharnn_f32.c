@@ -8,6 +8,7 @@
  * same order, so a stream's logits equal the full window's bit for bit.
  */
 #include "sharnn.h"
+#include "sharnn_ring.h"
 
 #include <string.h>
 
@@ -162,13 +163,7 @@ int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, 
 
     /* The new brick replaces the oldest one in the ring. */
     run_lower(m, x, m->k, xn, s1, cs);
-    uint32_t slot = (s->head + s->filled) % nb;
-    if (s->filled == nb) {
-        slot = s->head;
-        s->head = (uint16_t)((s->head + 1) % nb);
-    } else {
-        s->filled++;
-    }
+    const uint32_t slot = sharnn_ring_next_slot(&s->head, &s->filled, nb);
     memcpy(s->bricks + (size_t)slot * H1, s1, H1 * sizeof(float));
     if (s->filled < nb) {
         return 0;
