@@ -1,0 +1,207 @@
+"""Model file -> the files a MicroPython board runs (``workbench export --target micropython``).
+
+Writes into the output folder:
+- ``wb_model.bin``: the model packed for MicroPython (format below): a JSON header and the weights as
+  typed little-endian arrays (float32 for f32 models; int16 weights and int32 biases for integer
+  models), which the runtime reads straight into ``array.array`` objects;
+- ``wb_sharnn.py``: the runtime (firmware/micropython/wb_sharnn.py): ShaRNN and single-level RNN,
+  full window and streaming, and the on-device loop ``workbench run`` drives through the REPL;
+- ``wb_kern_py.py`` / ``wb_kern_viper.py``: the kernel arithmetic as plain bytecode and as
+  viper/native machine code, both from firmware/micropython/wb_kern.py (same source, two emitters);
+- ``export.json``: what was written (``MicroPythonExport``).
+
+The build stage (workbench/build/micropython.py) turns the ``.py`` files into ``.mpy`` for a board's
+architecture with mpy-cross and, given a MicroPython source tree, builds the C kernel as a native
+module (``wb_sharnn_c.mpy``).
+
+``wb_model.bin`` layout (little-endian):
+
+    4 bytes  magic b"WBMP"
+    2 bytes  format version (uint16)
+    2 bytes  header length H (uint16)
+    H bytes  header, UTF-8 JSON
+    ...      zero padding to a multiple of 4, then the tensors, each at a 4-aligned offset
+             (relative to that point) that the header's table gives as [typecode, offset, count]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.models.modelfile import ModelFile
+from workbench.paths import firmware_dir
+
+MAGIC = b"WBMP"
+FORMAT_VERSION = 1
+MODEL_FILE = "wb_model.bin"
+RUNTIME = "wb_sharnn.py"
+KERNEL_SOURCE = "wb_kern.py"
+# Kernel builds, fastest first (the runtime picks the first one present when not told).
+KERNELS = ("natmod", "viper", "py")
+KERNEL_MODULE = {"natmod": "wb_sharnn_c", "viper": "wb_kern_viper", "py": "wb_kern_py"}
+TYPECODE = {np.dtype("<f4"): "f", np.dtype("<i2"): "h", np.dtype("<i4"): "i", np.dtype("i1"): "b"}
+TYPE_SIZE = {"f": 4, "h": 2, "i": 4, "b": 1, "H": 2, "B": 1}
+CELL_GATES = {"lstm": 4, "gru": 3}
+# MicroPython heap costs of an array.array (32-bit port): the object (4 words) and its data, each
+# rounded up to the 16-byte GC block.
+GC_BLOCK = 16
+ARRAY_OBJECT = 16
+
+
+@dataclass
+class MicroPythonExport:
+    """What the build, deploy and run stages need to know about an exported MicroPython model."""
+
+    model_hash: str
+    quantization: str
+    family: str
+    window: int
+    input_dim: int
+    k: int
+    levels: int
+    num_classes: int
+    input_dtype: str            # array typecode of an input window
+    output_dtype: str           # array typecode of the logits
+    weight_bytes: int           # tensor bytes in wb_model.bin
+    buffer_bytes: int           # state, scratch, ring and I/O arrays the runtime allocates at load
+    heap_bytes: int             # weights + buffers as MicroPython heap blocks (see heap_cost)
+    kernels: list[str]
+    directory: str
+    files: dict[str, int] = field(default_factory=dict)     # file name -> bytes
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> "MicroPythonExport":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def heap_cost(nbytes: int) -> int:
+    """Heap bytes one array.array of ``nbytes`` data takes on a 32-bit MicroPython port."""
+    def blocks(n):
+        return -(-n // GC_BLOCK) * GC_BLOCK
+    return blocks(ARRAY_OBJECT) + blocks(max(nbytes, 1))
+
+
+def pack_model(header: dict, tensors: list[tuple[str, np.ndarray]]) -> bytes:
+    """The bytes of a wb_model.bin: ``header`` plus a table of ``tensors`` (name, little-endian array)."""
+    table, chunks, offset = {}, [], 0
+    for name, arr in tensors:
+        arr = np.ascontiguousarray(arr).ravel()
+        tc = TYPECODE.get(arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype)
+        if tc is None:
+            raise WorkbenchError(f"tensor {name}: dtype {arr.dtype} has no MicroPython array typecode")
+        raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        table[name] = [tc, offset, int(arr.size)]
+        pad = (-len(raw)) % 4
+        chunks.append(raw + bytes(pad))
+        offset += len(raw) + pad
+    blob = json.dumps({**header, "tensors": table}, separators=(",", ":")).encode()
+    if len(blob) > 0xFFFF:
+        raise WorkbenchError("model header too large for the MicroPython model format")
+    head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(blob)) + blob
+    return head + bytes((-len(head)) % 4) + b"".join(chunks)
+
+
+def unpack_model(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """Inverse of pack_model (host side: tests and checks)."""
+    if data[:4] != MAGIC:
+        raise WorkbenchError("not a workbench MicroPython model file")
+    version, hlen = struct.unpack_from("<HH", data, 4)
+    if version != FORMAT_VERSION:
+        raise WorkbenchError(f"MicroPython model format {version}; this workbench reads {FORMAT_VERSION}")
+    header = json.loads(data[8:8 + hlen])
+    base = (8 + hlen + 3) & ~3
+    dtypes = {v: k for k, v in TYPECODE.items()}
+    tensors = {name: np.frombuffer(data, dtype=dtypes[tc], count=n, offset=base + off).copy()
+               for name, (tc, off, n) in header["tensors"].items()}
+    return header, tensors
+
+
+def _f32_tensors(mf: ModelFile, levels: int) -> list[tuple[str, np.ndarray]]:
+    t = mf.tensors
+    prefixes = ["cell1", "cell2"] if levels == 2 else ["cell"]
+    out = [("in_mean", t["norm.mean"]), ("in_inv_std", t["norm.inv_std"])]
+    for lvl, p in enumerate(prefixes):
+        out += [(f"l{lvl}_w_ih", t[f"{p}.rnn.weight_ih_l0"]), (f"l{lvl}_w_hh", t[f"{p}.rnn.weight_hh_l0"]),
+                (f"l{lvl}_b_ih", t[f"{p}.rnn.bias_ih_l0"]), (f"l{lvl}_b_hh", t[f"{p}.rnn.bias_hh_l0"])]
+    out += [("fc_w", t["fc.weight"]), ("fc_b", t["fc.bias"])]
+    return [(n, np.asarray(a, dtype="<f4")) for n, a in out]
+
+
+def buffer_sizes(header: dict) -> list[int]:
+    """Bytes of each array the runtime allocates at load (mirror of wb_sharnn.Model.__init__ and
+    open_model): normalised input, per-level state, two gate scratches, the brick ring, its two
+    counters, an input window and two logit vectors."""
+    act, acc = TYPE_SIZE[header["act"]], TYPE_SIZE[header["acc"]]
+    cells = header["cells"]
+    gmax = max(CELL_GATES[kind] * h for kind, _, h in cells)
+    sizes = [header["input_dim"] * act]
+    sizes += [(2 * h if kind == "lstm" else h) * act for kind, _, h in cells]
+    sizes += [gmax * acc, gmax * acc]
+    nb = header["window"] // header["k"]
+    sizes += [(nb * cells[0][2] if header["levels"] == 2 else 1) * act, 4]
+    sizes += [header["window"] * header["input_dim"] * TYPE_SIZE[header["in"]]]
+    sizes += [header["num_classes"] * TYPE_SIZE[header["out"]]] * 2
+    return sizes
+
+
+def kernel_sources() -> dict[str, str]:
+    """The two Python builds of the kernel: viper/native (as written) and plain bytecode."""
+    src = (firmware_dir() / "micropython" / KERNEL_SOURCE).read_text()
+    plain = re.sub(r"(?m)^[ \t]*@micropython\.(native|viper)[ \t]*\n", "", src)
+    if re.search(r"(?m)^[ \t]*@", plain):
+        raise WorkbenchError(f"{KERNEL_SOURCE}: a decorator other than @micropython.native/viper")
+    note = "# Bytecode build: the decorator lines of wb_kern.py removed by workbench export.\n"
+    return {"viper": src, "py": note + plain}
+
+
+def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, ...] = ("viper", "py")
+                       ) -> MicroPythonExport:
+    cfg = mf.config
+    family = cfg.get("family")
+    if family not in ("sharnn", "rnn"):
+        raise WorkbenchError(f"the MicroPython exporter does not know model family {family!r}")
+    for c in cfg["cells"]:
+        if c not in CELL_GATES:
+            raise WorkbenchError(f"the MicroPython runtime has no {c!r} cell yet (has: {', '.join(CELL_GATES)})")
+    for kname in kernels:
+        if kname not in KERNELS:
+            raise WorkbenchError(f"unknown MicroPython kernel {kname!r} (have: {', '.join(KERNELS)})")
+    levels = 2 if family == "sharnn" else 1
+    k = cfg["k"] if levels == 2 else cfg["window"]
+    in_dims = [cfg["input_dim"], cfg["hidden"][0]]
+    header = {"hash": mf.content_hash[:16], "quant": "f32", "family": family, "window": cfg["window"],
+              "input_dim": cfg["input_dim"], "k": k, "levels": levels, "num_classes": cfg["num_classes"],
+              "cells": [[cfg["cells"][i], in_dims[i], cfg["hidden"][i]] for i in range(levels)],
+              "in": "f", "out": "f", "act": "f", "acc": "f"}
+    tensors = _f32_tensors(mf, levels)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {MODEL_FILE: pack_model(header, tensors),
+             RUNTIME: (firmware_dir() / "micropython" / RUNTIME).read_bytes()}
+    sources = kernel_sources()
+    for kname in kernels:
+        if kname != "natmod":
+            files[KERNEL_MODULE[kname] + ".py"] = sources[kname].encode()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    weight_bytes = sum(a.nbytes for _, a in tensors)
+    sizes = buffer_sizes(header)
+    info = MicroPythonExport(
+        model_hash=mf.content_hash, quantization=header["quant"], family=family, window=cfg["window"],
+        input_dim=cfg["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
+        input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
+        buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
+        kernels=list(kernels), directory=str(out), files={n: len(d) for n, d in files.items()})
+    info.save(out / "export.json")
+    return info
