@@ -8,6 +8,10 @@ from workbench.commands.common import console
 
 
 def cmd_export(args) -> int:
+    if args.target == "micropython":
+        from workbench.commands.deploy import cmd_export_micropython
+
+        return cmd_export_micropython(args)
     from workbench.export.c import export_c
     from workbench.models.modelfile import load
 
@@ -43,10 +47,13 @@ def cmd_build(args) -> int:
 
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
+    from workbench.commands.deploy import add_export_options
 
-    s = sub.add_parser("export", help="export a model file to generated C")
+    s = sub.add_parser("export", help="export a model file to generated C or to MicroPython files")
     s.add_argument("model", help="model file (.wbm)")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--target", default="c", choices=["c", "micropython"], help="what to export for [c]")
+    add_export_options(s)
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")

@@ -93,6 +93,14 @@ def print_summary(profile: dict, path: Path) -> None:
 
 
 def cmd_run(args) -> int:
+    from workbench.boards import load_board
+
+    board = load_board(args.board)
+    if "micropython" in board.backends:
+        from workbench.commands.deploy import run_micropython
+
+        print_summary(*run_micropython(board, args))
+        return 0
     if args.emulator != "qemu":
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
@@ -121,6 +129,7 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
+    from workbench.commands.deploy import add_run_options
 
     def run_options(s):
         s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
@@ -137,6 +146,7 @@ def register(sub) -> None:
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
     run_options(s)
+    add_run_options(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("demo", help="the whole pipeline on BasicMotions: train, build, boot, stream, profile")

@@ -72,6 +72,7 @@ class MicroPythonExport:
     weight_bytes: int           # tensor bytes in wb_model.bin
     buffer_bytes: int           # state, scratch, ring and I/O arrays the runtime allocates at load
     heap_bytes: int             # weights + buffers as MicroPython heap blocks (see heap_cost)
+    parameters: int             # trained parameters (the input normalisation not counted)
     kernels: list[str]
     directory: str
     files: dict[str, int] = field(default_factory=dict)     # file name -> bytes
@@ -202,6 +203,7 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, .
         input_dim=cfg["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
         input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
         buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
+        parameters=int(sum(a.size for n, a in tensors if not n.startswith("in_"))),
         kernels=list(kernels), directory=str(out), files={n: len(d) for n, d in files.items()})
     info.save(out / "export.json")
     return info

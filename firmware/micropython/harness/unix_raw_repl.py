@@ -128,6 +128,8 @@ class Session:
 
 
 def main():
+    # Imports come from the current folder (the "filesystem"), as from a board's /flash.
+    sys.path[0] = ""
     port = int(sys.argv[1])
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

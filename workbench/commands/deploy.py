@@ -1,0 +1,232 @@
+"""``workbench deploy`` (and the MicroPython parts of ``export`` and ``run``): a model as files on a
+MicroPython board, copied with mpremote; the test set streamed through the board's REPL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.commands.common import console, progress
+from workbench.errors import WorkbenchError
+
+MICROPYTHON_BOARD = "pyboard"
+KERNEL_CHOICES = ("auto", "natmod", "viper", "py")
+
+
+@dataclass
+class Prepared:
+    model: object              # ModelFile
+    export: object             # MicroPythonExport
+    build: object              # MicroPythonBuild
+
+
+def prepare(mf, board, arch: str, kernel: str, mpy_dir=None) -> Prepared:
+    """Export, build for ``arch`` and check the board can hold it; nothing touches the device yet."""
+    from workbench.build import micropython as mpbuild
+    from workbench.export.micropython import export_micropython
+    from workbench.paths import build_dir
+
+    mpy_dir = mpbuild.micropython_dir(mpy_dir)
+    if kernel == "auto":
+        kernel = "natmod" if mpy_dir is not None else "viper"
+    root = build_dir() / mf.content_hash[:12] / "micropython"
+    info = export_micropython(mf, root / "export")
+    built = mpbuild.build(info, arch, root / arch, kernel, mpy_dir)
+    mpbuild.check_fits(board, built, info)
+    return Prepared(mf, info, built)
+
+
+def copy_files(link, prep: Prepared) -> dict[str, str]:
+    with progress() as bar:
+        bar.console.print(f"copying {len(prep.build.files)} files ({prep.build.file_bytes:,} bytes) to {link.url} "
+                          f"with mpremote")
+        return link.put(prep.build.files, progress=bar)
+
+
+def cmd_deploy(args) -> int:
+    from rich.table import Table
+
+    from workbench.boards import load_board
+    from workbench.build.micropython import board_arch
+    from workbench.models.modelfile import load
+    from workbench.targets.micropython import ReplLink, open_model
+
+    board = load_board(args.board)
+    arch = args.arch or board_arch(board)
+    prep = prepare(load(args.model), board, arch, args.kernel, args.micropython_dir)
+    link = ReplLink(args.port)
+    try:
+        status = copy_files(link, prep)
+        hello = open_model(link, prep.build.kernel)
+    finally:
+        link.close()
+    if hello.model_hash != prep.model.content_hash[:16]:
+        raise WorkbenchError(f"the device loaded model {hello.model_hash}, expected {prep.model.content_hash[:16]}")
+    t = Table(title=f"deployed to {board.name} at {args.port} ({hello.platform}, arch {arch})")
+    for col in ("file", "bytes", ""):
+        t.add_column(col)
+    for name, path in prep.build.files.items():
+        t.add_row(name, f"{path.stat().st_size:,}", status[name])
+    con = console()
+    con.print(t)
+    con.print(f"kernel {hello.kernel}: the model takes {hello.heap_bytes:,} bytes of heap on the device "
+              f"(gc.mem_alloc; estimate was {prep.build.heap_bytes:,} of the board's "
+              f"{board.backends['micropython']['heap_bytes']:,})")
+    con.print("use it on the board: [bold]import wb_sharnn; m = wb_sharnn.Model(); m.infer(x, logits)[/]")
+    return 0
+
+
+def run_micropython(board, args) -> tuple[dict, Path]:
+    """``workbench run`` for a MicroPython board: through ``--port`` on the board, else on the unix port."""
+    from workbench.build.micropython import board_arch
+    from workbench.data import load_dataset
+    from workbench.models.modelfile import load
+    from workbench.paths import build_dir
+    from workbench.targets.micropython import BoardTarget, ReplLink, UnixPortTarget, open_model, run_repl_session
+
+    mf = load(args.model)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        raise WorkbenchError(f"{out} exists; choose another --out or pass --force to replace it")
+    dataset = args.dataset or mf.meta.get("dataset")
+    if not dataset:
+        raise WorkbenchError("the model file does not name its dataset: pass --dataset")
+    emulator = None if args.port else "micropython-unix"
+    prep = prepare(mf, board, board_arch(board, emulator), args.kernel, args.micropython_dir)
+    data = load_dataset(dataset, args.split)
+    if args.limit:
+        data.x, data.y, data.lengths = data.x[:args.limit], data.y[:args.limit], data.lengths[:args.limit]
+    inputs = device_inputs(prep.export, data)
+    target = BoardTarget(args.port) if args.port else UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython"
+                                                                     / "unix-fs")
+    with target:
+        link = ReplLink(target.start())
+        try:
+            copy_files(link, prep)
+            hello = open_model(link, prep.build.kernel)
+            if hello.model_hash != mf.content_hash[:16]:
+                raise WorkbenchError(f"the device loaded model {hello.model_hash}, expected {mf.content_hash[:16]}")
+            with progress() as bar:
+                bar.console.print(f"streaming {len(inputs)} {data.name} {args.split} windows through the REPL "
+                                  f"({target.kind}, kernel {hello.kernel})")
+                session = run_repl_session(link, hello, inputs, prep.export.output_dtype, stream=not args.no_stream,
+                                           progress=bar)
+        finally:
+            link.close()
+        versions = target.versions()
+    return write_micropython_profile(board, target, prep, data, args.split, session, versions, out, args.force)
+
+
+def device_inputs(info, data):
+    """The dataset in the device's input type (raw float32 windows for f32 models)."""
+    if data.window_length != info.window or data.num_channels != info.input_dim:
+        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
+                             f"the model takes {info.window}x{info.input_dim}")
+    return data.x.astype("<f4")
+
+
+def host_reference(mf, info, inputs):
+    """Logits the device must reproduce: the host build of the sharnn C kernel (f32)."""
+    import numpy as np
+
+    from workbench.build.host import HostKernel, build_host_library
+    from workbench.export.c import export_c
+    from workbench.paths import build_dir
+
+    root = build_dir() / mf.content_hash[:12]
+    c_info = export_c(mf, root / "export")
+    kernel = HostKernel(build_host_library(c_info, root / "host"), c_info)
+    return np.stack([kernel.infer(x) for x in inputs])
+
+
+def write_micropython_profile(board, target, prep, data, split, session, versions, out, force):
+    import numpy as np
+
+    from workbench.pipeline import model_summary, torch_logits
+    from workbench.profile import default_profile_path, metric, new_profile, write_profile
+    from workbench.profile.metrics import session_metrics
+
+    mf, info, built = prep.model, prep.export, prep.build
+    inputs = device_inputs(info, data)
+    host = host_reference(mf, info, inputs)
+    metrics, windows = session_metrics(session, data.y, host, torch_logits(mf, data), target.measure, None,
+                                       data.num_classes)
+    dev = np.stack([w.logits for w in session.windows])
+    metrics["agreement.device_host_max_abs"] = metric(float(np.abs(dev.astype(np.float64) - host).max()),
+                                                      "logit units", "device-output")
+    metrics["ram.heap_model"] = metric(session.hello.heap_bytes, "bytes", "micropython-gc")
+    metrics["ram.heap_estimate"] = metric(built.heap_bytes, "bytes", "estimate")
+    metrics["flash.files"] = metric(built.file_bytes, "bytes", "file-size")
+    for name, path in built.files.items():
+        metrics[f"flash.file.{name}"] = metric(path.stat().st_size, "bytes", "file-size")
+    model = model_summary(mf, info)
+    target_info = {"kind": target.kind, "url": getattr(target, "url", ""), "arch": built.arch,
+                   "kernel": session.hello.kernel, "platform": session.hello.platform,
+                   "counter": target.measure.source, "counter_note": target.measure.note}
+    profile = new_profile(
+        board=board.name, target=target_info, backend="micropython", model=model,
+        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
+        metrics=metrics, windows=windows, tool_versions={**built.tools, **versions},
+        extra={"link": session.link, "files": {n: str(p) for n, p in built.files.items()}})
+    path = write_profile(profile, out or default_profile_path(board.name, model), force=force)
+    return profile, path
+
+
+def add_run_options(s) -> None:
+    """Options of ``workbench run`` for MicroPython boards (the run parser lives in run.py)."""
+    s.add_argument("--port", help="MicroPython boards: the board's serial port as a pyserial URL "
+                                  "[none: the MicroPython unix port stands in for the board]")
+    s.add_argument("--kernel", default="auto", choices=KERNEL_CHOICES,
+                   help="MicroPython boards: kernel build [auto: natmod with a MicroPython tree, else viper]")
+    s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
+                                             "[$WORKBENCH_MICROPYTHON_DIR]")
+
+
+def add_export_options(s) -> None:
+    """Options of ``workbench export`` for ``--target micropython`` (the export parser lives in build.py)."""
+    s.add_argument("--board", default=MICROPYTHON_BOARD,
+                   help=f"MicroPython board whose architecture the .mpy files are for [{MICROPYTHON_BOARD}]")
+    s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")
+    s.add_argument("--kernel", default="all", choices=("all",) + KERNEL_CHOICES[1:],
+                   help="kernel build(s) to produce [all: bytecode, viper and, with a MicroPython tree, natmod]")
+    s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
+                                             "[$WORKBENCH_MICROPYTHON_DIR]")
+
+
+def cmd_export_micropython(args) -> int:
+    from workbench.boards import load_board
+    from workbench.build import micropython as mpbuild
+    from workbench.export.micropython import export_micropython
+    from workbench.models.modelfile import load
+
+    board = load_board(args.board)
+    arch = args.arch or mpbuild.board_arch(board)
+    mpy_dir = mpbuild.micropython_dir(args.micropython_dir)
+    out = Path(args.out)
+    info = export_micropython(load(args.model), out)
+    built = mpbuild.build(info, arch, out / "mpy" / arch, args.kernel, mpy_dir)
+    con = console()
+    con.print(f"MicroPython model written to [bold]{out}[/] ({info.weight_bytes:,} bytes of {info.quantization} "
+              f"weights); .mpy for {arch} in {out / 'mpy' / arch}:")
+    for name, path in built.files.items():
+        con.print(f"  {name:<20} {path.stat().st_size:>8,} bytes")
+    if built.natmod_text_bytes is not None:
+        con.print(f"native module machine code: {built.natmod_text_bytes:,} bytes ({arch})")
+    elif mpy_dir is None:
+        con.print(f"(no native module: point --micropython-dir or ${mpbuild.MPY_DIR_ENV} at a MicroPython tree)")
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("deploy", help="copy a model to a MicroPython board with mpremote")
+    s.add_argument("--board", default=MICROPYTHON_BOARD, help=f"MicroPython board name or alias [{MICROPYTHON_BOARD}]")
+    s.add_argument("--model", required=True, help="model file (.wbm)")
+    s.add_argument("--port", required=True, help="the board's serial port as a pyserial URL "
+                                                  "(/dev/ttyACM0, socket://host:port, rfc2217://...)")
+    s.add_argument("--kernel", default="auto", choices=KERNEL_CHOICES,
+                   help="kernel build to deploy [auto: natmod with a MicroPython tree, else viper]")
+    s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")
+    s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
+                                             "[$WORKBENCH_MICROPYTHON_DIR]")
+    s.set_defaults(func=cmd_deploy)
