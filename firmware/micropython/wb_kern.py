@@ -1,14 +1,20 @@
 # wb_kern: the arithmetic of the sharnn cells for MicroPython, written by workbench.
 #
 # One source, two builds (workbench export writes both):
-#   wb_kern_viper  this file as it is: float kernels under @micropython.native, integer kernels
-#                  under @micropython.viper (machine code for the board's architecture);
-#   wb_kern_py     the same file with the decorator lines removed: portable bytecode.
-# Same source, same operations in the same order: the builds differ only in the code emitter.
+#   wb_kern_viper  float kernels under @micropython.native, integer kernels under @micropython.viper
+#                  (machine code for the board's architecture);
+#   wb_kern_py     portable bytecode: the decorator lines removed, ptr16/ptr32 defined as the
+#                  identity (a plain array is indexed directly).
+# Lines ending in "#V" are kept in the viper build only, lines ending in "#B" in the bytecode build
+# only: viper's ptr16 loads are unsigned (so int16 values are sign-extended by hand) and int32
+# arrays are read as two halves (a ptr32 load is not sign-extended on 64-bit ports), where a plain
+# array gives the signed value directly. Everything else is the same source, the same operations
+# in the same order.
 #
-# Conventions follow firmware/sharnn: weights [rows][cols] row-major, gates in torch order
-# (LSTM i, f, g, o; GRU r, z, n), LSTM state h then c. x is read from offset xo, so a window or a
-# ring of bricks is used in place.
+# Conventions follow firmware/sharnn (include/sharnn.h): gates in torch order (LSTM i, f, g, o;
+# GRU r, z, n). A step is step(cell, x, xo, st): input x[xo:xo+I], state arrays st (float32:
+# [state, gx, gh], the state updated in place, LSTM h then c; int16: [h, h_out, c], h_out written
+# from h, the caller swaps them). cell = (kind, w_x, w_h, b_x, b_h, I, H, ...) as wb_sharnn builds it.
 import math
 import micropython
 
@@ -16,6 +22,11 @@ import micropython
 # ------------------------------------------------------------------------------------------ float32
 # MicroPython floats are single precision on most boards and double on the unix port; arrays of
 # typecode 'f' round every stored value to float32 either way.
+
+@micropython.native
+def f32_classify(fc, h, out):
+    f32_matvec(fc[0], fc[1], h, 0, fc[2], fc[3], out)
+
 
 @micropython.native
 def f32_matvec(w, b, x, xo, rows, cols, y):
@@ -44,7 +55,10 @@ def _sigmoid(v):
 
 
 @micropython.native
-def f32_gru(gx, gh, h, hd):
+def f32_gru(cell, x, xo, st):
+    h, gx, gh, hd = st[0], st[1], st[2], cell[6]
+    f32_matvec(cell[1], cell[3], x, xo, 3 * hd, cell[5], gx)
+    f32_matvec(cell[2], cell[4], h, 0, 3 * hd, hd, gh)
     for j in range(hd):
         r = _sigmoid(gx[j] + gh[j])
         z = _sigmoid(gx[hd + j] + gh[hd + j])
@@ -53,7 +67,10 @@ def f32_gru(gx, gh, h, hd):
 
 
 @micropython.native
-def f32_lstm(gx, gh, s, hd):
+def f32_lstm(cell, x, xo, st):
+    s, gx, gh, hd = st[0], st[1], st[2], cell[6]
+    f32_matvec(cell[1], cell[3], x, xo, 4 * hd, cell[5], gx)
+    f32_matvec(cell[2], cell[4], s, 0, 4 * hd, hd, gh)
     for j in range(hd):
         i = _sigmoid(gx[j] + gh[j])
         f = _sigmoid(gx[hd + j] + gh[hd + j])
@@ -62,3 +79,305 @@ def f32_lstm(gx, gh, s, hd):
         c = f * s[hd + j] + i * g
         s[hd + j] = c
         s[j] = o * math.tanh(s[hd + j])
+
+
+# ------------------------------------------------------------------------------------------ int16
+# The int16 plan of workbench/quantize (fixedpoint.py, cells.py): int16 weights in the interleaved
+# block layout of sharnn.h (one block = one hidden unit's gate rows, interleaved by column pairs),
+# int32 accumulators that the plan keeps inside int32, round-half-up shifts, Q16 gate
+# pre-activations through the Q15 tanh/sigmoid tables with linear interpolation. Every product
+# below fits a signed 32-bit machine word, so viper on a 32-bit board computes what numpy does.
+
+@micropython.viper
+def _sigmoid_q16(table, v: int) -> int:
+    t = ptr16(table)
+    s = v >> 31
+    a = (v ^ s) - s
+    if a > 1048575:
+        a = 1048575                       # < 16.0 in Q16: the last knot pair saturates
+    i = a >> 11
+    t0 = int(t[i])
+    y = t0 + (((int(t[i + 1]) - t0) * (a & 2047) + 1024) >> 11)
+    return (y ^ s) + (s & 32769)          # sigmoid(-x) = 1 - sigmoid(x)
+
+
+@micropython.viper
+def _tanh_q16(table, v: int) -> int:
+    t = ptr16(table)
+    s = v >> 31
+    a = (v ^ s) - s
+    if a > 524287:
+        a = 524287                        # < 8.0 in Q16
+    i = a >> 10
+    t0 = int(t[i])
+    y = t0 + (((int(t[i + 1]) - t0) * (a & 1023) + 512) >> 10)
+    return (y ^ s) - s                    # odd
+
+
+@micropython.viper
+def q15_gru(cell, x, xo: int, st):
+    wx = ptr16(cell[1])
+    wh = ptr16(cell[2])
+    bx = ptr16(cell[3])  #V
+    bh = ptr16(cell[4])  #V
+    bx = cell[3]  #B
+    bh = cell[4]  #B
+    xv = ptr16(x)
+    h = ptr16(st[0])
+    ho = ptr16(st[1])
+    nx = int(cell[5]) >> 1
+    hd = int(cell[6])
+    nh = (hd + 1) >> 1
+    sx = int(cell[7])
+    sh = int(cell[8])
+    rx = (1 << sx) >> 1
+    rh = (1 << sh) >> 1
+    tt = cell[10]
+    ts = cell[11]
+    ow = 0
+    oh = 0
+    for j in range(hd):
+        o = 3 * j
+        a0 = int(bx[o])  #B
+        a1 = int(bx[o + 1])  #B
+        a2 = int(bx[o + 2])  #B
+        c0 = int(bh[o])  #B
+        c1 = int(bh[o + 1])  #B
+        c2 = int(bh[o + 2])  #B
+        o = 2 * o  #V
+        a0 = int(bx[o]) | (((int(bx[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        a1 = int(bx[o + 2]) | (((int(bx[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        a2 = int(bx[o + 4]) | (((int(bx[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        c0 = int(bh[o]) | (((int(bh[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        c1 = int(bh[o + 2]) | (((int(bh[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        c2 = int(bh[o + 4]) | (((int(bh[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        i = xo
+        for p in range(nx):
+            v0 = int(xv[i])
+            v1 = int(xv[i + 1])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
+            w0 = int(wx[ow])
+            w1 = int(wx[ow + 1])
+            w2 = int(wx[ow + 2])
+            w3 = int(wx[ow + 3])
+            w4 = int(wx[ow + 4])
+            w5 = int(wx[ow + 5])
+            w0 = (w0 ^ 0x8000) - 0x8000  #V
+            w1 = (w1 ^ 0x8000) - 0x8000  #V
+            w2 = (w2 ^ 0x8000) - 0x8000  #V
+            w3 = (w3 ^ 0x8000) - 0x8000  #V
+            w4 = (w4 ^ 0x8000) - 0x8000  #V
+            w5 = (w5 ^ 0x8000) - 0x8000  #V
+            a0 += w0 * v0 + w1 * v1
+            a1 += w2 * v0 + w3 * v1
+            a2 += w4 * v0 + w5 * v1
+            ow += 6
+            i += 2
+        i = 0
+        for p in range(nh):
+            v0 = int(h[i])
+            v1 = int(h[i + 1])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
+            w0 = int(wh[oh])
+            w1 = int(wh[oh + 1])
+            w2 = int(wh[oh + 2])
+            w3 = int(wh[oh + 3])
+            w4 = int(wh[oh + 4])
+            w5 = int(wh[oh + 5])
+            w0 = (w0 ^ 0x8000) - 0x8000  #V
+            w1 = (w1 ^ 0x8000) - 0x8000  #V
+            w2 = (w2 ^ 0x8000) - 0x8000  #V
+            w3 = (w3 ^ 0x8000) - 0x8000  #V
+            w4 = (w4 ^ 0x8000) - 0x8000  #V
+            w5 = (w5 ^ 0x8000) - 0x8000  #V
+            c0 += w0 * v0 + w1 * v1
+            c1 += w2 * v0 + w3 * v1
+            c2 += w4 * v0 + w5 * v1
+            oh += 6
+            i += 2
+        r = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
+        z = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
+        hn = (c2 + rh) >> sh
+        # (r * hn + 2^14) >> 15 without a 64-bit product: hn = hi * 2^16 + lo, lo in [0, 2^16).
+        rhn = r * (hn >> 16) * 2 + ((r * (hn & 0xFFFF) + 16384) >> 15)
+        n = int(_tanh_q16(tt, ((a2 + rx) >> sx) + rhn))
+        hj = int(h[j])
+        hj = (hj ^ 0x8000) - 0x8000  #V
+        ho[j] = ((32768 - z) * n + z * hj + 16384) >> 15
+
+
+@micropython.viper
+def q15_lstm(cell, x, xo: int, st):
+    wx = ptr16(cell[1])
+    wh = ptr16(cell[2])
+    bx = ptr16(cell[3])  #V
+    bh = ptr16(cell[4])  #V
+    bx = cell[3]  #B
+    bh = cell[4]  #B
+    xv = ptr16(x)
+    h = ptr16(st[0])
+    ho = ptr16(st[1])
+    cs = ptr16(st[2])
+    nx = int(cell[5]) >> 1
+    hd = int(cell[6])
+    nh = (hd + 1) >> 1
+    sx = int(cell[7])
+    sh = int(cell[8])
+    qc = int(cell[9])
+    rx = (1 << sx) >> 1
+    rh = (1 << sh) >> 1
+    rc = (1 << (15 - qc)) >> 1
+    tt = cell[10]
+    ts = cell[11]
+    ow = 0
+    oh = 0
+    for j in range(hd):
+        o = 4 * j
+        a0 = int(bx[o])  #B
+        a1 = int(bx[o + 1])  #B
+        a2 = int(bx[o + 2])  #B
+        a3 = int(bx[o + 3])  #B
+        c0 = int(bh[o])  #B
+        c1 = int(bh[o + 1])  #B
+        c2 = int(bh[o + 2])  #B
+        c3 = int(bh[o + 3])  #B
+        o = 2 * o  #V
+        a0 = int(bx[o]) | (((int(bx[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        a1 = int(bx[o + 2]) | (((int(bx[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        a2 = int(bx[o + 4]) | (((int(bx[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        a3 = int(bx[o + 6]) | (((int(bx[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+        c0 = int(bh[o]) | (((int(bh[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        c1 = int(bh[o + 2]) | (((int(bh[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        c2 = int(bh[o + 4]) | (((int(bh[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        c3 = int(bh[o + 6]) | (((int(bh[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+        i = xo
+        for p in range(nx):
+            v0 = int(xv[i])
+            v1 = int(xv[i + 1])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
+            w0 = int(wx[ow])
+            w1 = int(wx[ow + 1])
+            w2 = int(wx[ow + 2])
+            w3 = int(wx[ow + 3])
+            w4 = int(wx[ow + 4])
+            w5 = int(wx[ow + 5])
+            w6 = int(wx[ow + 6])
+            w7 = int(wx[ow + 7])
+            w0 = (w0 ^ 0x8000) - 0x8000  #V
+            w1 = (w1 ^ 0x8000) - 0x8000  #V
+            w2 = (w2 ^ 0x8000) - 0x8000  #V
+            w3 = (w3 ^ 0x8000) - 0x8000  #V
+            w4 = (w4 ^ 0x8000) - 0x8000  #V
+            w5 = (w5 ^ 0x8000) - 0x8000  #V
+            w6 = (w6 ^ 0x8000) - 0x8000  #V
+            w7 = (w7 ^ 0x8000) - 0x8000  #V
+            a0 += w0 * v0 + w1 * v1
+            a1 += w2 * v0 + w3 * v1
+            a2 += w4 * v0 + w5 * v1
+            a3 += w6 * v0 + w7 * v1
+            ow += 8
+            i += 2
+        i = 0
+        for p in range(nh):
+            v0 = int(h[i])
+            v1 = int(h[i + 1])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
+            w0 = int(wh[oh])
+            w1 = int(wh[oh + 1])
+            w2 = int(wh[oh + 2])
+            w3 = int(wh[oh + 3])
+            w4 = int(wh[oh + 4])
+            w5 = int(wh[oh + 5])
+            w6 = int(wh[oh + 6])
+            w7 = int(wh[oh + 7])
+            w0 = (w0 ^ 0x8000) - 0x8000  #V
+            w1 = (w1 ^ 0x8000) - 0x8000  #V
+            w2 = (w2 ^ 0x8000) - 0x8000  #V
+            w3 = (w3 ^ 0x8000) - 0x8000  #V
+            w4 = (w4 ^ 0x8000) - 0x8000  #V
+            w5 = (w5 ^ 0x8000) - 0x8000  #V
+            w6 = (w6 ^ 0x8000) - 0x8000  #V
+            w7 = (w7 ^ 0x8000) - 0x8000  #V
+            c0 += w0 * v0 + w1 * v1
+            c1 += w2 * v0 + w3 * v1
+            c2 += w4 * v0 + w5 * v1
+            c3 += w6 * v0 + w7 * v1
+            oh += 8
+            i += 2
+        gi = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
+        gf = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
+        gg = int(_tanh_q16(tt, ((a2 + rx) >> sx) + ((c2 + rh) >> sh)))
+        go = int(_sigmoid_q16(ts, ((a3 + rx) >> sx) + ((c3 + rh) >> sh)))
+        cj = int(cs[j])
+        cj = (cj ^ 0x8000) - 0x8000  #V
+        # c' = sat16(round((f*c + round(i*g >> (15 - q_c))) >> 15)); h' = round(o * tanh(c' in Q16) >> 15)
+        cj = (gf * cj + ((gi * gg + rc) >> (15 - qc)) + 16384) >> 15
+        if cj > 32767:
+            cj = 32767
+        if cj < -32768:
+            cj = -32768
+        cs[j] = cj
+        ho[j] = (go * int(_tanh_q16(tt, cj << (16 - qc))) + 16384) >> 15
+
+
+@micropython.viper
+def q15_classify(fc, h, out):
+    w = ptr16(fc[0])
+    b = ptr16(fc[1])  #V
+    b = fc[1]  #B
+    y = ptr32(out)
+    nc = int(fc[2])
+    nh = int(fc[3]) >> 1
+    hv = ptr16(h)
+    ow = 0
+    r = 0
+    while r < nc:
+        a0 = int(b[r])  #B
+        a1 = int(b[r + 1])  #B
+        a2 = int(b[r + 2])  #B
+        a3 = int(b[r + 3])  #B
+        o = 2 * r  #V
+        a0 = int(b[o]) | (((int(b[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        a1 = int(b[o + 2]) | (((int(b[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        a2 = int(b[o + 4]) | (((int(b[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        a3 = int(b[o + 6]) | (((int(b[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+        i = 0
+        for p in range(nh):
+            v0 = int(hv[i])
+            v1 = int(hv[i + 1])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
+            w0 = int(w[ow])
+            w1 = int(w[ow + 1])
+            w2 = int(w[ow + 2])
+            w3 = int(w[ow + 3])
+            w4 = int(w[ow + 4])
+            w5 = int(w[ow + 5])
+            w6 = int(w[ow + 6])
+            w7 = int(w[ow + 7])
+            w0 = (w0 ^ 0x8000) - 0x8000  #V
+            w1 = (w1 ^ 0x8000) - 0x8000  #V
+            w2 = (w2 ^ 0x8000) - 0x8000  #V
+            w3 = (w3 ^ 0x8000) - 0x8000  #V
+            w4 = (w4 ^ 0x8000) - 0x8000  #V
+            w5 = (w5 ^ 0x8000) - 0x8000  #V
+            w6 = (w6 ^ 0x8000) - 0x8000  #V
+            w7 = (w7 ^ 0x8000) - 0x8000  #V
+            a0 += w0 * v0 + w1 * v1
+            a1 += w2 * v0 + w3 * v1
+            a2 += w4 * v0 + w5 * v1
+            a3 += w6 * v0 + w7 * v1
+            ow += 8
+            i += 2
+        y[r] = a0
+        if r + 1 < nc:
+            y[r + 1] = a1
+        if r + 2 < nc:
+            y[r + 2] = a2
+        if r + 3 < nc:
+            y[r + 3] = a3
+        r += 4

@@ -19,7 +19,7 @@ KERNELS = ("natmod", "viper", "py")
 MODULES = {"natmod": "wb_sharnn_c", "viper": "wb_kern_viper", "py": "wb_kern_py"}
 CELL_GATES = {"lstm": 4, "gru": 3}
 CELL_KIND = {"lstm": 1, "gru": 2}          # numbering of firmware/sharnn/include/sharnn.h
-QUANT = {"f32": 0}
+QUANT = {"f32": 0, "q15": 1}
 _SIZE = {"f": 4, "h": 2, "i": 4, "b": 1, "H": 2, "B": 1}
 
 
@@ -51,6 +51,11 @@ def read_header(f):
     return h
 
 
+def _zero(a):
+    for i in range(len(a)):
+        a[i] = 0
+
+
 class Model:
     def __init__(self, path="wb_model.bin", kernel=None):
         with open(path, "rb") as f:
@@ -65,69 +70,85 @@ class Model:
                 t[name] = a
         self.header = h
         self.hash = h["hash"]
-        self.quant = h["quant"]
+        self.quant = q = h["quant"]
         self.window, self.input_dim, self.k = h["window"], h["input_dim"], h["k"]
         self.levels, self.num_classes = h["levels"], h["num_classes"]
         self.kernel, K = kernel_module(kernel)
-        self._K = K
-        q = self.quant
-        if self.kernel != "natmod":
-            self._matvec = getattr(K, q + "_matvec")
-            self._norm = getattr(K, q + "_normalize")
-            self._update = {"lstm": getattr(K, q + "_lstm"), "gru": getattr(K, q + "_gru")}
-        self.cells = []
-        gmax, state = 0, []
-        for lvl in range(self.levels):
-            kind, idim, hdim = h["cells"][lvl]
-            g = CELL_GATES[kind]
-            p = "l%d_" % lvl
-            self.cells.append((kind, idim, hdim, g * hdim, t[p + "w_ih"], t[p + "w_hh"], t[p + "b_ih"],
-                               t[p + "b_hh"]))
-            gmax = max(gmax, g * hdim)
-            state.append(zeros(h["act"], 2 * hdim if kind == "lstm" else hdim))
         self.t = t
-        self._xn = zeros(h["act"], self.input_dim)
-        self._s = state
-        self._gx = zeros(h["acc"], gmax)
-        self._gh = zeros(h["acc"], gmax)
+        # Integer states hold H rounded up to even (the kernels read pairs); the pad stays 0.
+        fixed = q != "f32"
+        self.cells, self.states, self.steps = [], [], []
+        for lvl in range(self.levels):
+            c = h["cells"][lvl]
+            kind, hdim = c[0], c[2]
+            p = "l%d_" % lvl
+            cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "b_x"], t[p + "b_h"], c[1], hdim)
+            if fixed:
+                cell += tuple(c[3:6]) + (t["tanh_table"], t["sigmoid_table"])
+                he = hdim + (hdim & 1)
+                st = [zeros("h", he), zeros("h", he), zeros("h", he) if kind == "lstm" else None]
+            else:
+                g = CELL_GATES[kind] * hdim
+                st = [zeros("f", 2 * hdim if kind == "lstm" else hdim), zeros("f", g), zeros("f", g)]
+            self.cells.append(cell)
+            self.states.append(st)
+            if self.kernel != "natmod":
+                self.steps.append(getattr(K, q + "_" + kind))
+        top = h["cells"][-1][2]
+        self.fc = (t["fc_w"], t["fc_b"], self.num_classes, top + (top & 1) if fixed else top)
+        self.brick_len = h["cells"][0][2] + (h["cells"][0][2] & 1 if fixed else 0)
         self.num_bricks = self.window // self.k
-        self._bricks = zeros(h["act"], self.num_bricks * self.cells[0][2] if self.levels == 2 else 1)
+        self._bricks = zeros(h["act"], self.num_bricks * self.brick_len if self.levels == 2 else 1)
         self._ring = zeros("H", 2)            # bricks filled, ring index of the oldest brick
+        self._xn = zeros("f", self.input_dim) if not fixed else None
         self._c = None
         if self.kernel == "natmod":
-            # The C kernel sees the same arrays through one descriptor (no copies).
-            dims = array.array("H", [QUANT[q], self.window, self.input_dim, self.k, self.num_classes,
-                                     self.levels])
-            for lvl in range(2):
-                c = self.cells[lvl] if lvl < self.levels else ("gru", 0, 0)
-                dims.extend(array.array("H", [CELL_KIND[c[0]] if lvl < self.levels else 0, c[1], c[2]]))
-            cell_t = []
-            for lvl in range(2):
-                cell_t.extend(self.cells[lvl][4:8] if lvl < self.levels else (None,) * 4)
-            scratch = zeros(h["act"], K.scratch_len(dims))
-            self._net = (dims, t["in_mean"], t["in_inv_std"]) + tuple(cell_t) + (t["fc_w"], t["fc_b"], scratch)
+            self._net = self._descriptor(K)
             self._c = K
+        else:
+            self._classify = getattr(K, q + "_classify")
+            self._norm = getattr(K, "f32_normalize") if not fixed else None
+            self._swap = fixed
 
-    # -- one cell step: state <- cell(x[xo:xo+I], state) --------------------------------------------
-    def _step(self, lvl, x, xo, st):
-        kind, idim, hdim, rows, w_ih, w_hh, b_ih, b_hh = self.cells[lvl]
-        gx, gh = self._gx, self._gh
-        self._matvec(w_ih, b_ih, x, xo, rows, idim, gx)
-        self._matvec(w_hh, b_hh, st, 0, rows, hdim, gh)
-        self._update[kind](gx, gh, st, hdim)
+    def _descriptor(self, K):
+        # The C kernel sees the same arrays through one tuple (no copies); see wb_sharnn_c.c.
+        h, t = self.header, self.t
+        dims = array.array("H", [QUANT[self.quant], self.window, self.input_dim, self.k, self.num_classes,
+                                 self.levels])
+        arrays = [t.get("in_mean"), t.get("in_inv_std")]
+        for lvl in range(2):
+            c = (h["cells"][lvl] + [0, 0, 0])[:6] if lvl < self.levels else ["gru", 0, 0, 0, 0, 0]
+            dims.extend(array.array("H", [CELL_KIND[c[0]] if lvl < self.levels else 0] + c[1:6]))
+            arrays.extend(self.cells[lvl][1:5] if lvl < self.levels else (None,) * 4)
+        scratch = zeros(h["act"], K.scratch_len(dims))
+        return (dims,) + tuple(arrays) + (t["fc_w"], t["fc_b"], scratch)
+
+    def _step(self, lvl, x, xo):
+        st = self.states[lvl]
+        self.steps[lvl](self.cells[lvl], x, xo, st)
+        if self._swap:
+            st[0], st[1] = st[1], st[0]
 
     def _lower(self, x, xo, steps):
-        """Lower cell over `steps` raw input steps from x[xo:], from a zero state (ends in _s[0])."""
-        s1, xn, d = self._s[0], self._xn, self.input_dim
-        for i in range(len(s1)):
-            s1[i] = 0
+        """Lower cell over `steps` input steps from x[xo:], from a zero state (h ends in states[0][0])."""
+        st, d = self.states[0], self.input_dim
+        _zero(st[0])
+        if st[2] is not None and self._swap:
+            _zero(st[2])
+        if self._norm is None:
+            for t in range(steps):
+                self._step(0, x, xo + t * d)
+            return
+        xn, mean, inv_std = self._xn, self.t["in_mean"], self.t["in_inv_std"]
         for t in range(steps):
-            self._norm(x, xo + t * d, self.t["in_mean"], self.t["in_inv_std"], d, xn)
-            self._step(0, xn, 0, s1)
+            self._norm(x, xo + t * d, mean, inv_std, d, xn)
+            self._step(0, xn, 0)
 
-    def _classify(self, h, out):
-        self._matvec(self.t["fc_w"], self.t["fc_b"], h, 0, self.num_classes, len(self.t["fc_w"]) // self.num_classes,
-                     out)
+    def _upper_reset(self):
+        st = self.states[1]
+        _zero(st[0])
+        if st[2] is not None and self._swap:
+            _zero(st[2])
 
     def infer(self, x, out):
         """Full window: x holds window*input_dim inputs (step-major); logits into out."""
@@ -136,16 +157,14 @@ class Model:
             return out
         if self.levels == 1:
             self._lower(x, 0, self.window)
-            self._classify(self._s[0], out)
+            self._classify(self.fc, self.states[0][0], out)
             return out
-        s1, s2 = self._s
-        for i in range(len(s2)):
-            s2[i] = 0
+        self._upper_reset()
         step = self.k * self.input_dim
         for b in range(self.num_bricks):
             self._lower(x, b * step, self.k)
-            self._step(1, s1, 0, s2)            # the brick's output is the lower cell's h
-        self._classify(s2, out)
+            self._step(1, self.states[0][0], 0)   # the brick's output is the lower cell's h
+        self._classify(self.fc, self.states[1][0], out)
         return out
 
     def stream_reset(self):
@@ -158,7 +177,7 @@ class Model:
             raise ValueError("streaming needs a ShaRNN (two levels)")
         if self._c is not None:
             return bool(self._c.stream_push(self._net, self._ring, self._bricks, x, out))
-        nb, h1 = self.num_bricks, self.cells[0][2]
+        nb, hb = self.num_bricks, self.brick_len
         ring, bricks = self._ring, self._bricks
         self._lower(x, 0, self.k)
         filled, head = ring[0], ring[1]
@@ -168,18 +187,17 @@ class Model:
         else:
             slot = (head + filled) % nb
             ring[0] = filled + 1
-        s1, s2 = self._s
-        o = slot * h1
-        for i in range(h1):
-            bricks[o + i] = s1[i]
+        h1 = self.states[0][0]
+        o = slot * hb
+        for i in range(hb):
+            bricks[o + i] = h1[i]
         if ring[0] < nb:
             return False
-        for i in range(len(s2)):
-            s2[i] = 0
+        self._upper_reset()
         head = ring[1]
         for b in range(nb):
-            self._step(1, bricks, ((head + b) % nb) * h1, s2)
-        self._classify(s2, out)
+            self._step(1, bricks, ((head + b) % nb) * hb)
+        self._classify(self.fc, self.states[1][0], out)
         return True
 
 

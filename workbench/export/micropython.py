@@ -132,8 +132,8 @@ def _f32_tensors(mf: ModelFile, levels: int) -> list[tuple[str, np.ndarray]]:
     prefixes = ["cell1", "cell2"] if levels == 2 else ["cell"]
     out = [("in_mean", t["norm.mean"]), ("in_inv_std", t["norm.inv_std"])]
     for lvl, p in enumerate(prefixes):
-        out += [(f"l{lvl}_w_ih", t[f"{p}.rnn.weight_ih_l0"]), (f"l{lvl}_w_hh", t[f"{p}.rnn.weight_hh_l0"]),
-                (f"l{lvl}_b_ih", t[f"{p}.rnn.bias_ih_l0"]), (f"l{lvl}_b_hh", t[f"{p}.rnn.bias_hh_l0"])]
+        out += [(f"l{lvl}_w_x", t[f"{p}.rnn.weight_ih_l0"]), (f"l{lvl}_w_h", t[f"{p}.rnn.weight_hh_l0"]),
+                (f"l{lvl}_b_x", t[f"{p}.rnn.bias_ih_l0"]), (f"l{lvl}_b_h", t[f"{p}.rnn.bias_hh_l0"])]
     out += [("fc_w", t["fc.weight"]), ("fc_b", t["fc.bias"])]
     return [(n, np.asarray(a, dtype="<f4")) for n, a in out]
 
@@ -156,13 +156,29 @@ def buffer_sizes(header: dict) -> list[int]:
 
 
 def kernel_sources() -> dict[str, str]:
-    """The two Python builds of the kernel: viper/native (as written) and plain bytecode."""
+    """The two Python builds of the kernel (see the header of firmware/micropython/wb_kern.py): viper
+    keeps the ``#V`` lines, bytecode keeps the ``#B`` lines, loses the decorators and gets ptr16/ptr32
+    as the identity."""
     src = (firmware_dir() / "micropython" / KERNEL_SOURCE).read_text()
-    plain = re.sub(r"(?m)^[ \t]*@micropython\.(native|viper)[ \t]*\n", "", src)
+    tag = re.compile(r"[ \t]*#([VB])[ \t]*$")
+
+    def keep(mark: str) -> str:
+        lines = []
+        for line in src.splitlines(keepends=True):
+            m = tag.search(line)
+            if m is None:
+                lines.append(line)
+            elif m.group(1) == mark:
+                lines.append(line[:m.start()] + "\n")
+        return "".join(lines)
+
+    viper = keep("V")
+    plain = re.sub(r"(?m)^[ \t]*@micropython\.(native|viper)[ \t]*\n", "", keep("B"))
     if re.search(r"(?m)^[ \t]*@", plain):
         raise WorkbenchError(f"{KERNEL_SOURCE}: a decorator other than @micropython.native/viper")
-    note = "# Bytecode build: the decorator lines of wb_kern.py removed by workbench export.\n"
-    return {"viper": src, "py": note + plain}
+    note = ("# Bytecode build of wb_kern.py (workbench export): decorators and #V lines removed.\n"
+            "def ptr16(a):\n    return a\n\n\nptr32 = ptr16\n")
+    return {"viper": viper, "py": note + plain}
 
 
 def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, ...] = ("viper", "py")

@@ -9,7 +9,7 @@
  * Descriptor (wb_sharnn.Model._net):
  *   (dims, in_mean, in_inv_std, l0 w_ih, w_hh, b_ih, b_hh, l1 w_ih, w_hh, b_ih, b_hh, fc_w, fc_b, scratch)
  *   dims = array('H', [quant, window, input_dim, k, num_classes, levels,
- *                      kind0, in0, hid0, kind1, in1, hid1])
+ *                      kind0, in0, hid0, shift_x0, shift_h0, q_c0, kind1, ...])
  * Level-1 entries are None for a single-level model.
  */
 #include "py/dynruntime.h"
@@ -25,7 +25,8 @@ void *memcpy(void *dst, const void *src, size_t n) {
     return mp_fun_table.memmove_(dst, src, n);
 }
 
-enum { D_QUANT, D_WINDOW, D_INPUT_DIM, D_K, D_CLASSES, D_LEVELS, D_CELL0, D_LEN = D_CELL0 + 6 };
+enum { D_QUANT, D_WINDOW, D_INPUT_DIM, D_K, D_CLASSES, D_LEVELS, D_CELL0, D_CELL_LEN = 6,
+       D_LEN = D_CELL0 + 2 * D_CELL_LEN };
 enum { N_DIMS, N_MEAN, N_INV_STD, N_CELL0, N_FC_W = N_CELL0 + 8, N_FC_B, N_SCRATCH, N_LEN };
 enum { QUANT_F32 = 0 };
 
@@ -64,7 +65,7 @@ static void f32_model(mp_obj_t net, sharnn_f32_model_t *m, float **scratch) {
     m->in_inv_std = buffer(it[N_INV_STD], m->input_dim * sizeof(float));
     for (int l = 0; l < m->levels; l++) {
         sharnn_f32_cell_t *c = &m->cell[l];
-        const uint16_t *cd = d + D_CELL0 + 3 * l;
+        const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
         c->kind = (uint8_t)cd[0];
         c->input_dim = cd[1];
         c->hidden_dim = cd[2];
@@ -86,9 +87,10 @@ static mp_obj_t scratch_len(mp_obj_t dims_obj) {
     const uint16_t *d = buffer(dims_obj, D_LEN * sizeof(uint16_t));
     sharnn_f32_model_t m = { .input_dim = d[D_INPUT_DIM], .levels = (uint8_t)d[D_LEVELS] };
     for (int l = 0; l < m.levels; l++) {
-        m.cell[l].kind = (uint8_t)d[D_CELL0 + 3 * l];
-        m.cell[l].input_dim = d[D_CELL0 + 3 * l + 1];
-        m.cell[l].hidden_dim = d[D_CELL0 + 3 * l + 2];
+        const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
+        m.cell[l].kind = (uint8_t)cd[0];
+        m.cell[l].input_dim = cd[1];
+        m.cell[l].hidden_dim = cd[2];
     }
     return mp_obj_new_int(sharnn_f32_scratch_len(&m));
 }
