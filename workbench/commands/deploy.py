@@ -17,11 +17,21 @@ KERNEL_CHOICES = ("auto", "natmod", "viper", "py")
 @dataclass
 class Prepared:
     model: object              # ModelFile
+    quant: object              # QuantModel, or None for f32
     export: object             # MicroPythonExport
     build: object              # MicroPythonBuild
 
 
-def prepare(mf, board, arch: str, kernel: str, mpy_dir=None) -> Prepared:
+def quantize(mf, quant: str):
+    """The int plan of ``mf`` (None for f32), calibrated on its training data (the quantize stage)."""
+    if quant == "f32":
+        return None
+    from workbench.pipeline import quantize as plan
+
+    return plan(mf, quant)
+
+
+def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None) -> Prepared:
     """Export, build for ``arch`` and check the board can hold it; nothing touches the device yet."""
     from workbench.build import micropython as mpbuild
     from workbench.export.micropython import export_micropython
@@ -30,11 +40,12 @@ def prepare(mf, board, arch: str, kernel: str, mpy_dir=None) -> Prepared:
     mpy_dir = mpbuild.micropython_dir(mpy_dir)
     if kernel == "auto":
         kernel = "natmod" if mpy_dir is not None else "viper"
-    root = build_dir() / mf.content_hash[:12] / "micropython"
-    info = export_micropython(mf, root / "export")
+    qm = quantize(mf, quant)
+    root = build_dir() / mf.content_hash[:12] / f"micropython-{quant}"
+    info = export_micropython(mf, root / "export", qm)
     built = mpbuild.build(info, arch, root / arch, kernel, mpy_dir)
     mpbuild.check_fits(board, built, info)
-    return Prepared(mf, info, built)
+    return Prepared(mf, qm, info, built)
 
 
 def copy_files(link, prep: Prepared) -> dict[str, str]:
@@ -54,7 +65,7 @@ def cmd_deploy(args) -> int:
 
     board = load_board(args.board)
     arch = args.arch or board_arch(board)
-    prep = prepare(load(args.model), board, arch, args.kernel, args.micropython_dir)
+    prep = prepare(load(args.model), board, arch, args.mpy_kernel, args.quant, args.micropython_dir)
     link = ReplLink(args.port)
     try:
         status = copy_files(link, prep)
@@ -93,11 +104,12 @@ def run_micropython(board, args) -> tuple[dict, Path]:
     if not dataset:
         raise WorkbenchError("the model file does not name its dataset: pass --dataset")
     emulator = None if args.port else "micropython-unix"
-    prep = prepare(mf, board, board_arch(board, emulator), args.kernel, args.micropython_dir)
+    prep = prepare(mf, board, board_arch(board, emulator), args.mpy_kernel, getattr(args, "quant", "f32"),
+                   args.micropython_dir)
     data = load_dataset(dataset, args.split)
     if args.limit:
         data.x, data.y, data.lengths = data.x[:args.limit], data.y[:args.limit], data.lengths[:args.limit]
-    inputs = device_inputs(prep.export, data)
+    inputs = device_inputs(prep, data)
     target = BoardTarget(args.port) if args.port else UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython"
                                                                      / "unix-fs")
     with target:
@@ -118,24 +130,34 @@ def run_micropython(board, args) -> tuple[dict, Path]:
     return write_micropython_profile(board, target, prep, data, args.split, session, versions, out, args.force)
 
 
-def device_inputs(info, data):
-    """The dataset in the device's input type (raw float32 windows for f32 models)."""
+def device_inputs(prep: Prepared, data):
+    """The dataset in the device's input type: raw float32 windows, or for int plans the int16
+    windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
+    info = prep.export
     if data.window_length != info.window or data.num_channels != info.input_dim:
         raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
                              f"the model takes {info.window}x{info.input_dim}")
-    return data.x.astype("<f4")
+    if prep.quant is None:
+        return data.x.astype("<f4")
+    return prep.quant.quantize_inputs(data.x).astype("<i2")
 
 
-def host_reference(mf, info, inputs):
-    """Logits the device must reproduce: the host build of the sharnn C kernel (f32)."""
+def host_reference(prep: Prepared, inputs):
+    """Logits the device must reproduce: the numpy integer reference for int plans (bit for bit);
+    for f32 the host build of the sharnn C kernel (bit for bit from the native module; the Python
+    kernels compute in the port's float, so within a tolerance)."""
     import numpy as np
 
+    if prep.quant is not None:
+        from workbench.quantize import reference
+
+        return reference.infer(prep.quant, inputs).astype("<i4")
     from workbench.build.host import HostKernel, build_host_library
     from workbench.export.c import export_c
     from workbench.paths import build_dir
 
-    root = build_dir() / mf.content_hash[:12]
-    c_info = export_c(mf, root / "export")
+    root = build_dir() / prep.model.content_hash[:12]
+    c_info = export_c(prep.model, root / "export")
     kernel = HostKernel(build_host_library(c_info, root / "host"), c_info)
     return np.stack([kernel.infer(x) for x in inputs])
 
@@ -148,8 +170,8 @@ def write_micropython_profile(board, target, prep, data, split, session, version
     from workbench.profile.metrics import session_metrics
 
     mf, info, built = prep.model, prep.export, prep.build
-    inputs = device_inputs(info, data)
-    host = host_reference(mf, info, inputs)
+    inputs = device_inputs(prep, data)
+    host = host_reference(prep, inputs)
     metrics, windows = session_metrics(session, data.y, host, torch_logits(mf, data), target.measure, None,
                                        data.num_classes)
     dev = np.stack([w.logits for w in session.windows])
@@ -177,7 +199,7 @@ def add_run_options(s) -> None:
     """Options of ``workbench run`` for MicroPython boards (the run parser lives in run.py)."""
     s.add_argument("--port", help="MicroPython boards: the board's serial port as a pyserial URL "
                                   "[none: the MicroPython unix port stands in for the board]")
-    s.add_argument("--kernel", default="auto", choices=KERNEL_CHOICES,
+    s.add_argument("--mpy-kernel", default="auto", choices=KERNEL_CHOICES,
                    help="MicroPython boards: kernel build [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
                                              "[$WORKBENCH_MICROPYTHON_DIR]")
@@ -188,7 +210,7 @@ def add_export_options(s) -> None:
     s.add_argument("--board", default=MICROPYTHON_BOARD,
                    help=f"MicroPython board whose architecture the .mpy files are for [{MICROPYTHON_BOARD}]")
     s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")
-    s.add_argument("--kernel", default="all", choices=("all",) + KERNEL_CHOICES[1:],
+    s.add_argument("--mpy-kernel", default="all", choices=("all",) + KERNEL_CHOICES[1:],
                    help="kernel build(s) to produce [all: bytecode, viper and, with a MicroPython tree, natmod]")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
                                              "[$WORKBENCH_MICROPYTHON_DIR]")
@@ -204,8 +226,9 @@ def cmd_export_micropython(args) -> int:
     arch = args.arch or mpbuild.board_arch(board)
     mpy_dir = mpbuild.micropython_dir(args.micropython_dir)
     out = Path(args.out)
-    info = export_micropython(load(args.model), out)
-    built = mpbuild.build(info, arch, out / "mpy" / arch, args.kernel, mpy_dir)
+    mf = load(args.model)
+    info = export_micropython(mf, out, quantize(mf, getattr(args, "quant", "f32")))
+    built = mpbuild.build(info, arch, out / "mpy" / arch, args.mpy_kernel, mpy_dir)
     con = console()
     con.print(f"MicroPython model written to [bold]{out}[/] ({info.weight_bytes:,} bytes of {info.quantization} "
               f"weights); .mpy for {arch} in {out / 'mpy' / arch}:")
@@ -224,7 +247,9 @@ def register(sub) -> None:
     s.add_argument("--model", required=True, help="model file (.wbm)")
     s.add_argument("--port", required=True, help="the board's serial port as a pyserial URL "
                                                   "(/dev/ttyACM0, socket://host:port, rfc2217://...)")
-    s.add_argument("--kernel", default="auto", choices=KERNEL_CHOICES,
+    s.add_argument("--quant", default="f32", choices=["f32", "q15"],
+                   help="float32, or int16 weights/activations with int32 accumulators [f32]")
+    s.add_argument("--mpy-kernel", default="auto", choices=KERNEL_CHOICES,
                    help="kernel build to deploy [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "

@@ -63,7 +63,8 @@ class MicroPythonExport:
     quantization: str
     family: str
     window: int
-    input_dim: int
+    input_dim: int              # channels of a raw window
+    device_input_dim: int       # channels of a device input window (int plans pad to even)
     k: int
     levels: int
     num_classes: int
@@ -138,18 +139,46 @@ def _f32_tensors(mf: ModelFile, levels: int) -> list[tuple[str, np.ndarray]]:
     return [(n, np.asarray(a, dtype="<f4")) for n, a in out]
 
 
+def _q15_tensors(qm) -> tuple[list[list], list[tuple[str, np.ndarray]]]:
+    """Cells (header) and tensors of the int16 plan, in the C kernel's interleaved block layout
+    (the same arrays the generated C holds), plus the two activation tables."""
+    from workbench.export.c import block_vector, interleave_blocks
+    from workbench.quantize.fixedpoint import table
+
+    cells, out = [], []
+    for lvl, cell in enumerate(qm.cells):
+        blocks = cell.spec.unit_rows(cell.hidden_dim)
+        he = cell.hidden_dim + cell.hidden_dim % 2
+        w_h = np.pad(cell.w_h, ((0, 0), (0, he - cell.w_h.shape[1])))
+        out += [(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks).astype("<i2")),
+                (f"l{lvl}_w_h", interleave_blocks(w_h, blocks).astype("<i2")),
+                (f"l{lvl}_b_x", block_vector(cell.b_x, blocks).astype("<i4")),
+                (f"l{lvl}_b_h", block_vector(cell.b_h, blocks).astype("<i4"))]
+        cells.append([cell.kind, int(cell.w_x.shape[1]), cell.hidden_dim, cell.shift_x, cell.shift_h,
+                      int(cell.q_c or 0)])
+    fc_blocks = [[r if r < qm.num_classes else -1 for r in range(b, b + 4)] for b in range(0, qm.num_classes, 4)]
+    out += [("fc_w", interleave_blocks(qm.fc_w, fc_blocks).astype("<i2")),
+            ("fc_b", block_vector(qm.fc_b, fc_blocks).astype("<i4")),
+            ("tanh_table", table("tanh").astype("<i2")), ("sigmoid_table", table("sigmoid").astype("<i2"))]
+    return cells, out
+
+
 def buffer_sizes(header: dict) -> list[int]:
     """Bytes of each array the runtime allocates at load (mirror of wb_sharnn.Model.__init__ and
-    open_model): normalised input, per-level state, two gate scratches, the brick ring, its two
-    counters, an input window and two logit vectors."""
-    act, acc = TYPE_SIZE[header["act"]], TYPE_SIZE[header["acc"]]
-    cells = header["cells"]
-    gmax = max(CELL_GATES[kind] * h for kind, _, h in cells)
-    sizes = [header["input_dim"] * act]
-    sizes += [(2 * h if kind == "lstm" else h) * act for kind, _, h in cells]
-    sizes += [gmax * acc, gmax * acc]
+    open_model): per-level states, the brick ring and its two counters, the normalised input
+    (float), an input window and two logit vectors."""
+    cells, fixed = header["cells"], header["quant"] != "f32"
+    sizes = []
+    for kind, _, h, *_ in cells:
+        if fixed:
+            sizes += [(h + h % 2) * 2] * (3 if kind == "lstm" else 2)
+        else:
+            sizes += [(2 * h if kind == "lstm" else h) * 4] + [CELL_GATES[kind] * h * 4] * 2
+    brick = cells[0][2] + (cells[0][2] % 2 if fixed else 0)
     nb = header["window"] // header["k"]
-    sizes += [(nb * cells[0][2] if header["levels"] == 2 else 1) * act, 4]
+    sizes += [(nb * brick if header["levels"] == 2 else 1) * TYPE_SIZE[header["act"]], 4]
+    if not fixed:
+        sizes.append(header["input_dim"] * 4)
     sizes += [header["window"] * header["input_dim"] * TYPE_SIZE[header["in"]]]
     sizes += [header["num_classes"] * TYPE_SIZE[header["out"]]] * 2
     return sizes
@@ -181,8 +210,9 @@ def kernel_sources() -> dict[str, str]:
     return {"viper": viper, "py": note + plain}
 
 
-def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, ...] = ("viper", "py")
+def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: tuple[str, ...] = ("viper", "py")
                        ) -> MicroPythonExport:
+    """Write the MicroPython files of ``mf``: float32, or the int16 plan ``quant`` (a QuantModel of mf)."""
     cfg = mf.config
     family = cfg.get("family")
     if family not in ("sharnn", "rnn"):
@@ -193,14 +223,21 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, .
     for kname in kernels:
         if kname not in KERNELS:
             raise WorkbenchError(f"unknown MicroPython kernel {kname!r} (have: {', '.join(KERNELS)})")
+    if quant is not None and quant.model_hash != mf.content_hash:
+        raise WorkbenchError("the quantized model was planned for another model file")
     levels = 2 if family == "sharnn" else 1
     k = cfg["k"] if levels == 2 else cfg["window"]
-    in_dims = [cfg["input_dim"], cfg["hidden"][0]]
-    header = {"hash": mf.content_hash[:16], "quant": "f32", "family": family, "window": cfg["window"],
-              "input_dim": cfg["input_dim"], "k": k, "levels": levels, "num_classes": cfg["num_classes"],
-              "cells": [[cfg["cells"][i], in_dims[i], cfg["hidden"][i]] for i in range(levels)],
-              "in": "f", "out": "f", "act": "f", "acc": "f"}
-    tensors = _f32_tensors(mf, levels)
+    header = {"hash": mf.content_hash[:16], "family": family, "window": cfg["window"], "k": k, "levels": levels,
+              "num_classes": cfg["num_classes"]}
+    if quant is None:
+        in_dims = [cfg["input_dim"], cfg["hidden"][0]]
+        header.update({"quant": "f32", "input_dim": cfg["input_dim"], "in": "f", "out": "f", "act": "f", "acc": "f",
+                       "cells": [[cfg["cells"][i], in_dims[i], cfg["hidden"][i]] for i in range(levels)]})
+        tensors = _f32_tensors(mf, levels)
+    else:
+        cells, tensors = _q15_tensors(quant)
+        header.update({"quant": quant.scheme, "input_dim": quant.input_dim_padded, "in": "h", "out": "i",
+                       "act": "h", "acc": "i", "cells": cells, "q_in": quant.q_in, "q_out": quant.q_out})
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -216,10 +253,10 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, kernels: tuple[str, .
     sizes = buffer_sizes(header)
     info = MicroPythonExport(
         model_hash=mf.content_hash, quantization=header["quant"], family=family, window=cfg["window"],
-        input_dim=cfg["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
+        input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
         input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
         buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
-        parameters=int(sum(a.size for n, a in tensors if not n.startswith("in_"))),
+        parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items() if not n.startswith("norm."))),
         kernels=list(kernels), directory=str(out), files={n: len(d) for n, d in files.items()})
     info.save(out / "export.json")
     return info
