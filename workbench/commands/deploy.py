@@ -26,8 +26,10 @@ def quantize(mf, quant: str):
     """The int plan of ``mf`` (None for f32), calibrated on its training data (the quantize stage)."""
     if quant == "f32":
         return None
-    from workbench.pipeline import quantize as plan
-
+    try:
+        from workbench.pipeline import quantize as plan
+    except ImportError:
+        raise WorkbenchError(f"quantization '{quant}' is not in this build of workbench (have: f32)") from None
     return plan(mf, quant)
 
 
@@ -56,24 +58,28 @@ def copy_files(link, prep: Prepared) -> dict[str, str]:
 
 
 def cmd_deploy(args) -> int:
-    from rich.table import Table
-
     from workbench.boards import load_board
-    from workbench.build.micropython import board_arch
-    from workbench.models.modelfile import load
     from workbench.targets.micropython import ReplLink, open_model
 
     board = load_board(args.board)
-    arch = args.arch or board_arch(board)
-    prep = prepare(load(args.model), board, arch, args.mpy_kernel, args.quant, args.micropython_dir)
+    if "micropython" not in board.backends:
+        raise WorkbenchError(f"board {board.name} does not run MicroPython (backends: {', '.join(board.backends)})")
+    # The board first, before any build work: where nothing answers the user hears it at once.
     link = ReplLink(args.port)
     try:
+        from workbench.build.micropython import board_arch
+        from workbench.models.modelfile import load
+
+        arch = args.arch or board_arch(board)
+        prep = prepare(load(args.model), board, arch, args.mpy_kernel, args.quant, args.micropython_dir)
         status = copy_files(link, prep)
         hello = open_model(link, prep.build.kernel)
     finally:
         link.close()
     if hello.model_hash != prep.model.content_hash[:16]:
         raise WorkbenchError(f"the device loaded model {hello.model_hash}, expected {prep.model.content_hash[:16]}")
+    from rich.table import Table
+
     t = Table(title=f"deployed to {board.name} at {args.port} ({hello.platform}, arch {arch})")
     for col in ("file", "bytes", ""):
         t.add_column(col)
@@ -94,7 +100,7 @@ def run_micropython(board, args) -> tuple[dict, Path]:
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
     from workbench.paths import build_dir
-    from workbench.targets.micropython import BoardTarget, ReplLink, UnixPortTarget, open_model, run_repl_session
+    from workbench.targets.micropython import BoardTarget, UnixPortTarget
 
     mf = load(args.model)
     out = Path(args.out) if args.out else None
@@ -112,22 +118,36 @@ def run_micropython(board, args) -> tuple[dict, Path]:
     inputs = device_inputs(prep, data)
     target = BoardTarget(args.port) if args.port else UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython"
                                                                      / "unix-fs")
+    with progress() as bar:
+        session, versions = run_on_device(prep, target, inputs, stream=not args.no_stream, progress=bar,
+                                          what=f"{data.name} {args.split}")
+    return write_micropython_profile(board, target, prep, data, args.split, session, versions, out, args.force)
+
+
+def run_on_device(prep: Prepared, target, inputs, *, stream: bool = True, progress=None, what: str = ""):
+    """Start ``target``, copy the build with mpremote, load the model, stream ``inputs`` through the
+    REPL; returns the session and the target's tool versions."""
+    from workbench.targets.micropython import ReplLink, open_model, run_repl_session
+
     with target:
         link = ReplLink(target.start())
         try:
-            copy_files(link, prep)
+            if progress is not None:
+                progress.console.print(f"copying {len(prep.build.files)} files ({prep.build.file_bytes:,} bytes) "
+                                       f"to {link.url} with mpremote")
+            link.put(prep.build.files, progress=progress)
             hello = open_model(link, prep.build.kernel)
-            if hello.model_hash != mf.content_hash[:16]:
-                raise WorkbenchError(f"the device loaded model {hello.model_hash}, expected {mf.content_hash[:16]}")
-            with progress() as bar:
-                bar.console.print(f"streaming {len(inputs)} {data.name} {args.split} windows through the REPL "
-                                  f"({target.kind}, kernel {hello.kernel})")
-                session = run_repl_session(link, hello, inputs, prep.export.output_dtype, stream=not args.no_stream,
-                                           progress=bar)
+            if hello.model_hash != prep.model.content_hash[:16]:
+                raise WorkbenchError(f"the device loaded model {hello.model_hash}, expected "
+                                     f"{prep.model.content_hash[:16]}")
+            if progress is not None:
+                progress.console.print(f"streaming {len(inputs)} {what} windows through the REPL ({target.kind}, "
+                                       f"kernel {hello.kernel})")
+            session = run_repl_session(link, hello, inputs, prep.export.output_dtype, stream=stream,
+                                       progress=progress)
         finally:
             link.close()
-        versions = target.versions()
-    return write_micropython_profile(board, target, prep, data, args.split, session, versions, out, args.force)
+        return session, target.versions()
 
 
 def device_inputs(prep: Prepared, data):

