@@ -115,101 +115,16 @@ def _tanh_q16(table, v: int) -> int:
 
 
 @micropython.viper
-def q15_gru(cell, x, xo: int, st):
-    wx = ptr16(cell[1])
-    wh = ptr16(cell[2])
-    bx = ptr16(cell[3])  #V
-    bh = ptr16(cell[4])  #V
-    bx = cell[3]  #B
-    bh = cell[4]  #B
-    xv = ptr16(x)
-    h = ptr16(st[0])
-    ho = ptr16(st[1])
-    nx = int(cell[5]) >> 1
-    hd = int(cell[6])
-    nh = (hd + 1) >> 1
-    sx = int(cell[7])
-    sh = int(cell[8])
-    rx = (1 << sx) >> 1
-    rh = (1 << sh) >> 1
-    tt = cell[10]
-    ts = cell[11]
-    ow = 0
-    oh = 0
-    for j in range(hd):
-        o = 3 * j
-        a0 = int(bx[o])  #B
-        a1 = int(bx[o + 1])  #B
-        a2 = int(bx[o + 2])  #B
-        c0 = int(bh[o])  #B
-        c1 = int(bh[o + 1])  #B
-        c2 = int(bh[o + 2])  #B
-        o = 2 * o  #V
-        a0 = int(bx[o]) | (((int(bx[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
-        a1 = int(bx[o + 2]) | (((int(bx[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
-        a2 = int(bx[o + 4]) | (((int(bx[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        c0 = int(bh[o]) | (((int(bh[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
-        c1 = int(bh[o + 2]) | (((int(bh[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
-        c2 = int(bh[o + 4]) | (((int(bh[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        i = xo
-        for p in range(nx):
-            v0 = int(xv[i])
-            v1 = int(xv[i + 1])
-            v0 = (v0 ^ 0x8000) - 0x8000  #V
-            v1 = (v1 ^ 0x8000) - 0x8000  #V
-            w0 = int(wx[ow])
-            w1 = int(wx[ow + 1])
-            w2 = int(wx[ow + 2])
-            w3 = int(wx[ow + 3])
-            w4 = int(wx[ow + 4])
-            w5 = int(wx[ow + 5])
-            w0 = (w0 ^ 0x8000) - 0x8000  #V
-            w1 = (w1 ^ 0x8000) - 0x8000  #V
-            w2 = (w2 ^ 0x8000) - 0x8000  #V
-            w3 = (w3 ^ 0x8000) - 0x8000  #V
-            w4 = (w4 ^ 0x8000) - 0x8000  #V
-            w5 = (w5 ^ 0x8000) - 0x8000  #V
-            a0 += w0 * v0 + w1 * v1
-            a1 += w2 * v0 + w3 * v1
-            a2 += w4 * v0 + w5 * v1
-            ow += 6
-            i += 2
-        i = 0
-        for p in range(nh):
-            v0 = int(h[i])
-            v1 = int(h[i + 1])
-            v0 = (v0 ^ 0x8000) - 0x8000  #V
-            v1 = (v1 ^ 0x8000) - 0x8000  #V
-            w0 = int(wh[oh])
-            w1 = int(wh[oh + 1])
-            w2 = int(wh[oh + 2])
-            w3 = int(wh[oh + 3])
-            w4 = int(wh[oh + 4])
-            w5 = int(wh[oh + 5])
-            w0 = (w0 ^ 0x8000) - 0x8000  #V
-            w1 = (w1 ^ 0x8000) - 0x8000  #V
-            w2 = (w2 ^ 0x8000) - 0x8000  #V
-            w3 = (w3 ^ 0x8000) - 0x8000  #V
-            w4 = (w4 ^ 0x8000) - 0x8000  #V
-            w5 = (w5 ^ 0x8000) - 0x8000  #V
-            c0 += w0 * v0 + w1 * v1
-            c1 += w2 * v0 + w3 * v1
-            c2 += w4 * v0 + w5 * v1
-            oh += 6
-            i += 2
-        r = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
-        z = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
-        hn = (c2 + rh) >> sh
-        # (r * hn + 2^14) >> 15 without a 64-bit product: hn = hi * 2^16 + lo, lo in [0, 2^16).
-        rhn = r * (hn >> 16) * 2 + ((r * (hn & 0xFFFF) + 16384) >> 15)
-        n = int(_tanh_q16(tt, ((a2 + rx) >> sx) + rhn))
-        hj = int(h[j])
-        hj = (hj ^ 0x8000) - 0x8000  #V
-        ho[j] = ((32768 - z) * n + z * hj + 16384) >> 15
+def _bias(b, i: int) -> int:
+    p = ptr16(b)  #V
+    return int(p[2 * i]) | (((int(p[2 * i + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+    return int(b[i])  #B
 
 
 @micropython.viper
-def q15_lstm(cell, x, xo: int, st):
+def q15_step(cell, x, xo: int, st):
+    # One step of an LSTM (kind 1: blocks of 4 rows i f g o) or GRU (kind 2: r z n) cell.
+    rows = 4 if int(cell[0]) == 1 else 3
     wx = ptr16(cell[1])
     wh = ptr16(cell[2])
     bx = ptr16(cell[3])  #V
@@ -219,116 +134,133 @@ def q15_lstm(cell, x, xo: int, st):
     xv = ptr16(x)
     h = ptr16(st[0])
     ho = ptr16(st[1])
-    cs = ptr16(st[2])
     nx = int(cell[5]) >> 1
     hd = int(cell[6])
     nh = (hd + 1) >> 1
     sx = int(cell[7])
     sh = int(cell[8])
-    qc = int(cell[9])
     rx = (1 << sx) >> 1
     rh = (1 << sh) >> 1
-    rc = (1 << (15 - qc)) >> 1
     tt = cell[10]
     ts = cell[11]
     ow = 0
     oh = 0
+    a3 = 0
+    c3 = 0
     for j in range(hd):
-        o = 4 * j
+        o = rows * j
         a0 = int(bx[o])  #B
         a1 = int(bx[o + 1])  #B
         a2 = int(bx[o + 2])  #B
-        a3 = int(bx[o + 3])  #B
         c0 = int(bh[o])  #B
         c1 = int(bh[o + 1])  #B
         c2 = int(bh[o + 2])  #B
-        c3 = int(bh[o + 3])  #B
         o = 2 * o  #V
         a0 = int(bx[o]) | (((int(bx[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
         a1 = int(bx[o + 2]) | (((int(bx[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
         a2 = int(bx[o + 4]) | (((int(bx[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        a3 = int(bx[o + 6]) | (((int(bx[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
         c0 = int(bh[o]) | (((int(bh[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
         c1 = int(bh[o + 2]) | (((int(bh[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
         c2 = int(bh[o + 4]) | (((int(bh[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        c3 = int(bh[o + 6]) | (((int(bh[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
-        i = xo
-        for p in range(nx):
-            v0 = int(xv[i])
-            v1 = int(xv[i + 1])
-            v0 = (v0 ^ 0x8000) - 0x8000  #V
-            v1 = (v1 ^ 0x8000) - 0x8000  #V
-            w0 = int(wx[ow])
-            w1 = int(wx[ow + 1])
-            w2 = int(wx[ow + 2])
-            w3 = int(wx[ow + 3])
-            w4 = int(wx[ow + 4])
-            w5 = int(wx[ow + 5])
-            w6 = int(wx[ow + 6])
-            w7 = int(wx[ow + 7])
-            w0 = (w0 ^ 0x8000) - 0x8000  #V
-            w1 = (w1 ^ 0x8000) - 0x8000  #V
-            w2 = (w2 ^ 0x8000) - 0x8000  #V
-            w3 = (w3 ^ 0x8000) - 0x8000  #V
-            w4 = (w4 ^ 0x8000) - 0x8000  #V
-            w5 = (w5 ^ 0x8000) - 0x8000  #V
-            w6 = (w6 ^ 0x8000) - 0x8000  #V
-            w7 = (w7 ^ 0x8000) - 0x8000  #V
-            a0 += w0 * v0 + w1 * v1
-            a1 += w2 * v0 + w3 * v1
-            a2 += w4 * v0 + w5 * v1
-            a3 += w6 * v0 + w7 * v1
-            ow += 8
-            i += 2
-        i = 0
-        for p in range(nh):
-            v0 = int(h[i])
-            v1 = int(h[i + 1])
-            v0 = (v0 ^ 0x8000) - 0x8000  #V
-            v1 = (v1 ^ 0x8000) - 0x8000  #V
-            w0 = int(wh[oh])
-            w1 = int(wh[oh + 1])
-            w2 = int(wh[oh + 2])
-            w3 = int(wh[oh + 3])
-            w4 = int(wh[oh + 4])
-            w5 = int(wh[oh + 5])
-            w6 = int(wh[oh + 6])
-            w7 = int(wh[oh + 7])
-            w0 = (w0 ^ 0x8000) - 0x8000  #V
-            w1 = (w1 ^ 0x8000) - 0x8000  #V
-            w2 = (w2 ^ 0x8000) - 0x8000  #V
-            w3 = (w3 ^ 0x8000) - 0x8000  #V
-            w4 = (w4 ^ 0x8000) - 0x8000  #V
-            w5 = (w5 ^ 0x8000) - 0x8000  #V
-            w6 = (w6 ^ 0x8000) - 0x8000  #V
-            w7 = (w7 ^ 0x8000) - 0x8000  #V
-            c0 += w0 * v0 + w1 * v1
-            c1 += w2 * v0 + w3 * v1
-            c2 += w4 * v0 + w5 * v1
-            c3 += w6 * v0 + w7 * v1
-            oh += 8
-            i += 2
-        gi = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
-        gf = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
-        gg = int(_tanh_q16(tt, ((a2 + rx) >> sx) + ((c2 + rh) >> sh)))
-        go = int(_sigmoid_q16(ts, ((a3 + rx) >> sx) + ((c3 + rh) >> sh)))
-        cj = int(cs[j])
-        cj = (cj ^ 0x8000) - 0x8000  #V
-        # c' = sat16(round((f*c + round(i*g >> (15 - q_c))) >> 15)); h' = round(o * tanh(c' in Q16) >> 15)
-        cj = (gf * cj + ((gi * gg + rc) >> (15 - qc)) + 16384) >> 15
-        if cj > 32767:
-            cj = 32767
-        if cj < -32768:
-            cj = -32768
-        cs[j] = cj
-        ho[j] = (go * int(_tanh_q16(tt, cj << (16 - qc))) + 16384) >> 15
+        if rows == 4:
+            a3 = int(bx[o + 3])  #B
+            c3 = int(bh[o + 3])  #B
+            a3 = int(bx[o + 6]) | (((int(bx[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+            c3 = int(bh[o + 6]) | (((int(bh[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+        # Gate rows over x, then over h: pair p of row r at w[(p * rows + r) * 2 + {0, 1}].
+        for half in range(2):
+            v = xv
+            i = xo
+            n = nx
+            w = wx
+            ow_ = ow
+            if half:
+                v = h
+                i = 0
+                n = nh
+                w = wh
+                ow_ = oh
+            s0 = 0
+            s1 = 0
+            s2 = 0
+            s3 = 0
+            for p in range(n):
+                v0 = int(v[i])
+                v1 = int(v[i + 1])
+                v0 = (v0 ^ 0x8000) - 0x8000  #V
+                v1 = (v1 ^ 0x8000) - 0x8000  #V
+                w0 = int(w[ow_])
+                w1 = int(w[ow_ + 1])
+                w2 = int(w[ow_ + 2])
+                w3 = int(w[ow_ + 3])
+                w4 = int(w[ow_ + 4])
+                w5 = int(w[ow_ + 5])
+                w0 = (w0 ^ 0x8000) - 0x8000  #V
+                w1 = (w1 ^ 0x8000) - 0x8000  #V
+                w2 = (w2 ^ 0x8000) - 0x8000  #V
+                w3 = (w3 ^ 0x8000) - 0x8000  #V
+                w4 = (w4 ^ 0x8000) - 0x8000  #V
+                w5 = (w5 ^ 0x8000) - 0x8000  #V
+                s0 += w0 * v0 + w1 * v1
+                s1 += w2 * v0 + w3 * v1
+                s2 += w4 * v0 + w5 * v1
+                if rows == 4:
+                    w6 = int(w[ow_ + 6])
+                    w7 = int(w[ow_ + 7])
+                    w6 = (w6 ^ 0x8000) - 0x8000  #V
+                    w7 = (w7 ^ 0x8000) - 0x8000  #V
+                    s3 += w6 * v0 + w7 * v1
+                ow_ += 2 * rows
+                i += 2
+            if half:
+                c0 += s0
+                c1 += s1
+                c2 += s2
+                c3 += s3
+                oh = ow_
+            else:
+                a0 += s0
+                a1 += s1
+                a2 += s2
+                a3 += s3
+                ow = ow_
+        hj = int(h[j])
+        hj = (hj ^ 0x8000) - 0x8000  #V
+        if rows == 3:
+            # GRU: n = tanh(x_n + r * (W_hn h + b_hn)); h' = (1 - z) n + z h, 1 - z = 32768 - z.
+            r = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
+            z = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
+            hn = (c2 + rh) >> sh
+            # (r * hn + 2^14) >> 15 without a 64-bit product: hn = hi * 2^16 + lo, lo in [0, 2^16).
+            rhn = r * (hn >> 16) * 2 + ((r * (hn & 0xFFFF) + 16384) >> 15)
+            n = int(_tanh_q16(tt, ((a2 + rx) >> sx) + rhn))
+            ho[j] = ((32768 - z) * n + z * hj + 16384) >> 15
+        else:
+            # LSTM: c' = sat16(round((f*c + round(i*g >> (15 - q_c))) >> 15)); h' = round(o * tanh(c') >> 15).
+            cs = ptr16(st[2])
+            qc = int(cell[9])
+            gi = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
+            gf = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
+            gg = int(_tanh_q16(tt, ((a2 + rx) >> sx) + ((c2 + rh) >> sh)))
+            go = int(_sigmoid_q16(ts, ((a3 + rx) >> sx) + ((c3 + rh) >> sh)))
+            cj = int(cs[j])
+            cj = (cj ^ 0x8000) - 0x8000  #V
+            cj = (gf * cj + ((gi * gg + ((1 << (15 - qc)) >> 1)) >> (15 - qc)) + 16384) >> 15
+            if cj > 32767:
+                cj = 32767
+            if cj < -32768:
+                cj = -32768
+            cs[j] = cj
+            ho[j] = (go * int(_tanh_q16(tt, cj << (16 - qc))) + 16384) >> 15
+
+
+q15_gru = q15_lstm = q15_step
 
 
 @micropython.viper
 def q15_classify(fc, h, out):
     w = ptr16(fc[0])
-    b = ptr16(fc[1])  #V
-    b = fc[1]  #B
+    b = fc[1]
     y = ptr32(out)
     nc = int(fc[2])
     nh = int(fc[3]) >> 1
@@ -336,15 +268,10 @@ def q15_classify(fc, h, out):
     ow = 0
     r = 0
     while r < nc:
-        a0 = int(b[r])  #B
-        a1 = int(b[r + 1])  #B
-        a2 = int(b[r + 2])  #B
-        a3 = int(b[r + 3])  #B
-        o = 2 * r  #V
-        a0 = int(b[o]) | (((int(b[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
-        a1 = int(b[o + 2]) | (((int(b[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
-        a2 = int(b[o + 4]) | (((int(b[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        a3 = int(b[o + 6]) | (((int(b[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+        a0 = int(_bias(b, r))
+        a1 = int(_bias(b, r + 1))
+        a2 = int(_bias(b, r + 2))
+        a3 = int(_bias(b, r + 3))
         i = 0
         for p in range(nh):
             v0 = int(hv[i])
