@@ -127,10 +127,8 @@ def q15_step(cell, x, xo: int, st):
     rows = 4 if int(cell[0]) == 1 else 3
     wx = ptr16(cell[1])
     wh = ptr16(cell[2])
-    bx = ptr16(cell[3])  #V
-    bh = ptr16(cell[4])  #V
-    bx = cell[3]  #B
-    bh = cell[4]  #B
+    b = ptr16(cell[3])  #V
+    b = cell[3]  #B
     xv = ptr16(x)
     h = ptr16(st[0])
     ho = ptr16(st[1])
@@ -139,8 +137,6 @@ def q15_step(cell, x, xo: int, st):
     nh = (hd + 1) >> 1
     sx = int(cell[7])
     sh = int(cell[8])
-    rx = (1 << sx) >> 1
-    rh = (1 << sh) >> 1
     tt = cell[10]
     ts = cell[11]
     ow = 0
@@ -148,25 +144,27 @@ def q15_step(cell, x, xo: int, st):
     a3 = 0
     c3 = 0
     for j in range(hd):
-        o = rows * j
-        a0 = int(bx[o])  #B
-        a1 = int(bx[o + 1])  #B
-        a2 = int(bx[o + 2])  #B
-        c0 = int(bh[o])  #B
-        c1 = int(bh[o + 1])  #B
-        c2 = int(bh[o + 2])  #B
+        # Unit j's initial accumulators: R for x, then R for h (shift rounding already added).
+        o = 2 * rows * j
+        a0 = int(b[o])  #B
+        a1 = int(b[o + 1])  #B
+        a2 = int(b[o + 2])  #B
+        c0 = int(b[o + rows])  #B
+        c1 = int(b[o + rows + 1])  #B
+        c2 = int(b[o + rows + 2])  #B
         o = 2 * o  #V
-        a0 = int(bx[o]) | (((int(bx[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
-        a1 = int(bx[o + 2]) | (((int(bx[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
-        a2 = int(bx[o + 4]) | (((int(bx[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
-        c0 = int(bh[o]) | (((int(bh[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
-        c1 = int(bh[o + 2]) | (((int(bh[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
-        c2 = int(bh[o + 4]) | (((int(bh[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        a0 = int(b[o]) | (((int(b[o + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        a1 = int(b[o + 2]) | (((int(b[o + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        a2 = int(b[o + 4]) | (((int(b[o + 5]) ^ 0x8000) - 0x8000) << 16)  #V
+        oc = o + 2 * rows  #V
+        c0 = int(b[oc]) | (((int(b[oc + 1]) ^ 0x8000) - 0x8000) << 16)  #V
+        c1 = int(b[oc + 2]) | (((int(b[oc + 3]) ^ 0x8000) - 0x8000) << 16)  #V
+        c2 = int(b[oc + 4]) | (((int(b[oc + 5]) ^ 0x8000) - 0x8000) << 16)  #V
         if rows == 4:
-            a3 = int(bx[o + 3])  #B
-            c3 = int(bh[o + 3])  #B
-            a3 = int(bx[o + 6]) | (((int(bx[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
-            c3 = int(bh[o + 6]) | (((int(bh[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+            a3 = int(b[o + 3])  #B
+            c3 = int(b[o + 7])  #B
+            a3 = int(b[o + 6]) | (((int(b[o + 7]) ^ 0x8000) - 0x8000) << 16)  #V
+            c3 = int(b[oc + 6]) | (((int(b[oc + 7]) ^ 0x8000) - 0x8000) << 16)  #V
         # Gate rows over x, then over h: pair p of row r at w[(p * rows + r) * 2 + {0, 1}].
         for half in range(2):
             v = xv
@@ -228,21 +226,21 @@ def q15_step(cell, x, xo: int, st):
         hj = (hj ^ 0x8000) - 0x8000  #V
         if rows == 3:
             # GRU: n = tanh(x_n + r * (W_hn h + b_hn)); h' = (1 - z) n + z h, 1 - z = 32768 - z.
-            r = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
-            z = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
-            hn = (c2 + rh) >> sh
+            r = int(_sigmoid_q16(ts, (a0 >> sx) + (c0 >> sh)))
+            z = int(_sigmoid_q16(ts, (a1 >> sx) + (c1 >> sh)))
+            hn = c2 >> sh
             # (r * hn + 2^14) >> 15 without a 64-bit product: hn = hi * 2^16 + lo, lo in [0, 2^16).
             rhn = r * (hn >> 16) * 2 + ((r * (hn & 0xFFFF) + 16384) >> 15)
-            n = int(_tanh_q16(tt, ((a2 + rx) >> sx) + rhn))
+            n = int(_tanh_q16(tt, (a2 >> sx) + rhn))
             ho[j] = ((32768 - z) * n + z * hj + 16384) >> 15
         else:
             # LSTM: c' = sat16(round((f*c + round(i*g >> (15 - q_c))) >> 15)); h' = round(o * tanh(c') >> 15).
             cs = ptr16(st[2])
             qc = int(cell[9])
-            gi = int(_sigmoid_q16(ts, ((a0 + rx) >> sx) + ((c0 + rh) >> sh)))
-            gf = int(_sigmoid_q16(ts, ((a1 + rx) >> sx) + ((c1 + rh) >> sh)))
-            gg = int(_tanh_q16(tt, ((a2 + rx) >> sx) + ((c2 + rh) >> sh)))
-            go = int(_sigmoid_q16(ts, ((a3 + rx) >> sx) + ((c3 + rh) >> sh)))
+            gi = int(_sigmoid_q16(ts, (a0 >> sx) + (c0 >> sh)))
+            gf = int(_sigmoid_q16(ts, (a1 >> sx) + (c1 >> sh)))
+            gg = int(_tanh_q16(tt, (a2 >> sx) + (c2 >> sh)))
+            go = int(_sigmoid_q16(ts, (a3 >> sx) + (c3 >> sh)))
             cj = int(cs[j])
             cj = (cj ^ 0x8000) - 0x8000  #V
             cj = (gf * cj + ((gi * gg + ((1 << (15 - qc)) >> 1)) >> (15 - qc)) + 16384) >> 15

@@ -82,12 +82,14 @@ class Model:
             c = h["cells"][lvl]
             kind, hdim = c[0], c[2]
             p = "l%d_" % lvl
-            cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "b_x"], t[p + "b_h"], c[1], hdim)
             if fixed:
+                # bias: [H][2][R] initial accumulators (x then h) with the shift rounding folded in.
+                cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "bias"], None, c[1], hdim)
                 cell += tuple(c[3:6]) + (t["tanh_table"], t["sigmoid_table"])
                 he = hdim + (hdim & 1)
                 st = [zeros("h", he), zeros("h", he), zeros("h", he) if kind == "lstm" else None]
             else:
+                cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "b_x"], t[p + "b_h"], c[1], hdim)
                 g = CELL_GATES[kind] * hdim
                 st = [zeros("f", 2 * hdim if kind == "lstm" else hdim), zeros("f", g), zeros("f", g)]
             self.cells.append(cell)

@@ -140,27 +140,28 @@ def _f32_tensors(mf: ModelFile, levels: int) -> list[tuple[str, np.ndarray]]:
 
 
 def _q15_tensors(qm) -> tuple[list[list], list[tuple[str, np.ndarray]]]:
-    """Cells (header) and tensors of the int16 plan, in the C kernel's interleaved block layout
-    (the same arrays the generated C holds), plus the two activation tables."""
-    from workbench.export.c import block_vector, interleave_blocks
+    """Cells (header) and tensors of the int16 plan: exactly the arrays the generated C holds (the C
+    exporter lays them out; its interleaved blocks, biases with the shift rounding folded in), plus
+    the knots of the two activation tables."""
+    from workbench.export import c as c_export
     from workbench.quantize.fixedpoint import table
 
-    cells, out = [], []
-    for lvl, cell in enumerate(qm.cells):
-        blocks = cell.spec.unit_rows(cell.hidden_dim)
-        he = cell.hidden_dim + cell.hidden_dim % 2
-        w_h = np.pad(cell.w_h, ((0, 0), (0, he - cell.w_h.shape[1])))
-        out += [(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks).astype("<i2")),
-                (f"l{lvl}_w_h", interleave_blocks(w_h, blocks).astype("<i2")),
-                (f"l{lvl}_b_x", block_vector(cell.b_x, blocks).astype("<i4")),
-                (f"l{lvl}_b_h", block_vector(cell.b_h, blocks).astype("<i4"))]
-        cells.append([cell.kind, int(cell.w_x.shape[1]), cell.hidden_dim, cell.shift_x, cell.shift_h,
-                      int(cell.q_c or 0)])
-    fc_blocks = [[r if r < qm.num_classes else -1 for r in range(b, b + 4)] for b in range(0, qm.num_classes, 4)]
-    out += [("fc_w", interleave_blocks(qm.fc_w, fc_blocks).astype("<i2")),
-            ("fc_b", block_vector(qm.fc_b, fc_blocks).astype("<i4")),
-            ("tanh_table", table("tanh").astype("<i2")), ("sigmoid_table", table("sigmoid").astype("<i2"))]
-    return cells, out
+    class Collect(c_export._Arrays):
+        def __init__(self):
+            super().__init__()
+            self.arrays: list[tuple[str, np.ndarray]] = []
+
+        def add(self, name, arr, ctype="float"):
+            dtype = {"int16_t": "<i2", "int32_t": "<i4", "float": "<f4"}[ctype]
+            self.arrays.append((name, np.asarray(arr).astype(dtype).ravel()))
+            return super().add(name, arr, ctype)
+
+    arrays = Collect()
+    c_export._q15_source(qm, arrays)
+    cells = [[cell.kind, int(cell.w_x.shape[1]), cell.hidden_dim, cell.shift_x, cell.shift_h, int(cell.q_c or 0)]
+             for cell in qm.cells]
+    tables = [(f"{name}_table", table(name).astype("<i2")) for name in ("tanh", "sigmoid")]
+    return cells, arrays.arrays + tables
 
 
 def buffer_sizes(header: dict) -> list[int]:

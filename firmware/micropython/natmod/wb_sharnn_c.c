@@ -10,7 +10,8 @@
  *   (dims, in_mean, in_inv_std, l0 w_ih, w_hh, b_ih, b_hh, l1 w_ih, w_hh, b_ih, b_hh, fc_w, fc_b, scratch)
  *   dims = array('H', [quant, window, input_dim, k, num_classes, levels,
  *                      kind0, in0, hid0, shift_x0, shift_h0, q_c0, kind1, ...])
- * Level-1 entries are None for a single-level model.
+ * Per level: float32 w_ih, w_hh, b_ih, b_hh; int16 w_x, w_h, bias ([H][2][R]), None.
+ * Level-1 entries are None for a single-level model; in_mean/in_inv_std None for int16 models.
  */
 #include "py/dynruntime.h"
 
@@ -101,8 +102,7 @@ static void q15_model(const uint16_t *d, mp_obj_t *it, sharnn_q15_model_t *m, in
         mp_obj_t *w = it + N_CELL0 + 4 * l;
         c->w_x = buffer(w[0], rows * c->input_dim * sizeof(int16_t));
         c->w_h = buffer(w[1], rows * even(c->hidden_dim) * sizeof(int16_t));
-        c->b_x = buffer(w[2], rows * sizeof(int32_t));
-        c->b_h = buffer(w[3], rows * sizeof(int32_t));
+        c->bias = buffer(w[2], 2 * rows * sizeof(int32_t));      /* [H][2][R]; w[3] unused */
     }
     size_t top = even(m->cell[m->levels - 1].hidden_dim), padded = (m->num_classes + 3u) & ~3u;
     m->fc_w = buffer(it[N_FC_W], padded * top * sizeof(int16_t));
