@@ -166,18 +166,23 @@ def host_reference(prep: Prepared, inputs):
     """Logits the device must reproduce: the numpy integer reference for int plans (bit for bit);
     for f32 the host build of the sharnn C kernel (bit for bit from the native module; the Python
     kernels compute in the port's float, so within a tolerance)."""
-    import numpy as np
-
     if prep.quant is not None:
         from workbench.quantize import reference
 
         return reference.infer(prep.quant, inputs).astype("<i4")
+    return host_c_logits(prep, inputs)
+
+
+def host_c_logits(prep: Prepared, inputs):
+    """The same model through the sharnn C kernel compiled for this machine."""
+    import numpy as np
+
     from workbench.build.host import HostKernel, build_host_library
     from workbench.export.c import export_c
     from workbench.paths import build_dir
 
-    root = build_dir() / prep.model.content_hash[:12]
-    c_info = export_c(prep.model, root / "export")
+    root = build_dir() / prep.model.content_hash[:12] / f"micropython-{prep.export.quantization}"
+    c_info = export_c(prep.model, root / "c-export", *([prep.quant] if prep.quant is not None else []))
     kernel = HostKernel(build_host_library(c_info, root / "host"), c_info)
     return np.stack([kernel.infer(x) for x in inputs])
 
@@ -191,9 +196,10 @@ def write_micropython_profile(board, target, prep, data, split, session, version
 
     mf, info, built = prep.model, prep.export, prep.build
     inputs = device_inputs(prep, data)
-    host = host_reference(prep, inputs)
+    host = host_c_logits(prep, inputs)
+    golden = {} if prep.quant is None else {"reference_logits": host_reference(prep, inputs)}
     metrics, windows = session_metrics(session, data.y, host, torch_logits(mf, data), target.measure, None,
-                                       data.num_classes)
+                                       data.num_classes, **golden)
     dev = np.stack([w.logits for w in session.windows])
     metrics["agreement.device_host_max_abs"] = metric(float(np.abs(dev.astype(np.float64) - host).max()),
                                                       "logit units", "device-output")
