@@ -180,11 +180,10 @@ def test_int16_runtime_equals_numpy_reference_on_every_keyword_window(tmp_path, 
     if "keywords" not in available():
         pytest.skip("the keywords dataset is not in this tree")
     test = load_dataset("keywords", "test")
-    cfg = dict(cells=("gru", "gru"), hidden=(16, 16), window=test.window_length, input_dim=test.num_channels,
-               num_classes=test.num_classes)
-    divisors = [d for d in range(2, test.window_length) if test.window_length % d == 0]
-    cfg["k"] = min(divisors, key=lambda d: abs(d - test.window_length ** 0.5))
-    model = tiny_model(**cfg)
+    from workbench.commands.train import default_k
+
+    model = tiny_model(cells=("gru", "gru"), hidden=(16, 16), window=test.window_length, input_dim=test.num_channels,
+                       num_classes=test.num_classes, k=default_k(test.window_length))
     prep = prepare(model, kernel, "q15")
     inputs, ref = _q15_windows(prep, test)
     _, full, streamed = run_windows(prep, inputs, tmp_path)
