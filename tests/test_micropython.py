@@ -288,3 +288,21 @@ def test_run_on_a_micropython_board_writes_a_unix_port_profile(tmp_path, model_f
 def test_board_without_micropython_is_refused_by_deploy(model_file):
     proc = run_cli("deploy", "--board", "mps2-an386", "--model", str(model_file), "--port", "socket://127.0.0.1:1")
     _assert_one_line(proc, "mps2-an386 does not run MicroPython", code=2)
+
+
+@needs_unix_port
+def test_run_through_a_port_takes_the_board_path(tmp_path, model_file):
+    """--port: the board's path (its arch, mpremote to the URL). Bytecode .mpy files carry no arch,
+    so the unix port behind the harness can stand in for the pyboard here."""
+    import json
+
+    from workbench.targets.micropython import UnixPortTarget
+
+    out = tmp_path / "p.json"
+    with UnixPortTarget(tmp_path / "fs") as target:
+        proc = run_cli("run", "--board", "pyboard", "--model", str(model_file), "--port", target.start(), "--limit",
+                       "2", "--mpy-kernel", "py", "--no-stream", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    p = json.loads(out.read_text())
+    assert p["target"]["kind"] == "hardware" and p["target"]["arch"] == "armv7emsp" and p["target"]["kernel"] == "py"
+    assert "cost.stream_window.median" not in p["metrics"]
