@@ -306,3 +306,15 @@ def test_run_through_a_port_takes_the_board_path(tmp_path, model_file):
     p = json.loads(out.read_text())
     assert p["target"]["kind"] == "hardware" and p["target"]["arch"] == "armv7emsp" and p["target"]["kernel"] == "py"
     assert "cost.stream_window.median" not in p["metrics"]
+
+
+@needs_unix_port
+def test_export_target_micropython_writes_runtime_model_and_mpy_for_the_board(tmp_path, model_file):
+    out = tmp_path / "mp"
+    proc = run_cli("export", str(model_file), "--out", str(out), "--target", "micropython")
+    assert proc.returncode == 0, proc.stderr
+    assert {"wb_model.bin", "wb_sharnn.py", "wb_kern_py.py", "wb_kern_viper.py", "export.json"} <= \
+        {p.name for p in out.iterdir()}
+    mpy = {p.name: p.read_bytes() for p in (out / "mpy" / "armv7emsp").glob("*.mpy")}
+    assert {"wb_sharnn.mpy", "wb_kern_py.mpy", "wb_kern_viper.mpy"} <= set(mpy)
+    assert mpy["wb_kern_viper.mpy"][2] >> 2 == 7 and mpy["wb_kern_py.mpy"][2] >> 2 == 0   # armv7emsp / portable
