@@ -87,6 +87,8 @@ def f32_lstm(cell, x, xo, st):
 # int32 accumulators that the plan keeps inside int32, round-half-up shifts, Q16 gate
 # pre-activations through the Q15 tanh/sigmoid tables with linear interpolation. Every product
 # below fits a signed 32-bit machine word, so viper on a 32-bit board computes what numpy does.
+# (A Q16 pre-activation handed to the activation helpers becomes a Python int; beyond 2^30, i.e.
+# |x| > 16384.0, a 32-bit port would box it as a long int: still exact, but an allocation.)
 
 @micropython.viper
 def _sigmoid_q16(table, v: int) -> int:
