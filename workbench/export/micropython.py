@@ -77,6 +77,7 @@ class MicroPythonExport:
     kernels: list[str]
     directory: str
     files: dict[str, int] = field(default_factory=dict)     # file name -> bytes
+    plan: dict | None = None    # the int plan's summary (Q formats, shifts), None for f32
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
@@ -258,6 +259,7 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: 
         input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
         buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
         parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items() if not n.startswith("norm."))),
-        kernels=list(kernels), directory=str(out), files={n: len(d) for n, d in files.items()})
+        kernels=list(kernels), directory=str(out), files={n: len(d) for n, d in files.items()},
+        plan=quant.summary() if quant is not None else None)
     info.save(out / "export.json")
     return info
