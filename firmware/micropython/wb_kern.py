@@ -259,52 +259,27 @@ q15_gru = q15_lstm = q15_step
 
 @micropython.viper
 def q15_classify(fc, h, out):
+    # logits[r] = fc_b[r] + fc_w[r] . h: blocks of 4 rows interleaved by column pairs (as in a cell);
+    # one row at a time, it runs once per window.
     w = ptr16(fc[0])
-    b = fc[1]
     y = ptr32(out)
     nc = int(fc[2])
     nh = int(fc[3]) >> 1
     hv = ptr16(h)
-    ow = 0
-    r = 0
-    while r < nc:
-        a0 = int(_bias(b, r))
-        a1 = int(_bias(b, r + 1))
-        a2 = int(_bias(b, r + 2))
-        a3 = int(_bias(b, r + 3))
+    for r in range(nc):
+        acc = int(_bias(fc[1], r))
+        ow = (r >> 2) * nh * 8 + (r & 3) * 2
         i = 0
         for p in range(nh):
             v0 = int(hv[i])
             v1 = int(hv[i + 1])
-            v0 = (v0 ^ 0x8000) - 0x8000  #V
-            v1 = (v1 ^ 0x8000) - 0x8000  #V
             w0 = int(w[ow])
             w1 = int(w[ow + 1])
-            w2 = int(w[ow + 2])
-            w3 = int(w[ow + 3])
-            w4 = int(w[ow + 4])
-            w5 = int(w[ow + 5])
-            w6 = int(w[ow + 6])
-            w7 = int(w[ow + 7])
+            v0 = (v0 ^ 0x8000) - 0x8000  #V
+            v1 = (v1 ^ 0x8000) - 0x8000  #V
             w0 = (w0 ^ 0x8000) - 0x8000  #V
             w1 = (w1 ^ 0x8000) - 0x8000  #V
-            w2 = (w2 ^ 0x8000) - 0x8000  #V
-            w3 = (w3 ^ 0x8000) - 0x8000  #V
-            w4 = (w4 ^ 0x8000) - 0x8000  #V
-            w5 = (w5 ^ 0x8000) - 0x8000  #V
-            w6 = (w6 ^ 0x8000) - 0x8000  #V
-            w7 = (w7 ^ 0x8000) - 0x8000  #V
-            a0 += w0 * v0 + w1 * v1
-            a1 += w2 * v0 + w3 * v1
-            a2 += w4 * v0 + w5 * v1
-            a3 += w6 * v0 + w7 * v1
+            acc += w0 * v0 + w1 * v1
             ow += 8
             i += 2
-        y[r] = a0
-        if r + 1 < nc:
-            y[r + 1] = a1
-        if r + 2 < nc:
-            y[r + 2] = a2
-        if r + 3 < nc:
-            y[r + 3] = a3
-        r += 4
+        y[r] = acc
