@@ -109,6 +109,8 @@ def run_micropython(board, args) -> tuple[dict, Path]:
     dataset = args.dataset or mf.meta.get("dataset")
     if not dataset:
         raise WorkbenchError("the model file does not name its dataset: pass --dataset")
+    if args.port == "auto":
+        raise WorkbenchError("name the MicroPython board's port: --port /dev/ttyACM0 (or any pyserial URL)")
     emulator = None if args.port else "micropython-unix"
     prep = prepare(mf, board, board_arch(board, emulator), args.mpy_kernel, getattr(args, "quant", "f32"),
                    args.micropython_dir)
@@ -223,8 +225,9 @@ def write_micropython_profile(board, target, prep, data, split, session, version
 
 def add_run_options(s) -> None:
     """Options of ``workbench run`` for MicroPython boards (the run parser lives in run.py)."""
-    s.add_argument("--port", help="MicroPython boards: the board's serial port as a pyserial URL "
-                                  "[none: the MicroPython unix port stands in for the board]")
+    if "--port" not in s._option_string_actions:     # real boards of other backends may define it too
+        s.add_argument("--port", help="MicroPython boards: the board's serial port as a pyserial URL "
+                                      "[none: the MicroPython unix port stands in for the board]")
     s.add_argument("--mpy-kernel", default="auto", choices=KERNEL_CHOICES,
                    help="MicroPython boards: kernel build [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
