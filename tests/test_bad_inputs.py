@@ -1,8 +1,8 @@
 """The bad-input table: everything a user can type or pass wrong, each with its one-line message.
 
 Each row runs the real CLI entry point (``workbench.cli.main``) and checks: exit code 2, exactly one
-line on stderr, that line equal to the expected message (``{T}`` stands for the test's folder; None:
-any one line). The size checks run before any build, so no row needs a toolchain. docs/robustness.md
+line on stderr, that line equal to the expected message (``{T}`` stands for the test's folder,
+``{BOARDS}`` for the boards of this checkout; None: any one line). The size checks run before any build, so no row needs a toolchain. docs/robustness.md
 shows the same table.
 """
 
@@ -12,12 +12,15 @@ import pytest
 
 from tests.conftest import tiny_model
 from workbench import cli
+from workbench.boards import all_boards
 from workbench.models import modelfile
+
+BOARDS = ", ".join(b.name for b in all_boards())     # the board files of this checkout
 
 # (what is wrong, argv, the one line on stderr)
 TABLE = [
     ("unknown board", "run --board nosuch --model {T}/m.wbm",
-     "unknown board 'nosuch' (known: mps2-an386)"),
+     "unknown board 'nosuch' (known: {BOARDS})"),
     ("model file missing", "run --model {T}/missing.wbm", "model file {T}/missing.wbm not found"),
     ("model path is a folder", "run --model {T}", "model file {T} cannot be read: Is a directory"),
     ("not a model file", "build --model {T}/notes.wbm",
@@ -96,7 +99,7 @@ def test_bad_input_gives_its_one_line(what, argv, message, folder, capsys):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("workbench: error: ")
     if message is not None:
-        assert lines[0] == "workbench: error: " + message.replace("{T}", str(folder))
+        assert lines[0] == "workbench: error: " + message.replace("{T}", str(folder)).replace("{BOARDS}", BOARDS)
 
 
 def test_the_table_is_long_enough():

@@ -9,6 +9,10 @@ from workbench.errors import WorkbenchError
 
 
 def cmd_export(args) -> int:
+    if args.target == "micropython":
+        from workbench.commands.deploy import cmd_export_micropython
+
+        return cmd_export_micropython(args)
     from workbench.export.c import export_c
     from workbench.models.modelfile import load
     from workbench.pipeline import quantize
@@ -49,11 +53,14 @@ def cmd_build(args) -> int:
 
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
+    from workbench.commands.deploy import add_export_options
 
-    s = sub.add_parser("export", help="export a model file to generated C")
+    s = sub.add_parser("export", help="export a model file to generated C or to MicroPython files")
     s.add_argument("model", help="model file (.wbm)")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--target", default="c", choices=["c", "micropython"], help="what to export for [c]")
     s.add_argument("--quant", default="f32", choices=["f32", "q15"], help="float32 or the int16 plan [f32]")
+    add_export_options(s)
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")

@@ -122,6 +122,14 @@ def print_summary(profile: dict, path: Path) -> None:
 
 
 def cmd_run(args) -> int:
+    from workbench.boards import load_board
+
+    board = load_board(args.board)
+    if "micropython" in board.backends:
+        from workbench.commands.deploy import run_micropython
+
+        print_summary(*run_micropython(board, args))
+        return 0
     if args.emulator != "qemu":
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
@@ -155,6 +163,7 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
+    from workbench.commands.deploy import add_run_options
 
     def run_options(s):
         s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
@@ -179,6 +188,7 @@ def register(sub) -> None:
                    help="also push the windows end to end brick by brick (a sliding stream, windows slide by k)")
     quant_options(s)
     run_options(s)
+    add_run_options(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("demo", help="the whole pipeline on BasicMotions: train, build, boot, stream, profile")

@@ -25,10 +25,13 @@ SCHEMA_VERSION = 1
 # Where a number came from. The first nine are measurement sources of the design contract; the
 # output sources name whose logits an accuracy or agreement figure was computed from
 # (reference-output: the numpy integer reference of an int plan, workbench/quantize).
+# micropython-gc: heap bytes a MicroPython device reports (gc.mem_alloc() deltas); file-size: bytes
+# of the files deployed to a MicroPython board's filesystem.
 SOURCES = (
     "dwt-cycles", "systick-cycles", "qemu-icount-instructions", "qemu-plugin-instructions",
     "renode-virtual-time", "static-elf", "stack-paint", "host-wallclock", "estimate",
     "device-output", "host-output", "torch-output", "micropython-ticks-us", "reference-output",
+    "micropython-gc", "file-size",
 )
 COST_UNITS = ("instructions", "cycles", "ns", "us")
 
