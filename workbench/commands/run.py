@@ -12,17 +12,12 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
-              stream: bool, counter: str, limit: int | None) -> tuple[dict, Path]:
-    import numpy as np
-
+              stream: bool, counter: str, limit: int | None, options=None) -> tuple[dict, Path]:
     from workbench.boards import load_board
-    from workbench.build.baremetal import gcc_version
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_qemu,
-                                    torch_logits)
-    from workbench.profile import default_profile_path, new_profile, write_profile
-    from workbench.profile.metrics import session_metrics
+    from workbench.pipeline import BuildOptions, profile_model
+    from workbench.profile import default_profile_path, write_profile
 
     board = load_board(board_name)
     mf = load(model_path)
@@ -34,70 +29,29 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     data = load_dataset(dataset, split)
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
-    with console().status(f"building firmware for {board.name}"):
-        built = export_and_build(mf, board)
-    inputs = device_inputs(built.export, data)
-    host = host_logits(built, inputs)
-    ref = torch_logits(mf, data)
     with progress() as bar:
-        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
-                          f"({board.qemu['machine']})")
-        session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
-                                                   use_plugin=(counter == "plugin"), progress=bar)
-    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
-                                       data.num_classes)
-    model = model_summary(mf, built.export)
-    profile = new_profile(
-        board=board.name, target=target_info, backend=built.artifact.backend, model=model,
-        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
-        metrics=metrics, windows=windows,
-        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": _host_cc_version()},
-        extra={"link": session.link, "device_stats": session.stats,
-               "handshake": {k: v for k, v in vars(session.hello).items()}})
-    path = write_profile(profile, out or default_profile_path(board.name, model), force=force)
+        profile = profile_model(mf, board, data, split, counter=counter, stream=stream,
+                                options=options or BuildOptions(), progress=bar, on_stage=bar.console.print)
+    path = write_profile(profile, out or default_profile_path(board.name, profile["model"]), force=force)
     return profile, path
 
 
-def _host_cc_version() -> str:
-    import subprocess
-
-    from workbench.build.host import host_compiler
-
-    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else "unknown"
-
-
 def print_summary(profile: dict, path: Path) -> None:
-    from rich.table import Table
+    from workbench.profile.show import metrics_table
 
-    m = profile["metrics"]
-    t = Table(title=f"{profile['model']['family']} {'/'.join(profile['model']['cells'])} "
-                    f"{profile['model']['hidden']} on {profile['board']} — {profile['dataset']['name']} "
-                    f"({profile['dataset']['count']} windows)")
-    for col in ("metric", "value", "unit", "source"):
-        t.add_column(col)
-    for name, v in m.items():
-        if name.startswith("confusion"):
-            continue
-        val = v["value"]
-        if isinstance(val, float) and v["unit"].startswith("fraction"):
-            val = f"{val:.3f}"
-        elif isinstance(val, float):
-            val = f"{val:,.4g}" if val < 1000 else f"{val:,.0f}"
-        elif isinstance(val, int):
-            val = f"{val:,}"
-        t.add_row(name, str(val), v["unit"], v["source"])
     con = console()
-    con.print(t)
+    con.print(metrics_table(profile))
     con.print(f"profile written to [bold]{path}[/]")
 
 
 def cmd_run(args) -> int:
     if args.emulator != "qemu":
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
+    from workbench.pipeline import BuildOptions
+
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
-                              args.limit)
+                              args.limit, BuildOptions(args.opt, args.cflags))
     print_summary(profile, path)
     return 0
 
@@ -136,6 +90,9 @@ def register(sub) -> None:
     s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
+    s.add_argument("--opt", default="-O2", help="firmware optimisation flag [-O2]")
+    s.add_argument("--cflags", default="", help="extra firmware compiler flags, e.g. '-fno-inline' (recorded in the "
+                                                "profile)")
     run_options(s)
     s.set_defaults(func=cmd_run)
 

@@ -15,7 +15,9 @@ def default_k(window: int) -> int:
 
 
 def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], k: int | None, epochs: int,
-                seed: int, out: Path) -> tuple[Path, float]:
+                seed: int, out: Path, progress=None) -> tuple[Path, float]:
+    """Train with ``seed`` and write the model file; ``progress`` is a rich Progress to report to
+    (``None``: the training loop shows its own bar)."""
     import torch
 
     from workbench.data import load_dataset
@@ -32,7 +34,7 @@ def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], 
     torch.manual_seed(seed)
     model = build_model(config)
     cfg = TrainConfig(epochs=epochs, seed=seed)
-    result = train(model, tr, cfg)
+    result = train(model, tr, cfg, progress=progress)
     test_acc = accuracy(model, te.x, te.y)
     meta = {"dataset": tr.name, "class_names": tr.class_names, "seed": seed,
             "train": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
