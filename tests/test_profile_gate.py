@@ -23,7 +23,7 @@ from workbench.profile.baselines import load_manifest
 pytestmark = needs_qemu
 BASELINES = load_manifest()
 # A deliberately slower firmware: +6.0% instructions per full window on the sharnn-gru baseline.
-SLOW_BUILD = ("--opt", "-O1", "--cflags", "-fno-tree-ch -fno-omit-frame-pointer")
+SLOW_BUILD = ("--opt=-O1", "--cflags=-fno-tree-ch -fno-omit-frame-pointer")
 
 
 def workbench(*args):
@@ -64,6 +64,7 @@ def test_gate_fails_a_six_percent_slower_build_and_passes_a_rebuild(tmp_path):
     gate = workbench("compare", base.profile, slow, "--fail-over", "5")
     assert gate.returncode == 1, gate.stdout[-3000:]
     line = gate.stdout.strip().splitlines()[-1]
+    assert line.startswith("gate failed")
     grew = float(re.search(r"cost\.full_window\.median \+([\d.]+)%", line).group(1))
     assert grew > 5.0, line
     # Cost only: the slower build computes the same logits, so no accuracy or agreement moved.

@@ -19,7 +19,7 @@ def cmd_compare(args) -> int:
     con = console()
     con.print(render(c, args.base, args.new))
     line = summary(c)
-    con.print(f"[bold red]{line}[/]" if c.failed else line)
+    con.print(line, style="bold red" if c.failed else None, soft_wrap=True, markup=False)
     return 1 if c.failed else 0
 
 

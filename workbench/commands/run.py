@@ -90,8 +90,8 @@ def register(sub) -> None:
     s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
-    s.add_argument("--opt", default="-O2", help="firmware optimisation flag [-O2]")
-    s.add_argument("--cflags", default="", help="extra firmware compiler flags, e.g. '-fno-inline' (recorded in the "
+    s.add_argument("--opt", default="-O2", help="firmware optimisation flag, e.g. --opt=-O1 [-O2]")
+    s.add_argument("--cflags", default="", help="extra firmware compiler flags, e.g. --cflags=-fno-inline (recorded in the "
                                                 "profile)")
     run_options(s)
     s.set_defaults(func=cmd_run)

@@ -135,8 +135,20 @@ def _judge(d: Delta, fail_over: float | None) -> Delta:
     return d
 
 
+def _format_diff(d: Delta) -> str:
+    diff = d.diff
+    if diff is None:
+        return ""
+    if d.unit.startswith("fraction"):
+        return f"{diff:+.3f}"
+    if float(diff).is_integer() or abs(diff) >= 1000:
+        return f"{diff:+,.0f}"
+    return f"{diff:+.4g}"
+
+
 def render(c: Comparison, base_name: str, new_name: str):
-    """The comparison as a rich table (plus notes) for the console."""
+    """The comparison as a rich table for the console: rows grouped by unit and source (one heading
+    per group), then the notes."""
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -150,15 +162,18 @@ def render(c: Comparison, base_name: str, new_name: str):
     for col in ("base", "new", "Δ", "Δ%"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("", no_wrap=True)
-    t.add_column("unit · source", overflow="fold")
     style = {"regressed": "bold red", "missing": "bold red", "worse": "yellow", "better": "green"}
+    groups: dict[tuple[str, str], list[Delta]] = {}
     for d in c.deltas:
-        pct = "" if d.change is None else ("inf" if abs(d.change) == float("inf") else f"{d.change * 100:+.2f}%")
-        diff = "" if d.diff is None else (f"{d.diff:+.3f}" if d.unit.startswith("fraction") else
-                                          f"{d.diff:+,.6g}")
-        t.add_row(escape(d.name), format_value(d.base, d.unit), format_value(d.new, d.unit), diff, pct,
-                  Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")),
-                  escape(f"{d.unit} · {d.source}"))
+        groups.setdefault((d.unit, d.source), []).append(d)
+    for i, ((unit, source), deltas) in enumerate(groups.items()):
+        if i:
+            t.add_section()
+        t.add_row(Text(f"{unit} · {source}", style="dim italic"))
+        for d in deltas:
+            pct = "" if d.change is None else ("inf" if abs(d.change) == float("inf") else f"{d.change * 100:+.2f}%")
+            t.add_row("  " + escape(d.name), format_value(d.base, d.unit), format_value(d.new, d.unit),
+                      _format_diff(d), pct, Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")))
     parts = [t] + [Text(f"note: {n}", style="dim") for n in c.notes]
     return Group(*parts)
 
