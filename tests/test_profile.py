@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.profile_samples import sample_profile, scaled
+from tests.test_cli_errors import assert_one_line_error, run_cli
 from workbench.errors import WorkbenchError
 from workbench.profile import load_profile, validate, write_profile
 from workbench.profile.compare import compare, summary
 from workbench.profile.store import ProfileStore, load_many
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True)
-
-
-def assert_one_line_error(proc, *words, code=2):
-    assert proc.returncode == code, (proc.returncode, proc.stdout[-500:], proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_qemu
+from tests.test_cli_errors import assert_one_line_error
 from workbench.errors import WorkbenchError
 from workbench.sweep import Config, expand_grid
 
@@ -25,14 +26,6 @@ GRID = ["--k", "10,20", "--hidden", "8", "--cells", "gru,lstm", "--epochs", "2",
 def workbench(*args, env=None, **kw):
     return subprocess.run([sys.executable, "-m", "workbench.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, **kw)
-
-
-def assert_one_line_error(proc, *words, code=2):
-    assert proc.returncode == code, (proc.returncode, proc.stdout[-500:], proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 def grid(**kw):
@@ -98,8 +91,11 @@ def profiles_of(folder: Path) -> dict[str, dict]:
 
 
 def comparable(p: dict) -> dict:
-    """What must be identical between two runs of one configuration (not times or wall-clock figures)."""
-    return {"model": p["model"], "board": p["board"], "dataset": p["dataset"],
+    """What must be identical between two runs of one configuration: the model (weights by content hash),
+    every measured metric but wall-clock time, every window's logits and counts. Not times, and not the
+    training stage's own notes in model.meta."""
+    model = {k: v for k, v in p["model"].items() if k != "meta"}
+    return {"model": model, "board": p["board"], "dataset": p["dataset"],
             "metrics": {k: v for k, v in p["metrics"].items() if v["source"] != "host-wallclock"},
             "windows": p["windows"], "device_stats": p["extra"]["device_stats"]}
 

@@ -54,8 +54,11 @@ class Display:
         from rich.table import Table
 
         t = Table(show_header=False, box=None, pad_edge=False)
-        for w, (label, stage, since) in sorted(self.workers.items()):
+        rows = sorted(self.workers.items())
+        for w, (label, stage, since) in rows[:8]:
             t.add_row(f"[cyan]{w}[/]", escape(label), f"[dim]{escape(stage)}[/]", f"{time.monotonic() - since:4.0f}s")
+        if len(rows) > 8:
+            t.add_row("", f"[dim]… and {len(rows) - 8} more[/]", "", "")
         return Group(self.progress, t)
 
     def on_event(self, ev) -> None:
