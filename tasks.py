@@ -16,6 +16,7 @@ APT_PACKAGES = [
     "gcc-arm-none-eabi", "binutils-arm-none-eabi", "libnewlib-arm-none-eabi",
     "qemu-system-arm",
     "chromium",                                      # the dashboard's test (headless, offline)
+    "clang-14", "libclang-rt-14-dev",                # libFuzzer + ASan/UBSan harnesses (tests/fuzz/)
 ]
 TORCH = "torch==2.13.0"          # the CPU wheel; any other spec downloads GBs of CUDA
 AEON = "aeon==1.6.0"             # only a carrier of the UCR/UEA .ts files: installed without deps

@@ -68,6 +68,7 @@ def check_quantization(quantization: str) -> str:
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", *, quantization: str = "f32",
                      options: BuildOptions = BuildOptions(), root: Path | None = None) -> Built:
     check_quantization(quantization)
+    check_fits_before_build(mf, board)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
     info = export_c(mf, root / "export")
     if backend == "baremetal":
@@ -79,6 +80,64 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", *,
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal)")
     check_fits(board, art)
     return Built(mf, info, art, root)
+
+
+@dataclass
+class MemoryEstimate:
+    """Lower bounds of a model's flash and RAM on a board, from the model file alone (no build):
+    what the build must at least place. Source ``estimate``; the built ELF's figures replace it."""
+
+    weights: int          # flash: every tensor, element_bytes each
+    staging: int          # RAM: the device's input window buffer
+    model_state: int      # RAM: kernel scratch + streaming brick ring
+    stack: int            # RAM: the port's reserved stack
+
+    @property
+    def flash(self) -> int:
+        return self.weights
+
+    @property
+    def ram(self) -> int:
+        return self.staging + self.model_state + self.stack
+
+
+def estimate_memory(mf: ModelFile, board: Board, element_bytes: int = 4) -> MemoryEstimate:
+    from workbench.export.c import scratch_len
+
+    cfg = mf.config
+    levels = 2 if cfg.get("family") == "sharnn" else 1
+    weights = sum(int(np.asarray(t).size) for t in mf.tensors.values()) * element_bytes
+    try:
+        scratch = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]})
+    except KeyError:          # a cell the float exporter does not know: the exporter says so later
+        scratch = 0
+    ring = (cfg["window"] // cfg["k"]) * cfg["hidden"][0] if levels == 2 and cfg.get("k") else 0
+    return MemoryEstimate(weights=weights, staging=cfg["window"] * cfg["input_dim"] * element_bytes,
+                          model_state=(scratch + ring) * element_bytes, stack=_port_stack_bytes(board))
+
+
+def _port_stack_bytes(board: Board) -> int:
+    import re
+
+    from workbench.paths import firmware_dir
+
+    port = board.backends.get("baremetal")
+    mk = firmware_dir() / "ports" / str(port) / "port.mk"
+    m = re.search(r"^STACK_SIZE\s*\??=\s*(\d+)", mk.read_text(), re.M) if port and mk.is_file() else None
+    return int(m.group(1)) if m else 0
+
+
+def check_fits_before_build(mf: ModelFile, board: Board) -> MemoryEstimate:
+    """Refuse a model that cannot fit the board before spending a build (or a flash) on it."""
+    est = estimate_memory(mf, board)
+    if est.flash > board.flash_bytes:
+        raise WorkbenchError(f"model does not fit board {board.name}: its weights alone need {est.flash:,} bytes "
+                             f"of flash, the board has {board.flash_bytes:,} (estimate before build)")
+    if est.ram > board.ram_bytes:
+        raise WorkbenchError(f"model does not fit board {board.name}: it needs at least {est.ram:,} bytes of RAM "
+                             f"(input {est.staging:,} + model state {est.model_state:,} + stack {est.stack:,}), "
+                             f"the board has {board.ram_bytes:,} (estimate before build)")
+    return est
 
 
 def check_fits(board: Board, art: Artifact) -> None:
@@ -111,42 +170,65 @@ def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
 
 
 def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool = True, use_plugin: bool = True,
-                progress=None):
-    from workbench.link.client import DeviceLink
+                progress=None, fault_link=None, link_timeout: float | None = None):
+    """Stream ``inputs`` through the firmware under QEMU. ``fault_link`` (a FaultSpec) puts the
+    fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
+    Whatever goes wrong, QEMU is reaped before this returns or raises."""
+    from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session
-    from workbench.targets.qemu import QemuTarget
+    from workbench.targets.qemu import QemuTarget, close_serial
 
-    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu")
+    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu",
+                        fault_link=fault_link)
     with target:
         port = target.start()
         try:
-            link = DeviceLink(port, alive=target.alive)
+            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, alive=target.alive)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
                 raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}")
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
-            fault = target.fault()
-            if fault:
-                raise DeviceError(f"device fault: {fault}") from None
-            raise exc
+            raise device_failure(target, exc) from None
         finally:
-            port.close()
+            close_serial(port)
         rc = target.stop()
     if rc not in (0, None):
-        raise DeviceError(f"QEMU exited with code {rc}: {target.log_tail()}")
+        fault = target.fault()
+        raise DeviceError(f"device fault: {fault}" if fault else f"QEMU exited with code {rc}: {target.log_tail()}")
+    if target.proxy is not None:
+        session.link["fault_injection"] = {"spec": str(fault_link), **target.proxy.stats.as_dict()}
     target_info = {"kind": "qemu", "machine": board.qemu["machine"], "counter": target.measure.source,
                    "counter_note": target.measure.note}
     return session, target, target_info
 
 
+def device_failure(target, exc: DeviceError) -> DeviceError:
+    """One line for a failed session: the device's own fault report when it crashed, else what the
+    link saw plus how the emulator ended. The emulator is reaped either way."""
+    from workbench.link.client import LinkClosed
+
+    if isinstance(exc, LinkClosed) or not target.alive():
+        target.wait_exit(2.0)      # it is going: let it finish writing its fault report
+    fault = target.fault()
+    running = target.alive()
+    target.kill()
+    if fault:
+        return DeviceError(f"device fault: {fault}")
+    rc = target.proc.returncode if target.proc is not None else None
+    how = "QEMU killed" if running else f"QEMU exited with code {rc}: {target.log_tail()}"
+    return DeviceError(f"{exc}; {how}")
+
+
 def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
                   stream: bool = True, options: BuildOptions = BuildOptions(), quantization: str = "f32",
-                  root: Path | None = None, progress=None, on_stage=None) -> dict:
+                  root: Path | None = None, progress=None, on_stage=None, fault_link=None,
+                  link_timeout: float | None = None) -> dict:
     """One whole run: export, build, host reference, QEMU session; returns the profile (not written).
 
-    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it).
+    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
+    ``fault_link``/``link_timeout`` go to ``run_on_qemu``.
     """
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
@@ -159,9 +241,10 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
     stage("host reference (C kernel for this machine, torch)")
     host = host_logits(built, inputs)
     ref = torch_logits(mf, data)
-    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})")
+    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})"
+          + (f" over a faulty link ({fault_link})" if fault_link else ""))
     session, target, target_info = run_on_qemu(board, built, inputs, stream=stream, use_plugin=(counter == "plugin"),
-                                               progress=progress)
+                                               progress=progress, fault_link=fault_link, link_timeout=link_timeout)
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes)
     return new_profile(
