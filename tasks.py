@@ -15,6 +15,7 @@ APT_PACKAGES = [
     "gcc", "make",                                   # host build of the kernel (device/host agreement)
     "gcc-arm-none-eabi", "binutils-arm-none-eabi", "libnewlib-arm-none-eabi",
     "qemu-system-arm",
+    "chromium",                                      # the dashboard's test (headless, offline)
     "clang-14", "libclang-rt-14-dev",                # libFuzzer + ASan/UBSan harnesses (tests/fuzz/)
     "espeak-ng",                                     # speech for the synthetic keywords data set
 ]
@@ -59,3 +60,44 @@ def test(c, k="", x=False):
 def demo(c, board="mps2-an386", out=""):
     """Train, export, build, boot the emulated board, stream the test set, write a profile."""
     c.run(f"workbench demo --board {board}" + (f" --out {out}" if out else ""), pty=sys.stdout.isatty())
+
+
+@task
+def gate(c):
+    """The regression gate: re-measure every committed baseline model, compare with --fail-over."""
+    import tempfile
+    from pathlib import Path
+
+    from workbench.profile.baselines import load_manifest
+
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="wb-gate-") as tmp:
+        for b in load_manifest():
+            new = Path(tmp) / f"{b.name}.json"
+            c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(new)))
+            r = c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.compare_args(new)),
+                      warn=True)
+            if r.exited != 0:
+                failed.append(b.name)
+    if failed:
+        raise SystemExit(f"gate failed for: {', '.join(failed)}")
+
+
+@task
+def baselines(c):
+    """Re-measure the committed baselines (training a model file only if it is missing). Review, then commit."""
+    from workbench.profile.baselines import load_manifest
+
+    for b in load_manifest():
+        if not b.model.exists():
+            t = b.train
+            c.run(f"{sys.executable} -m workbench.cli train --dataset {b.dataset} --family {t['family']} "
+                  f"--cells {','.join(t['cells'])} --hidden {','.join(map(str, t['hidden']))} --k {t['k']} "
+                  f"--epochs {t['epochs']} --seed {t['seed']} --out {_quote(str(b.model))}")
+        c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(b.profile)))
+
+
+def _quote(arg) -> str:
+    import shlex
+
+    return shlex.quote(str(arg))

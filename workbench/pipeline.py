@@ -47,14 +47,37 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
             **({"quant_plan": info.plan} if info.plan else {})}
 
 
-def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
-    """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
-    the dataset the model file names."""
-    from workbench.quantize import QUANT_SCHEMES, quantize_model
+@dataclass(frozen=True)
+class BuildOptions:
+    """Compiler knobs of a firmware build (recorded in the profile: they change every cost)."""
+
+    opt: str = "-O2"
+    extra_cflags: str = ""
+
+    @property
+    def tag(self) -> str:
+        """A folder name that separates builds with different knobs (make does not track flags)."""
+        if self == BuildOptions():
+            return ""
+        import hashlib
+
+        return "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
+
+
+def check_quantization(quant: str) -> str:
+    from workbench.quantize import QUANT_SCHEMES
 
     if quant not in QUANT_SCHEMES:
         raise WorkbenchError(f"unknown quantization '{quant}' (have: {', '.join(QUANT_SCHEMES)})")
-    if quant == "f32":
+    return quant
+
+
+def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
+    """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
+    the dataset the model file names."""
+    from workbench.quantize import quantize_model
+
+    if check_quantization(quant) == "f32":
         return None
     if calib_x is None:
         from workbench.data import load_dataset
@@ -67,18 +90,22 @@ def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
-                     calib_x: np.ndarray | None = None, kernel_path: str = "dsp") -> Built:
+                     calib_x: np.ndarray | None = None, kernel_path: str = "dsp",
+                     options: BuildOptions = BuildOptions(), root: Path | None = None) -> Built:
     if kernel_path not in KERNEL_PATHS:
         raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
+    check_quantization(quant)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
-    root = build_dir() / f"{mf.content_hash[:12]}"
+    root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
     info = export_c(mf, root / f"export-{quant}", qm)
     if backend == "baremetal":
         from workbench.build import baremetal
 
-        cflags = "-DSHARNN_PORTABLE" if kernel_path == "portable" else ""
-        art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}", extra_cflags=cflags)
+        cflags = " ".join(filter(None, ["-DSHARNN_PORTABLE" if kernel_path == "portable" else "",
+                                        options.extra_cflags]))
+        art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
+                              opt=options.opt, extra_cflags=cflags)
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal)")
     check_fits(board, art)
@@ -269,3 +296,104 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     rc = target.proc.returncode if target.proc is not None else None
     how = "QEMU killed" if running else f"QEMU exited with code {rc}: {target.log_tail()}"
     return DeviceError(f"{exc}; {how}")
+
+
+def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
+                  stream: bool = True, options: BuildOptions = BuildOptions(), quantization: str = "f32",
+                  root: Path | None = None, progress=None, on_stage=None, fault_link=None,
+                  link_timeout: float | None = None) -> dict:
+    """One whole run: export, build, host reference, QEMU session; returns the profile (not written).
+
+    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
+    ``fault_link``/``link_timeout`` go to ``run_on_qemu``.
+    """
+    from workbench.build.baremetal import gcc_version
+    from workbench.profile import new_profile
+    from workbench.profile.metrics import session_metrics
+
+    stage = on_stage or (lambda text: None)
+    stage(f"build firmware for {board.name}")
+    built = export_and_build(mf, board, quantization=quantization, options=options, root=root)
+    inputs = device_inputs(built.export, data)
+    stage("host reference (C kernel for this machine, torch)")
+    host = host_logits(built, inputs)
+    ref = torch_logits(mf, data)
+    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})"
+          + (f" over a faulty link ({fault_link})" if fault_link else ""))
+    session, target, target_info = run_on_qemu(board, built, inputs, stream=stream, use_plugin=(counter == "plugin"),
+                                               progress=progress, fault_link=fault_link, link_timeout=link_timeout)
+    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
+                                       data.num_classes)
+    return new_profile(
+        board=board.name, target=target_info, backend=built.artifact.backend, model=model_summary(mf, built.export),
+        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
+        metrics=metrics, windows=windows,
+        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": host_cc_version()},
+        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags}, "link": session.link,
+               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+
+
+def host_cc_version() -> str:
+    import subprocess
+
+    from workbench.build.host import host_compiler
+
+    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
+                  stream: bool = True, options: BuildOptions = BuildOptions(), quant: str = "f32",
+                  kernel_path: str = "dsp", sliding: bool = False, root: Path | None = None, progress=None,
+                  on_stage=None, fault_link=None, link_timeout: float | None = None) -> dict:
+    """One whole run: export, build, host references, QEMU session; returns the profile (not written).
+
+    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
+    ``sliding`` also pushes every window end to end brick by brick; ``fault_link``/``link_timeout``
+    go to ``run_on_qemu``.
+    """
+    from workbench.build.baremetal import gcc_version
+    from workbench.profile import new_profile
+    from workbench.profile.metrics import session_metrics, sliding_metrics
+
+    if sliding and mf.config.get("family") != "sharnn":
+        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
+    stage = on_stage or (lambda text: None)
+    stage(f"build firmware for {board.name} ({quant}, {kernel_path} kernel)")
+    built = export_and_build(mf, board, quant=quant, kernel_path=kernel_path, options=options, root=root)
+    inputs = device_inputs(built, data)
+    stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
+    host = host_logits(built, inputs)
+    golden = reference_logits(built, inputs)
+    ref = torch_logits(mf, data)
+    long_stream = stream_of_windows(inputs) if sliding else None
+    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})"
+          + (f" over a faulty link ({fault_link})" if fault_link else "")
+          + (", then all of them end to end by bricks" if sliding else ""))
+    session, target, target_info = run_on_qemu(board, built, inputs, stream=stream, use_plugin=(counter == "plugin"),
+                                               progress=progress, fault_link=fault_link, link_timeout=link_timeout,
+                                               sliding=long_stream)
+    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
+                                       data.num_classes, reference_logits=golden)
+    if sliding:
+        metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
+                                       reference_sliding_logits(built, long_stream), data.y,
+                                       built.export.window // built.export.k, target.measure))
+    model = model_summary(mf, built.export)
+    model["kernel_path"] = kernel_path
+    return new_profile(
+        board=board.name, target=target_info, backend=built.artifact.backend, model=model,
+        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
+        metrics=metrics, windows=windows,
+        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": host_cc_version()},
+        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags}, "link": session.link,
+               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+
+
+def host_cc_version() -> str:
+    import subprocess
+
+    from workbench.build.host import host_compiler
+
+    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"

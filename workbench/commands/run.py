@@ -13,18 +13,13 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
               stream: bool, counter: str, limit: int | None, *, quant: str = "f32", kernel_path: str = "dsp",
-              sliding: bool = False, fault_link: str | None = None,
+              sliding: bool = False, options=None, fault_link: str | None = None,
               link_timeout: float | None = None) -> tuple[dict, Path]:
-
     from workbench.boards import load_board
-    from workbench.build.baremetal import gcc_version
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits, model_summary,
-                                    reference_logits, reference_sliding_logits, run_on_qemu, stream_of_windows,
-                                    torch_logits)
-    from workbench.profile import default_profile_path, new_profile, write_profile
-    from workbench.profile.metrics import session_metrics, sliding_metrics
+    from workbench.pipeline import BuildOptions, profile_model
+    from workbench.profile import default_profile_path, write_profile
 
     faults = link_options(fault_link, link_timeout, limit)
     board = load_board(board_name)
@@ -41,38 +36,12 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     data = load_dataset(dataset, split)
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
-    if sliding and mf.config.get("family") != "sharnn":
-        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
-    with console().status(f"building firmware for {board.name} ({quant}, {kernel_path} kernel)"):
-        built = export_and_build(mf, board, quant=quant, kernel_path=kernel_path)
-    inputs = device_inputs(built, data)
-    host = host_logits(built, inputs)
-    golden = reference_logits(built, inputs)
-    ref = torch_logits(mf, data)
-    long_stream = stream_of_windows(inputs) if sliding else None
     with progress() as bar:
-        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
-                          f"({board.qemu['machine']})" + (f" over a faulty link ({faults})" if faults else "")
-                          + (", then all of them end to end by bricks" if sliding else ""))
-        session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
-                                                   use_plugin=(counter == "plugin"), progress=bar,
-                                                   fault_link=faults, link_timeout=link_timeout, sliding=long_stream)
-    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
-                                       data.num_classes, reference_logits=golden)
-    if sliding:
-        metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
-                                       reference_sliding_logits(built, long_stream), data.y,
-                                       built.export.window // built.export.k, target.measure))
-    model = model_summary(mf, built.export)
-    model["kernel_path"] = kernel_path
-    profile = new_profile(
-        board=board.name, target=target_info, backend=built.artifact.backend, model=model,
-        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
-        metrics=metrics, windows=windows,
-        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": _host_cc_version()},
-        extra={"link": session.link, "device_stats": session.stats,
-               "handshake": {k: v for k, v in vars(session.hello).items()}})
-    path = write_profile(profile, out or default_profile_path(board.name, model), force=force)
+        profile = profile_model(mf, board, data, split, counter=counter, stream=stream, quant=quant,
+                                kernel_path=kernel_path, sliding=sliding, options=options or BuildOptions(),
+                                progress=bar, on_stage=bar.console.print, fault_link=faults,
+                                link_timeout=link_timeout)
+    path = write_profile(profile, out or default_profile_path(board.name, profile["model"]), force=force)
     return profile, path
 
 
@@ -87,37 +56,11 @@ def link_options(fault_link: str | None, link_timeout: float | None, limit: int 
     return FaultSpec.parse(fault_link) if fault_link else None
 
 
-def _host_cc_version() -> str:
-    import subprocess
-
-    from workbench.build.host import host_compiler
-
-    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else "unknown"
-
-
 def print_summary(profile: dict, path: Path) -> None:
-    from rich.table import Table
+    from workbench.profile.show import metrics_table
 
-    m = profile["metrics"]
-    t = Table(title=f"{profile['model']['family']} {'/'.join(profile['model']['cells'])} "
-                    f"{profile['model']['hidden']} on {profile['board']} — {profile['dataset']['name']} "
-                    f"({profile['dataset']['count']} windows)")
-    for col in ("metric", "value", "unit", "source"):
-        t.add_column(col)
-    for name, v in m.items():
-        if name.startswith("confusion"):
-            continue
-        val = v["value"]
-        if isinstance(val, float) and v["unit"].startswith("fraction"):
-            val = f"{val:.3f}"
-        elif isinstance(val, float):
-            val = f"{val:,.4g}" if val < 1000 else f"{val:,.0f}"
-        elif isinstance(val, int):
-            val = f"{val:,}"
-        t.add_row(name, str(val), v["unit"], v["source"])
     con = console()
-    con.print(t)
+    con.print(metrics_table(profile))
     con.print(f"profile written to [bold]{path}[/]")
 
 
@@ -132,10 +75,13 @@ def cmd_run(args) -> int:
         return 0
     if args.emulator != "qemu":
         raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
+    from workbench.pipeline import BuildOptions
+
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
                               args.limit, quant=args.quant, kernel_path=args.kernel, sliding=args.sliding,
-                              fault_link=args.fault_link, link_timeout=args.link_timeout)
+                              options=BuildOptions(args.opt, args.cflags), fault_link=args.fault_link,
+                              link_timeout=args.link_timeout)
     print_summary(profile, path)
     return 0
 
@@ -187,6 +133,9 @@ def register(sub) -> None:
     s.add_argument("--sliding", action="store_true",
                    help="also push the windows end to end brick by brick (a sliding stream, windows slide by k)")
     quant_options(s)
+    s.add_argument("--opt", default="-O2", help="firmware optimisation flag, e.g. --opt=-O1 [-O2]")
+    s.add_argument("--cflags", default="", help="extra firmware compiler flags, e.g. --cflags=-fno-inline (recorded in the "
+                                                "profile)")
     run_options(s)
     add_run_options(s)
     s.set_defaults(func=cmd_run)

@@ -49,9 +49,10 @@ def _option_value(text: str):
 
 def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], k: int | None, epochs: int,
                 seed: int, out: Path, *, cell_options: list[dict] | None = None, window: int | None = None,
-                **train_options) -> tuple[Path, float]:
+                progress=None, **train_options) -> tuple[Path, float]:
     """Train one model and write its file; returns (path, test accuracy). ``train_options`` override
-    ``TrainConfig`` fields (patience, val_fraction, lr, ...)."""
+    ``TrainConfig`` fields (patience, val_fraction, lr, ...); ``progress`` is a rich Progress to report
+    to (``None``: the training loop shows its own bar)."""
     import torch
 
     from workbench.data import load_dataset
@@ -77,7 +78,7 @@ def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], 
     torch.manual_seed(seed)
     model = build_model(config)
     cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
-    result = train(model, tr, cfg)
+    result = train(model, tr, cfg, progress=progress)
     test_acc = accuracy(model, te.x, te.y)
     meta = {"dataset": tr.name, "class_names": tr.class_names, "seed": seed,
             "train": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "refit": result.refit,

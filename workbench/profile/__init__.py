@@ -83,21 +83,10 @@ REQUIRED = ("schema", "schema_version", "created_utc", "git", "versions", "board
 
 
 def validate(p, where: str) -> None:
-    if not isinstance(p, dict) or p.get("schema") != SCHEMA:
-        raise WorkbenchError(f"{where}: not a workbench profile")
-    if p.get("schema_version") != SCHEMA_VERSION:
-        raise WorkbenchError(f"{where}: profile schema version {p.get('schema_version')} (this workbench reads "
-                             f"{SCHEMA_VERSION})")
-    for key in REQUIRED:
-        if key not in p:
-            raise WorkbenchError(f"{where}: profile is missing '{key}'")
-    if not isinstance(p["metrics"], dict):
-        raise WorkbenchError(f"{where}: 'metrics' must be an object")
-    for name, m in p["metrics"].items():
-        if not isinstance(m, dict) or not {"value", "unit", "source"} <= set(m):
-            raise WorkbenchError(f"{where}: metric '{name}' needs value, unit and source")
-        if m["source"] not in SOURCES:
-            raise WorkbenchError(f"{where}: metric '{name}' has unknown source '{m['source']}'")
+    """Check ``p`` against the profile schema (``schema.py``); a violation is a one-line WorkbenchError."""
+    from workbench.profile.schema import check
+
+    check(p, where, schema=SCHEMA, version=SCHEMA_VERSION, sources=SOURCES)
 
 
 def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -111,6 +100,7 @@ def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> P
         with os.fdopen(fd, "w") as f:
             json.dump(p, f, indent=1)
             f.write("\n")
+        os.chmod(tmp, 0o644)   # mkstemp makes 0600; a profile is a shared record
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,7 +115,10 @@ def load_profile(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise WorkbenchError(f"profile {path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WorkbenchError(f"profile {path} is not valid JSON (truncated or corrupt: {exc.msg if hasattr(exc, 'msg') else exc})") from None
+        why = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise WorkbenchError(f"profile {path} is not valid JSON (truncated or corrupt: {why})") from None
+    except IsADirectoryError:
+        raise WorkbenchError(f"profile {path} is a folder, not a file") from None
     validate(p, str(path))
     return p
 

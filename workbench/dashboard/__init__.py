@@ -1,0 +1,140 @@
+"""Dashboard stage: any set of profiles -> one self-contained HTML file.
+
+Everything is inline: the profiles' figures as one JSON block, our own plotting code (vanilla JS that
+draws SVG: ``dashboard.js``) and style sheet (``dashboard.css``). The page fetches nothing, so it opens
+offline, from a mail attachment or a CI artefact, and shows the same thing years later.
+
+Python prepares the figures (so the page only draws): per profile its model, board and metrics, and
+an **estimate** of energy per inference from the board file's ``energy`` table. With I = µA/MHz x
+clock and t = cycles / clock, E = I x V x t = cycles x (µA/MHz) x V x 1e-12 J (the clock cancels).
+Emulated profiles count instructions, not cycles: their estimate assumes one cycle per instruction
+and says so (``basis``); a cycle-counted profile (DWT) uses its cycles.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench import __version__
+
+HERE = Path(__file__).resolve().parent
+PLOTS = ("cost-vs-k", "pareto", "memory", "confusion", "agreement", "boards", "energy")
+
+
+def _energy(profile: dict, boards: dict) -> dict | None:
+    board = boards.get(profile["board"])
+    if board is None or not board.energy:
+        return None
+    e = board.energy
+    ua_per_mhz, volts = e.get("ua_per_mhz"), e.get("volts")
+    if not isinstance(ua_per_mhz, (int, float)) or not isinstance(volts, (int, float)):
+        return None
+    out = {"ua_per_mhz": ua_per_mhz, "volts": volts, "clock_hz": board.clock_hz, "board_source": e.get("source", ""),
+           "source": "estimate"}
+    for what in ("full_window", "stream_window"):
+        m = profile["metrics"].get(f"cost.{what}.median")
+        if not m or m["unit"] not in ("instructions", "cycles"):
+            continue
+        out[what] = {"value": m["value"] * ua_per_mhz * volts * 1e-12 * 1e6, "unit": "µJ",
+                     "basis": ("instruction-based: assumes 1 cycle per instruction" if m["unit"] == "instructions"
+                               else "cycle-based"),
+                     "from": f"{m['unit']} ({m['source']})"}
+    return out
+
+
+def _entry(path: Path, profile: dict, boards: dict) -> dict:
+    model = profile["model"]
+    cells = "/".join(model["cells"])
+    hidden = "/".join(map(str, model["hidden"]))
+    k = f" k={model['k']}" if model.get("k") else ""
+    return {
+        "id": path.stem, "file": path.name, "board": profile["board"], "target": profile["target"].get("kind"),
+        "family": model["family"], "cells": cells, "hidden": hidden, "k": model.get("k"), "T": model["T"],
+        "quantization": model["quantization"], "parameters": model["parameters"], "sha256": model["sha256"][:16],
+        "label": f"{model['family']} {cells} {hidden}{k} {model['quantization']} · {profile['board']}",
+        "series": f"{model['family']} {cells} {hidden} {model['quantization']} · {profile['board']}",
+        "kind": f"{model['family']} {cells}",
+        "dataset": profile["dataset"]["name"], "split": profile["dataset"]["split"],
+        "count": profile["dataset"]["count"], "class_names": profile["dataset"].get("class_names"),
+        "created_utc": profile["created_utc"], "commit": (profile["git"].get("commit") or "")[:12],
+        "metrics": profile["metrics"], "energy": _energy(profile, boards),
+    }
+
+
+def dashboard_data(profiles: list[tuple[Path, dict]]) -> dict:
+    from workbench.boards import all_boards
+
+    boards = {b.name: b for b in all_boards()}
+    entries = [_entry(Path(p), prof, boards) for p, prof in profiles]
+    seen: dict[str, int] = {}
+    for e in entries:          # unique ids even when two folders hold files of the same name
+        n = seen.get(e["id"], 0)
+        seen[e["id"]] = n + 1
+        if n:
+            e["id"] = f"{e['id']}~{n}"
+    return {"generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "workbench": __version__,
+            "profiles": entries,
+            "boards": {name: {"clock_hz": b.clock_hz, "ram_bytes": b.ram_bytes, "flash_bytes": b.flash_bytes,
+                              "cpu": b.cpu} for name, b in boards.items()}}
+
+
+def _script_json(data: dict) -> str:
+    # Inside <script>, "</" would end the element: escape it (and the other HTML-significant characters).
+    text = json.dumps(data, allow_nan=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(profiles: list[tuple[Path, dict]], title: str = "workbench dashboard") -> str:
+    data = dashboard_data(profiles)
+    _finite(data)
+    css = (HERE / "dashboard.css").read_text()
+    js = (HERE / "dashboard.js").read_text()
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<header><h1>{html.escape(title)}</h1><p id="subtitle"></p></header>
+<main id="app"></main>
+<script type="application/json" id="wb-data">{_script_json(data)}</script>
+<script>
+{js}
+</script>
+</body>
+</html>
+"""
+
+
+def _finite(node):
+    """NaN and infinities become null (JSON has neither; the page shows '-')."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in list(items):
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            node[k] = None
+        else:
+            _finite(v)
+
+
+def write_dashboard(profiles: list[tuple[Path, dict]], out: Path, title: str = "workbench dashboard") -> Path:
+    import os
+    import tempfile
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = render_html(profiles, title)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,88 @@
+"""A profile as rich tables: what ran where (provenance) and every metric with its unit and source."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+
+def format_value(value, unit: str = "") -> str:
+    """Numbers for people: fractions to 3 places, counts with thousands separators, lists by shape."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        rows = len(value)
+        cols = len(value[0]) if rows and isinstance(value[0], list) else None
+        return f"[{rows}x{cols}]" if cols is not None else f"[{rows}]"
+    if isinstance(value, float):
+        if unit.startswith("fraction"):
+            return f"{value:.3f}"
+        if value != value:   # NaN
+            return "nan"
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def title(profile: dict) -> str:
+    m = profile["model"]
+    k = f" k={m['k']}" if m.get("k") else ""
+    return (f"{m['family']} {'/'.join(m['cells'])} {m['hidden']}{k} {m['quantization']} on {profile['board']} — "
+            f"{profile['dataset']['name']} {profile['dataset']['split']} ({profile['dataset']['count']} windows)")
+
+
+def provenance_table(profile: dict) -> Table:
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="dim")
+    t.add_column()
+    git = profile["git"]
+    commit = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
+    target = profile["target"]
+    rows = [("created", profile["created_utc"]), ("git", commit),
+            ("target", " ".join(str(v) for v in (target.get("kind"), target.get("machine")) if v)),
+            ("backend", profile["backend"]),
+            ("model", f"{profile['model']['sha256'][:16]}  {profile['model']['parameters']:,} parameters"),
+            ("versions", ", ".join(f"{k} {v}" for k, v in profile["versions"].items()))]
+    build = (profile.get("extra") or {}).get("build")
+    if build:
+        rows.append(("build", " ".join(f"{k}={v}" for k, v in build.items() if v not in ("", None))))
+    for k, v in rows:
+        t.add_row(k, escape(str(v)))
+    return t
+
+
+def metrics_table(profile: dict) -> Table:
+    t = Table(title=escape(title(profile)))
+    for col, justify in (("metric", "left"), ("value", "right"), ("unit", "left"), ("source", "left")):
+        t.add_column(col, justify=justify)
+    for name, v in profile["metrics"].items():
+        if isinstance(v["value"], list):
+            continue     # matrices are shown by confusion_table
+        t.add_row(escape(name), format_value(v["value"], v["unit"]), escape(v["unit"]), v["source"])
+    return t
+
+
+def confusion_table(profile: dict) -> Table | None:
+    m = profile["metrics"].get("confusion.device")
+    if not m or not isinstance(m["value"], list) or not m["value"]:
+        return None
+    names = profile["dataset"].get("class_names") or [str(i) for i in range(len(m["value"]))]
+    t = Table(title=escape(f"confusion ({m['unit']}, {m['source']})"))
+    t.add_column("true \\ predicted")
+    for n in names:
+        t.add_column(escape(n), justify="right")
+    for i, (n, row) in enumerate(zip(names, m["value"])):
+        t.add_row(escape(n), *(f"[bold]{v}[/]" if i == j else str(v) for j, v in enumerate(row)))
+    return t
+
+
+def render(profile: dict) -> Group:
+    parts = [provenance_table(profile), metrics_table(profile)]
+    conf = confusion_table(profile)
+    if conf is not None:
+        parts.append(conf)
+    return Group(*parts)
