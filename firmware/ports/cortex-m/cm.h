@@ -23,6 +23,11 @@ static inline void cm_irq_enable(unsigned irq)
     CM_REG(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);
 }
 
+static inline void cm_irq_disable(unsigned irq)
+{
+    CM_REG(0xE000E180u + 4u * (irq / 32u)) = 1u << (irq % 32u);
+}
+
 /* Semihosting (QEMU with -semihosting-config enable=on). */
 int cm_semihost(int op, void *arg);
 void cm_semihost_write0(const char *s);
