@@ -44,8 +44,12 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal") ->
         from workbench.build import baremetal
 
         art = baremetal.build(board, info, root / board.name)
+    elif backend == "zephyr":
+        from workbench.build import zephyr
+
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr")
     else:
-        raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal)")
+        raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
     return Built(mf, info, art, root)
 
@@ -81,18 +85,60 @@ def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
 
 def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool = True, use_plugin: bool = True,
                 progress=None):
-    from workbench.link.client import DeviceLink
-    from workbench.link.session import run_session
     from workbench.targets.qemu import QemuTarget
 
-    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.root / board.name / "qemu")
+    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
+                        workdir=built.artifact.elf.parent / "qemu")
+    session = run_on_target(target, built, inputs, stream=stream, progress=progress)
+    return session, target, target.info()
+
+
+def target_factory(board: Board, *, emulator: str | None = None, port: str | None = None,
+                   renode: str | None = None, use_plugin: bool = True):
+    """What a run streams through: the real board on a serial port (``port``; "auto" finds it by the
+    USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
+    target needs (the emulator, the port) is checked now, before a long build; the returned function
+    opens the target on the built firmware."""
+    if port:
+        from workbench.targets.hardware import BoardTarget, find_serial_port
+
+        port = find_serial_port(board) if port == "auto" else port
+        return lambda built: BoardTarget(board, port)
+    emulator = emulator or next((e for e in ("qemu", "renode") if e in board.emulators), None)
+    if emulator is None:
+        raise WorkbenchError(f"board {board.name} has no emulator: flash it (workbench flash) and pass --port")
+    if emulator not in board.emulators:
+        raise WorkbenchError(f"board {board.name} cannot run in {emulator} (its board file has: "
+                             f"{', '.join(board.emulators) or 'no emulator'})")
+    if emulator == "renode":
+        from workbench.targets.renode import RenodeTarget, renode_command, renode_root
+
+        renode_root(renode_command(renode))
+        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode,
+                                          workdir=built.artifact.elf.parent / "renode")
+    from workbench.targets.qemu import QemuTarget, qemu_binary
+
+    qemu_binary()
+    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
+                                    workdir=built.artifact.elf.parent / "qemu")
+
+
+def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None):
+    """Start ``target`` (QEMU, Renode, a board on a serial port), check that it runs this model,
+    stream ``inputs`` through it and end the session; returns the session result."""
+    from workbench.link.client import DeviceLink
+    from workbench.link.session import run_session
+
     with target:
         port = target.start()
         try:
             link = DeviceLink(port, alive=target.alive)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
-                raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}")
+                hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
+                raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}"
+                                  f"{hint}")
+            target.attach(hello)
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
@@ -104,7 +150,5 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
             port.close()
         rc = target.stop()
     if rc not in (0, None):
-        raise DeviceError(f"QEMU exited with code {rc}: {target.log_tail()}")
-    target_info = {"kind": "qemu", "machine": board.qemu["machine"], "counter": target.measure.source,
-                   "counter_note": target.measure.note}
-    return session, target, target_info
+        raise DeviceError(f"{target.kind} exited with code {rc}: {target.log_tail()}")
+    return session

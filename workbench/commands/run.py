@@ -12,15 +12,16 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
-              stream: bool, counter: str, limit: int | None) -> tuple[dict, Path]:
+              stream: bool, counter: str, limit: int | None, backend: str | None = None, emulator: str | None = None,
+              port: str | None = None, renode: str | None = None) -> tuple[dict, Path]:
     import numpy as np
 
     from workbench.boards import load_board
     from workbench.build.baremetal import gcc_version
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_qemu,
-                                    torch_logits)
+    from workbench.pipeline import (device_inputs, export_and_build, host_logits, model_summary, run_on_target,
+                                    target_factory, torch_logits)
     from workbench.profile import default_profile_path, new_profile, write_profile
     from workbench.profile.metrics import session_metrics
 
@@ -34,16 +35,18 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     data = load_dataset(dataset, split)
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
-    with console().status(f"building firmware for {board.name}"):
-        built = export_and_build(mf, board)
+    backend = backend or board.default_backend
+    open_target = target_factory(board, emulator=emulator, port=port, renode=renode, use_plugin=(counter == "plugin"))
+    with console().status(f"building firmware for {board.name} ({backend})"):
+        built = export_and_build(mf, board, backend)
+    target = open_target(built)
     inputs = device_inputs(built.export, data)
     host = host_logits(built, inputs)
     ref = torch_logits(mf, data)
     with progress() as bar:
-        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through QEMU "
-                          f"({board.qemu['machine']})")
-        session, target, target_info = run_on_qemu(board, built, inputs, stream=stream,
-                                                   use_plugin=(counter == "plugin"), progress=bar)
+        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}")
+        session = run_on_target(target, built, inputs, stream=stream, progress=bar)
+    target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes)
     model = model_summary(mf, built.export)
@@ -51,11 +54,21 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
         dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
         metrics=metrics, windows=windows,
-        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": _host_cc_version()},
+        tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
+                       "host-cc": _host_cc_version()},
         extra={"link": session.link, "device_stats": session.stats,
                "handshake": {k: v for k, v in vars(session.hello).items()}})
     path = write_profile(profile, out or default_profile_path(board.name, model), force=force)
     return profile, path
+
+
+def built_versions(built) -> dict[str, str]:
+    """What built the firmware, beyond the host's arm-none-eabi-gcc (Zephyr: its version and compiler)."""
+    extra = built.artifact.extra
+    if built.artifact.backend != "zephyr":
+        return {}
+    return {"zephyr": extra["zephyr_version"], "zephyr-toolchain": f"{extra['toolchain_variant']}: "
+                                                                    f"{built.artifact.toolchain}"}
 
 
 def _host_cc_version() -> str:
@@ -93,11 +106,9 @@ def print_summary(profile: dict, path: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    if args.emulator != "qemu":
-        raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
-                              args.limit)
+                              args.limit, args.backend, args.emulator, args.port, args.renode)
     print_summary(profile, path)
     return 0
 
@@ -133,7 +144,12 @@ def register(sub) -> None:
     s.add_argument("--model", required=True, help="model file (.wbm)")
     s.add_argument("--dataset", help="dataset [the one the model was trained on]")
     s.add_argument("--split", default="test", choices=["train", "test"], help="split to stream [test]")
-    s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
+    s.add_argument("--emulator", choices=["qemu", "renode"], help="emulator to run the firmware in [the board's first]")
+    s.add_argument("--renode", help="Renode to run (binary or Renode.exe) [$RENODE, else renode on PATH]")
+    s.add_argument("--port", nargs="?", const="auto",
+                   help="run on the real board at this serial port (--port alone: find it by the USB ids of its "
+                        "board file); flash it first with workbench flash")
+    s.add_argument("--backend", choices=["baremetal", "zephyr"], help="firmware backend [the board's default]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
     run_options(s)

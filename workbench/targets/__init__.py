@@ -31,9 +31,28 @@ class Target:
     def alive(self) -> bool:
         return True
 
+    def attach(self, hello) -> None:
+        """Called with the device's handshake before the session (a target whose cost source
+        depends on what the device counts with sets ``measure`` here)."""
+
     def costs(self, ticks: list[int]) -> list[int]:
         """Per-request cost values for the requests just answered, given their counter ticks."""
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """A few words for progress lines: what the firmware runs on."""
+        return self.kind
+
+    def info(self) -> dict:
+        """What the profile records under ``target``: at least kind and counter source."""
+        return {"kind": self.kind, "counter": self.measure.source, "counter_note": self.measure.note}
+
+    def fault(self) -> str | None:
+        """A fault report the device left (emulators), or None."""
+        return None
+
+    def log_tail(self) -> str:
+        return ""
 
     def stop(self) -> int | None:
         raise NotImplementedError

@@ -117,6 +117,11 @@ class QemuTarget(Target):
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def attach(self, hello) -> None:
+        if self.plugin is None and hello.counter_kind != "systick":
+            raise DeviceError(f"the firmware times with its '{hello.counter_kind}' counter, which QEMU does not "
+                              "advance with -icount: use the instruction-count plugin (--counter plugin)")
+
     def costs(self, ticks: list[int]) -> list[int]:
         if self.plugin is None:
             per_tick = 1e9 / (self.board.clock_hz * 2 ** self.icount_shift)
@@ -164,3 +169,9 @@ class QemuTarget(Target):
 
     def versions(self) -> dict[str, str]:
         return {"qemu": qemu_version()}
+
+    def describe(self) -> str:
+        return f"QEMU ({self.board.qemu['machine']})"
+
+    def info(self) -> dict:
+        return {**super().info(), "machine": self.board.qemu["machine"]}
