@@ -167,6 +167,6 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, workspace: Workspace
     return Artifact(board=board.name, backend="zephyr", elf=elf, memory=memory_report(elf),
                     toolchain=compiler_version(out_dir), export_dir=Path(info.directory),
                     extra={"zephyr_board": zephyr_board, "zephyr_version": ws.version,
-                           "zephyr_base": str(ws.zephyr_base), "toolchain_variant": ws.toolchain,
+                           "zephyr_base": str(ws.zephyr_base), "west": ws.west, "toolchain_variant": ws.toolchain,
                            "build_dir": str(out_dir), "hex": str(out_dir / "zephyr" / "zephyr.hex"),
                            "log": str(log)})

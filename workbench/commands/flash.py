@@ -37,8 +37,7 @@ def cmd_flash(args) -> int:
         built = export_and_build(load(args.model), board, backend)
     with progress() as bar:
         if backend == "zephyr":
-            extra = built.artifact.extra
-            probes.west_flash(board, Path(extra["build_dir"]), probe, extra.get("zephyr_base"), bar)
+            probes.west_flash(board, Path(built.artifact.extra["build_dir"]), probe, built.artifact.extra, bar)
         else:
             probes.pyocd_flash(board, built.artifact.elf, probe, bar)
     con.print(f"flashed {built.artifact.elf} to {board.name}; then: workbench run --board {board.name} "

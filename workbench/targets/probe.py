@@ -100,20 +100,21 @@ def require_probe() -> Probe:
     return probes[0]
 
 
-def west_flash_command(board: Board, build_dir: Path, probe: Probe | None = None) -> list[str]:
+def west_flash_command(board: Board, build_dir: Path, probe: Probe | None = None, west: str = "west") -> list[str]:
     runner = board.flashing.get("west_runner")
     if not runner:
         raise WorkbenchError(f"board {board.name} names no west runner ([flashing] west_runner)")
-    cmd = ["west", "flash", "-d", str(build_dir), "--runner", runner]
+    cmd = [west, "flash", "-d", str(build_dir), "--runner", runner]
     if probe is not None and probe.serial:
         cmd += ["--dev-id", probe.serial.lstrip("0") if probe.is_jlink and runner == "jlink" else probe.serial]
     return cmd
 
 
-def west_flash(board: Board, build_dir: Path, probe: Probe, zephyr_base: str | None, progress) -> None:
-    """Run ``west flash``; its lines go to the progress display (runners print their own progress)."""
-    cmd = west_flash_command(board, build_dir, probe)
-    env = dict(os.environ, **({"ZEPHYR_BASE": zephyr_base} if zephyr_base else {}))
+def west_flash(board: Board, build_dir: Path, probe: Probe, extra: dict, progress) -> None:
+    """Run ``west flash`` on a Zephyr build (``extra``: the artefact's west and workspace); its lines go
+    to the progress display (runners print their own progress)."""
+    cmd = west_flash_command(board, build_dir, probe, extra.get("west", "west"))
+    env = dict(os.environ, **({"ZEPHYR_BASE": extra["zephyr_base"]} if extra.get("zephyr_base") else {}))
     task = progress.add_task(f"west flash ({cmd[cmd.index('--runner') + 1]})", total=None)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail = []
