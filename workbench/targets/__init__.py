@@ -6,6 +6,7 @@ A target also says what its counter readings mean: ``Measure`` turns a result's 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -65,4 +66,35 @@ class Target:
 
     def __exit__(self, *exc):
         self.stop()
+        return False
+
+
+class ProcessTarget(Target):
+    """A target that is an emulator process of ours (``proc``), logging to ``log_path``; killed with
+    its whole process group when a session fails."""
+
+    proc = None
+    log_path = None
+    log_noise: tuple[str, ...] = ()       # log lines to skip when quoting the last one
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except (OSError, AttributeError):
+            return ""
+
+    def log_tail(self) -> str:
+        lines = [l for l in self.log_text().splitlines() if l.strip() and not any(n in l for n in self.log_noise)]
+        return lines[-1].strip() if lines else "no output"
+
+    def kill(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
+    def __exit__(self, *exc):
+        self.kill() if exc[0] is not None else self.stop()
         return False

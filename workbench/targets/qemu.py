@@ -23,7 +23,7 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, Target
+from workbench.targets import Measure, ProcessTarget
 
 FAULT_RE = re.compile(r"WB-FAULT .*")
 FAULT_EXIT_CODE = 70
@@ -48,7 +48,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class QemuTarget(Target):
+class QemuTarget(ProcessTarget):
     kind = "qemu"
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
@@ -114,9 +114,6 @@ class QemuTarget(Target):
                 raise DeviceError(f"QEMU exited at start (code {self.proc.returncode}): {self.log_tail()}")
         raise DeviceError("QEMU could not bind a free TCP port for the serial line")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def attach(self, hello) -> None:
         if self.plugin is None and hello.counter_kind != "systick":
             raise DeviceError(f"the firmware times with its '{hello.counter_kind}' counter, which QEMU does not "
@@ -135,16 +132,6 @@ class QemuTarget(Target):
             raise DeviceError(f"plugin reported {len(new)} counts for {len(ticks)} inferences")
         return new
 
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self) -> str:
-        lines = [l for l in self.log_text().splitlines() if l.strip()]
-        return lines[-1] if lines else "no output"
-
     def fault(self) -> str | None:
         m = FAULT_RE.search(self.log_text())
         return m.group(0) if m else None
@@ -157,15 +144,6 @@ class QemuTarget(Target):
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, 9)
             return self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
-
-    def __exit__(self, *exc):
-        self.kill() if exc[0] is not None else self.stop()
-        return False
 
     def versions(self) -> dict[str, str]:
         return {"qemu": qemu_version()}
