@@ -147,6 +147,7 @@ class RenodeTarget(ProcessTarget):
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "renode.log"
         self.pty = self.workdir / "uart.pty"
+        self._hold: int | None = None
         self.mips = int(board.emulators["renode"].get("performance_mips", board.clock_hz // 1_000_000))
         self.measure = Measure("cycles", "renode-virtual-time",
                                f"DWT CYCCNT added at {DWT_ADDRESS:#x}, counting Renode's virtual time at "
@@ -178,6 +179,9 @@ class RenodeTarget(ProcessTarget):
                 self.kill()
                 raise DeviceError(f"Renode did not open the UART within {self.start_timeout:.0f}s: {self.log_tail()}")
             time.sleep(0.2)
+        # A second handle on the pty, never read, held until Renode has quit: when the session's port
+        # closes first, Renode's reader would otherwise get EIO and die with a fatal exception.
+        self._hold = os.open(self.pty, os.O_RDWR | os.O_NOCTTY)
         try:
             return serial.Serial(str(self.pty), timeout=0.05)
         except serial.SerialException as exc:
@@ -193,6 +197,7 @@ class RenodeTarget(ProcessTarget):
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
+            self._release()
             return None if self.proc is None else self.proc.returncode
         try:
             self.proc.stdin.write(b"quit\n")
@@ -201,6 +206,17 @@ class RenodeTarget(ProcessTarget):
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
             return self.proc.returncode
+        finally:
+            self._release()
+
+    def kill(self) -> None:
+        super().kill()
+        self._release()
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
 
     def versions(self) -> dict[str, str]:
         m = re.search(r"Renode, version (\S+)", self.log_text())
