@@ -15,6 +15,7 @@ APT_PACKAGES = [
     "gcc", "make",                                   # host build of the kernel (device/host agreement)
     "gcc-arm-none-eabi", "binutils-arm-none-eabi", "libnewlib-arm-none-eabi",
     "qemu-system-arm",
+    "clang-14", "libclang-rt-14-dev",                # libFuzzer + ASan/UBSan harnesses (tests/fuzz/)
 ]
 TORCH = "torch==2.13.0"          # the CPU wheel; any other spec downloads GBs of CUDA
 AEON = "aeon==1.6.0"             # only a carrier of the UCR/UEA .ts files: installed without deps

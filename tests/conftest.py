@@ -35,3 +35,19 @@ def basicmotions():
     from workbench.data import load_dataset
 
     return load_dataset("BasicMotions", "train"), load_dataset("BasicMotions", "test")
+
+
+@pytest.fixture
+def qemu_targets(monkeypatch):
+    """Every QemuTarget created during the test (to check afterwards that each was reaped)."""
+    from workbench.targets.qemu import QemuTarget
+
+    made = []
+    init = QemuTarget.__init__
+
+    def spy(self, *a, **kw):
+        init(self, *a, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(QemuTarget, "__init__", spy)
+    return made

@@ -35,7 +35,7 @@ def test_same_logits_and_counts_as_mps2(model, basicmotions):
         assert a.logits.tobytes() == b.logits.tobytes() == host[i].tobytes()
         assert a.stream_logits.tobytes() == a.logits.tobytes()
         assert (a.cost, a.stream_cost) == (b.cost, b.stream_cost)
-    assert nd.stats["crc_errors"] == 0 and nd.link["retransmits"] <= 1   # the first HELLO may beat the USART
+    assert nd.stats["crc_errors"] == 0 and nd.stats["infers"] == 4
 
 
 def test_systick_runs_at_168_mhz_under_icount(model, basicmotions):

@@ -12,7 +12,7 @@ from workbench.commands.common import OneLineParser
 from workbench.errors import WorkbenchError
 
 # One module per command group, in the order `workbench --help` lists them.
-COMMANDS = ("boards", "train", "build", "run", "flash")
+COMMANDS = ("boards", "train", "build", "run", "flash", "link")
 
 
 def build_parser() -> OneLineParser:

@@ -38,6 +38,7 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal") -> Built:
+    check_fits_before_build(mf, board)
     root = build_dir() / f"{mf.content_hash[:12]}"
     info = export_c(mf, root / "export")
     if backend == "baremetal":
@@ -52,6 +53,64 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal") ->
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
     return Built(mf, info, art, root)
+
+
+@dataclass
+class MemoryEstimate:
+    """Lower bounds of a model's flash and RAM on a board, from the model file alone (no build):
+    what the build must at least place. Source ``estimate``; the built ELF's figures replace it."""
+
+    weights: int          # flash: every tensor, element_bytes each
+    staging: int          # RAM: the device's input window buffer
+    model_state: int      # RAM: kernel scratch + streaming brick ring
+    stack: int            # RAM: the port's reserved stack
+
+    @property
+    def flash(self) -> int:
+        return self.weights
+
+    @property
+    def ram(self) -> int:
+        return self.staging + self.model_state + self.stack
+
+
+def estimate_memory(mf: ModelFile, board: Board, element_bytes: int = 4) -> MemoryEstimate:
+    from workbench.export.c import scratch_len
+
+    cfg = mf.config
+    levels = 2 if cfg.get("family") == "sharnn" else 1
+    weights = sum(int(np.asarray(t).size) for t in mf.tensors.values()) * element_bytes
+    try:
+        scratch = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]})
+    except KeyError:          # a cell the float exporter does not know: the exporter says so later
+        scratch = 0
+    ring = (cfg["window"] // cfg["k"]) * cfg["hidden"][0] if levels == 2 and cfg.get("k") else 0
+    return MemoryEstimate(weights=weights, staging=cfg["window"] * cfg["input_dim"] * element_bytes,
+                          model_state=(scratch + ring) * element_bytes, stack=_port_stack_bytes(board))
+
+
+def _port_stack_bytes(board: Board) -> int:
+    import re
+
+    from workbench.paths import firmware_dir
+
+    port = board.backends.get("baremetal")
+    mk = firmware_dir() / "ports" / str(port) / "port.mk"
+    m = re.search(r"^STACK_SIZE\s*\??=\s*(\d+)", mk.read_text(), re.M) if port and mk.is_file() else None
+    return int(m.group(1)) if m else 0
+
+
+def check_fits_before_build(mf: ModelFile, board: Board) -> MemoryEstimate:
+    """Refuse a model that cannot fit the board before spending a build (or a flash) on it."""
+    est = estimate_memory(mf, board)
+    if est.flash > board.flash_bytes:
+        raise WorkbenchError(f"model does not fit board {board.name}: its weights alone need {est.flash:,} bytes "
+                             f"of flash, the board has {board.flash_bytes:,} (estimate before build)")
+    if est.ram > board.ram_bytes:
+        raise WorkbenchError(f"model does not fit board {board.name}: it needs at least {est.ram:,} bytes of RAM "
+                             f"(input {est.staging:,} + model state {est.model_state:,} + stack {est.stack:,}), "
+                             f"the board has {board.ram_bytes:,} (estimate before build)")
+    return est
 
 
 def check_fits(board: Board, art: Artifact) -> None:
@@ -84,21 +143,27 @@ def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
 
 
 def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool = True, use_plugin: bool = True,
-                progress=None):
+                progress=None, fault_link=None, link_timeout: float | None = None):
+    """Stream ``inputs`` through the firmware under QEMU. ``fault_link`` (a FaultSpec) puts the
+    fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
+    Whatever goes wrong, QEMU is reaped before this returns or raises."""
     from workbench.targets.qemu import QemuTarget
 
-    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
-                        workdir=built.artifact.elf.parent / "qemu")
-    session = run_on_target(target, built, inputs, stream=stream, progress=progress)
+    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu",
+                        fault_link=fault_link)
+    session = run_on_target(target, built, inputs, stream=stream, progress=progress, link_timeout=link_timeout)
     return session, target, target.info()
 
 
 def target_factory(board: Board, *, emulator: str | None = None, port: str | None = None,
-                   renode: str | None = None, use_plugin: bool = True):
+                   renode: str | None = None, use_plugin: bool = True, fault_link=None):
     """What a run streams through: the real board on a serial port (``port``; "auto" finds it by the
     USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
     target needs (the emulator, the port) is checked now, before a long build; the returned function
-    opens the target on the built firmware."""
+    opens the target on the built firmware. The fault-injecting proxy (``fault_link``) sits on QEMU's
+    serial line only."""
+    if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
+        raise WorkbenchError("--fault-link works on QEMU targets only")
     if port:
         from workbench.targets.hardware import BoardTarget, find_serial_port
 
@@ -120,19 +185,22 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
 
     qemu_binary()
     return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
-                                    workdir=built.artifact.elf.parent / "qemu")
+                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link)
 
 
-def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None):
+def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None,
+                  link_timeout: float | None = None):
     """Start ``target`` (QEMU, Renode, a board on a serial port), check that it runs this model,
-    stream ``inputs`` through it and end the session; returns the session result."""
-    from workbench.link.client import DeviceLink
+    stream ``inputs`` through it and end the session; returns the session result. Whatever goes
+    wrong, an emulator is reaped before this returns or raises."""
+    from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session
+    from workbench.targets.qemu import close_serial
 
     with target:
         port = target.start()
         try:
-            link = DeviceLink(port, alive=target.alive)
+            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, alive=target.alive)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
                 hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
@@ -142,13 +210,35 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
-            fault = target.fault()
-            if fault:
-                raise DeviceError(f"device fault: {fault}") from None
-            raise exc
+            raise device_failure(target, exc) from None
         finally:
-            port.close()
+            close_serial(port)
         rc = target.stop()
     if rc not in (0, None):
-        raise DeviceError(f"{target.kind} exited with code {rc}: {target.log_tail()}")
+        fault = target.fault()
+        raise DeviceError(f"device fault: {fault}" if fault else
+                          f"{target.process_name} exited with code {rc}: {target.log_tail()}")
+    proxy = getattr(target, "proxy", None)
+    if proxy is not None:
+        session.link["fault_injection"] = {"spec": str(target.fault_link), **proxy.stats.as_dict()}
     return session
+
+
+def device_failure(target, exc: DeviceError) -> DeviceError:
+    """One line for a failed session: the device's own fault report when it crashed, else what the
+    link saw plus how the emulator ended. The emulator is reaped either way."""
+    from workbench.link.client import LinkClosed
+
+    if target.proc is None:                 # a real board: nothing to reap, nothing more to say
+        return exc
+    if isinstance(exc, LinkClosed) or not target.alive():
+        target.wait_exit(2.0)      # it is going: let it finish writing its fault report
+    fault = target.fault()
+    running = target.alive()
+    target.kill()
+    if fault:
+        return DeviceError(f"device fault: {fault}")
+    rc = target.proc.returncode if target.proc is not None else None
+    name = target.process_name
+    how = f"{name} killed" if running else f"{name} exited with code {rc}: {target.log_tail()}"
+    return DeviceError(f"{exc}; {how}")

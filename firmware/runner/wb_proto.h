@@ -8,8 +8,9 @@
  *
  * crc32 is CRC-32/ISO-HDLC (zlib's crc32) over type..payload. A response carries the request's seq
  * and type | WB_RESPONSE, or type WB_RSP_ERROR with { code:u8, request_type:u8, detail:u16 }.
- * A request whose seq equals the previous request's is answered from the cached response, never
- * recomputed. The Python side (workbench/link/protocol.py) reads these numbers from this header.
+ * A request equal to the previous one (same seq, type and payload: a retransmission) is answered
+ * from the cached response, never recomputed. Every frame may be preceded by extra 0x00 bytes (both
+ * sides send one before each frame, so a frame that follows a lost delimiter still decodes). The Python side (workbench/link/protocol.py) reads these numbers from this header.
  */
 #ifndef WB_PROTO_H
 #define WB_PROTO_H

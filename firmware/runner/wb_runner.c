@@ -2,8 +2,15 @@
  * The device runner: protocol v1 over the port's serial link, driving the model glue.
  *
  * One request at a time: decode a frame, act, answer. The last answer stays encoded in `tx` so a
- * retransmitted request (same seq) is answered again without a second computation. NAKs for frames
- * that fail their CRC go out from their own buffer and leave that cache alone.
+ * retransmitted request (same seq, type and payload) is answered again without a second computation.
+ * A different request that merely reuses the seq (a host that restarted its numbering) is computed.
+ * NAKs for frames that fail their CRC go out from their own buffer and leave that cache alone.
+ *
+ * Every frame the runner sends is preceded by one 0x00: if the host lost the delimiter of the frame
+ * before, this one still decodes (an empty frame is idle fill to both sides).
+ *
+ * Host data is parsed only here and in wb_frame.c; both are fuzzed on the host with a stub port and
+ * glue (tests/fuzz/). wb_runner_init() + wb_runner_feed() are the whole runner; main() only polls.
  */
 #include <string.h>
 
@@ -13,18 +20,30 @@
 #include "wb_model_config.h"
 #include "wb_port.h"
 #include "wb_proto.h"
+#include "wb_runner.h"
 
 /* Instruction-count markers: an emulator plugin counts what executes between the two calls. */
 __attribute__((noinline, used)) void wb_count_begin(void) { __asm volatile(""); }
 __attribute__((noinline, used)) void wb_count_end(void) { __asm volatile(""); }
 
 #define RESULT_HEADER 12u  /* valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32 */
+#define HELLO_BOARD_MAX 64u
+
+/* Every answer must fit the response buffer: a model whose logits do not is refused at compile time. */
+#ifdef WB_MODEL_OUTPUT_BYTES
+_Static_assert(RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
+#endif
+_Static_assert(45u + HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
+_Static_assert(32u <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
 
 static wb_rx_t rx;
 static wb_frame_t req;
 static uint8_t tx[WB_MAX_ENCODED];       /* last answer, encoded: the duplicate cache */
 static size_t tx_len;
-static int last_seq = -1;
+static int last_seq = -1;                /* the cached answer's request: seq, type, length, payload CRC */
+static uint8_t last_type;
+static uint16_t last_len;
+static uint32_t last_crc;
 static uint8_t nak[32];
 static uint32_t staging[(WB_MODEL_INPUT_BYTES + 3u) / 4u];  /* the window (or brick) being sent */
 static uint32_t rsp_words[WB_MAX_PAYLOAD / 4u];            /* word-aligned: logits are stored as floats */
@@ -51,8 +70,8 @@ static uint16_t hello(void)
     const wb_model_info_t *m = &wb_model_info;
     const char *board = wb_port_board();
     size_t blen = strlen(board);
-    if (blen > 64) {
-        blen = 64;
+    if (blen > HELLO_BOARD_MAX) {
+        blen = HELLO_BOARD_MAX;
     }
     memset(rsp, 0, 45);
     rsp[0] = WB_PROTO_VERSION;
@@ -113,25 +132,35 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
     return (uint16_t)(RESULT_HEADER + out_bytes);
 }
 
+/* A frame behind its resynchronising 0x00. */
+static void send_frame(const uint8_t *frame, size_t len)
+{
+    static const uint8_t delimiter = 0x00;
+    wb_port_write(&delimiter, 1);
+    wb_port_write(frame, len);
+}
+
 static void reply(uint8_t type, uint8_t seq, uint16_t len)
 {
     tx_len = wb_frame_encode(type, seq, rsp, len, tx, sizeof tx);
     last_seq = seq;
-    wb_port_write(tx, tx_len);
+    send_frame(tx, tx_len);
 }
 
 static void send_nak(uint8_t code, uint8_t seq, uint8_t type)
 {
     uint8_t p[4] = { code, type, 0, 0 };
     size_t n = wb_frame_encode(WB_RSP_ERROR, seq, p, sizeof p, nak, sizeof nak);
-    wb_port_write(nak, n);
+    send_frame(nak, n);
 }
 
 static void handle(const wb_frame_t *f)
 {
-    if (f->type != WB_REQ_HELLO && (int)f->seq == last_seq) {
+    uint32_t crc = wb_crc32(0, f->payload, f->len);
+    if (f->type != WB_REQ_HELLO && (int)f->seq == last_seq && f->type == last_type && f->len == last_len &&
+        crc == last_crc) {
         stats.duplicates++;
-        wb_port_write(tx, tx_len);    /* the cached answer, never a second computation */
+        send_frame(tx, tx_len);       /* the cached answer, never a second computation */
         return;
     }
     uint8_t type = (uint8_t)(f->type | WB_RESPONSE);
@@ -203,38 +232,54 @@ static void handle(const wb_frame_t *f)
         n = error_payload(WB_ERR_TYPE, f->type, 0);
         break;
     }
+    last_type = f->type;
+    last_len = f->len;
+    last_crc = crc;
     reply(type, f->seq, n);
     if (exit_code >= 0) {
         wb_port_exit(exit_code);
     }
 }
 
+void wb_runner_init(void)
+{
+    wb_model_init();
+    wb_rx_init(&rx);
+}
+
+/* One received byte: frames are acted on at their delimiter. */
+void wb_runner_feed(uint8_t c)
+{
+    switch (wb_rx_feed(&rx, c, &req)) {
+    case WB_RX_FRAME:
+        stats.frames_ok++;
+        handle(&req);
+        break;
+    case WB_RX_BAD_CRC:
+        stats.crc_errors++;
+        send_nak(WB_ERR_CRC, req.seq, req.type);
+        break;
+    case WB_RX_BAD_FRAME:
+        stats.frame_errors++;
+        send_nak(WB_ERR_FRAME, 0, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+#ifndef WB_RUNNER_NO_MAIN
 int main(void)
 {
     wb_port_init();
-    wb_model_init();
-    wb_rx_init(&rx);
+    wb_runner_init();
     for (;;) {
         int c = wb_port_getc();
         if (c < 0) {
             wb_port_idle();
             continue;
         }
-        switch (wb_rx_feed(&rx, (uint8_t)c, &req)) {
-        case WB_RX_FRAME:
-            stats.frames_ok++;
-            handle(&req);
-            break;
-        case WB_RX_BAD_CRC:
-            stats.crc_errors++;
-            send_nak(WB_ERR_CRC, req.seq, req.type);
-            break;
-        case WB_RX_BAD_FRAME:
-            stats.frame_errors++;
-            send_nak(WB_ERR_FRAME, 0, 0);
-            break;
-        default:
-            break;
-        }
+        wb_runner_feed((uint8_t)c);
     }
 }
+#endif

@@ -29,7 +29,9 @@ def gcc_version(cross: str = CROSS) -> str:
 
 
 def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | None = None,
-          extra_cflags: str = "", opt: str = "-O2") -> Artifact:
+          extra_cflags: str = "", opt: str = "-O2", make_vars: dict[str, str] | None = None) -> Artifact:
+    """``make_vars``: extra ``NAME=value`` for baremetal.mk (tests set ``GLUE_SRC`` to a glue that
+    faults or hangs on purpose)."""
     port = board.backends.get("baremetal")
     if not port:
         raise WorkbenchError(f"board {board.name} has no bare-metal port (backends: {', '.join(board.backends)})")
@@ -45,6 +47,7 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | No
            f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}"]
     if stack_size:
         cmd.append(f"STACK_SIZE={stack_size}")
+    cmd += [f"{k}={v}" for k, v in (make_vars or {}).items()]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).splitlines()

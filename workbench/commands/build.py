@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.commands.common import console
+from workbench.errors import WorkbenchError
 
 
 def cmd_export(args) -> int:
     from workbench.export.c import export_c
     from workbench.models.modelfile import load
 
-    info = export_c(load(args.model), Path(args.out))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"--out {out} is a file; export writes a folder of C files")
+    info = export_c(load(args.model), out)
     console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
                     f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
     return 0

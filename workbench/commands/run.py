@@ -12,9 +12,9 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 
 
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
-              stream: bool, counter: str, limit: int | None, backend: str | None = None, emulator: str | None = None,
+              stream: bool, counter: str, limit: int | None, fault_link: str | None = None,
+              link_timeout: float | None = None, backend: str | None = None, emulator: str | None = None,
               port: str | None = None, renode: str | None = None) -> tuple[dict, Path]:
-    import numpy as np
 
     from workbench.boards import load_board
     from workbench.build.baremetal import gcc_version
@@ -25,10 +25,15 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     from workbench.profile import default_profile_path, new_profile, write_profile
     from workbench.profile.metrics import session_metrics
 
+    faults = link_options(fault_link, link_timeout, limit)
     board = load_board(board_name)
     mf = load(model_path)
     if out is not None and Path(out).exists() and not force:
         raise WorkbenchError(f"{out} exists; choose another --out or pass --force to replace it")
+    if out is not None and Path(out).is_dir():
+        raise WorkbenchError(f"--out {out} is a folder; give the profile's file name")
+    if out is not None and any(p.exists() and not p.is_dir() for p in Path(out).absolute().parents):
+        raise WorkbenchError(f"--out {out}: a parent of it is a file, not a folder")
     dataset = dataset or mf.meta.get("dataset")
     if not dataset:
         raise WorkbenchError("the model file does not name its dataset: pass --dataset")
@@ -36,7 +41,8 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
     backend = backend or board.default_backend
-    open_target = target_factory(board, emulator=emulator, port=port, renode=renode, use_plugin=(counter == "plugin"))
+    open_target = target_factory(board, emulator=emulator, port=port, renode=renode, use_plugin=(counter == "plugin"),
+                                 fault_link=faults)
     with console().status(f"building firmware for {board.name} ({backend})"):
         built = export_and_build(mf, board, backend)
     target = open_target(built)
@@ -44,8 +50,9 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     host = host_logits(built, inputs)
     ref = torch_logits(mf, data)
     with progress() as bar:
-        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}")
-        session = run_on_target(target, built, inputs, stream=stream, progress=bar)
+        bar.console.print(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}"
+                          + (f" over a faulty link ({faults})" if faults else ""))
+        session = run_on_target(target, built, inputs, stream=stream, progress=bar, link_timeout=link_timeout)
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes)
@@ -69,6 +76,17 @@ def built_versions(built) -> dict[str, str]:
         return {}
     return {"zephyr": extra["zephyr_version"], "zephyr-toolchain": f"{extra['toolchain_variant']}: "
                                                                     f"{built.artifact.toolchain}"}
+
+
+def link_options(fault_link: str | None, link_timeout: float | None, limit: int | None):
+    """Check the link options before anything slow runs; the parsed FaultSpec or None."""
+    from workbench.link.faulty import FaultSpec
+
+    if link_timeout is not None and not 0.1 <= link_timeout <= 3600:
+        raise WorkbenchError(f"--link-timeout {link_timeout:g}: give seconds between 0.1 and 3600")
+    if limit is not None and limit < 1:
+        raise WorkbenchError(f"--limit {limit}: give a number of windows of at least 1")
+    return FaultSpec.parse(fault_link) if fault_link else None
 
 
 def _host_cc_version() -> str:
@@ -108,7 +126,8 @@ def print_summary(profile: dict, path: Path) -> None:
 def cmd_run(args) -> int:
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
-                              args.limit, args.backend, args.emulator, args.port, args.renode)
+                              args.limit, args.fault_link, args.link_timeout, backend=args.backend,
+                              emulator=args.emulator, port=args.port, renode=args.renode)
     print_summary(profile, path)
     return 0
 
@@ -117,6 +136,9 @@ def cmd_demo(args) -> int:
     from workbench.paths import build_dir
 
     con = console()
+    link_options(args.fault_link, args.link_timeout, None)
+    if args.epochs < 1:
+        raise WorkbenchError(f"--epochs {args.epochs}: give at least 1")
     model_path = build_dir() / "demo" / f"basicmotions-sharnn-gru-seed{args.seed}.wbm"
     con.rule("[bold]1/3 train ShaRNN (GRU/GRU, hidden 16/16, k=10) on BasicMotions")
     _, acc = train_model("BasicMotions", DEMO_MODEL["family"], DEMO_MODEL["cells"], DEMO_MODEL["hidden"],
@@ -124,7 +146,7 @@ def cmd_demo(args) -> int:
     con.print(f"test accuracy (float, torch): {acc:.3f}")
     con.rule(f"[bold]2/3 export, build and boot {args.board}")
     profile, path = run_model(args.board, model_path, None, "test", Path(args.out) if args.out else None, args.force,
-                              True, args.counter, None)
+                              True, args.counter, None, args.fault_link, args.link_timeout)
     con.rule("[bold]3/3 profile")
     print_summary(profile, path)
     return 0
@@ -139,6 +161,11 @@ def register(sub) -> None:
         s.add_argument("--force", action="store_true", help="replace --out if it exists")
         s.add_argument("--counter", default="plugin", choices=["plugin", "icount"],
                        help="QEMU cost source: exact plugin count or SysTick under -icount [plugin]")
+        s.add_argument("--fault-link", metavar="SPEC",
+                       help="damage the serial line on purpose, e.g. drop=0.01,flip=0.01,dup=0.01,seed=1 "
+                            "(per-byte rates; also delay=, delay_ms=, to=device|host)")
+        s.add_argument("--link-timeout", type=float, metavar="S",
+                       help="seconds to wait for a valid answer to any one request before failing [10]")
 
     s = sub.add_parser("run", help="stream a dataset through a device running the model; write a profile")
     s.add_argument("--model", required=True, help="model file (.wbm)")

@@ -52,6 +52,10 @@ def cmd_train(args) -> int:
         hidden = hidden * levels
     if len(cells) != levels or len(hidden) != levels:
         raise WorkbenchError(f"family {args.family} takes {levels} cell(s) and {levels} hidden size(s)")
+    if any(h < 1 for h in hidden):
+        raise WorkbenchError(f"--hidden {args.hidden}: hidden sizes must be at least 1")
+    if args.epochs < 1:
+        raise WorkbenchError(f"--epochs {args.epochs}: give at least 1")
     path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, args.epochs, args.seed, Path(args.out))
     console().print(f"model written to [bold]{path}[/]; test accuracy (float, torch): {acc:.3f}")
     return 0

@@ -155,10 +155,16 @@ class Hello:
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
+        """Decode a HELLO answer; ``BadFrame`` for anything that is not one."""
         if len(p) < 45 or len(p) < 45 + p[44]:
             raise BadFrame(f"HELLO answer of {len(p)} bytes is too short")
         (ver, kmaj, kmin, caps, maxp, window, dim, k, ncls, levels, idt, odt, ck, _r, hz, stack, state,
          staging) = struct.unpack_from("<BBBBHHHHHBBBBHIIII", p)
+        if idt not in DTYPES or odt not in DTYPES:
+            raise BadFrame(f"HELLO names unknown element types {idt}/{odt}")
+        if maxp <= 4 or k == 0 or window == 0 or dim == 0 or ncls == 0:
+            raise BadFrame(f"HELLO with impossible shapes (max payload {maxp}, T={window}, D={dim}, k={k}, "
+                           f"classes {ncls})")
         return cls(ver, f"{kmaj}.{kmin}", caps, maxp, window, dim, k, ncls, levels, DTYPES[idt][0],
                    DTYPES[odt][0], COUNTER_KINDS.get(ck, str(ck)), hz, stack, state, staging,
                    p[36:44].hex(), p[45:45 + p[44]].decode(errors="replace"))
@@ -179,6 +185,8 @@ RESULT_HEADER = struct.Struct("<B3xII")
 
 
 def parse_result(p: bytes) -> Result:
+    if len(p) < RESULT_HEADER.size:
+        raise BadFrame(f"result of {len(p)} bytes is shorter than its {RESULT_HEADER.size}-byte header")
     valid, ticks, stack = RESULT_HEADER.unpack_from(p)
     return Result(bool(valid), ticks, stack, bytes(p[RESULT_HEADER.size:]))
 
@@ -188,6 +196,8 @@ STATS_FIELDS = ("frames_ok", "crc_errors", "frame_errors", "duplicates", "infers
 
 
 def parse_stats(p: bytes) -> dict[str, int]:
+    if len(p) < 4 * len(STATS_FIELDS):
+        raise BadFrame(f"STATS answer of {len(p)} bytes is too short")
     return dict(zip(STATS_FIELDS, struct.unpack_from("<8I", p)))
 
 

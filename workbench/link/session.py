@@ -5,6 +5,9 @@ inference; with ``stream=True`` it then empties the device's brick ring and push
 already on the device, brick by brick, so the last push is the cost of one streamed new window (one
 brick + the upper level) and its logits must equal the full window's. Host-to-device bytes bound the
 speed of an emulated link, so nothing is sent twice.
+
+Exactly once: the device's own counters (STATS before and after) must show one full inference per
+window and one push per brick, whatever the link did; otherwise the session fails.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.errors import DeviceError
 from workbench.link.client import DeviceLink
 from workbench.link.protocol import DTYPES, Hello
 
@@ -48,19 +52,22 @@ def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = T
     in_dtype = np.dtype(DTYPES[{"f32": 0, "i16": 1, "i32": 2, "i8": 3}[hello.input_dtype]][1])
     stream = stream and hello.has("stream")
     task = progress.add_task("windows", total=len(inputs)) if progress is not None else None
+    before = link.stats()
     t0 = time.monotonic()
     results = []
     for i, x in enumerate(inputs):
         ctx = f"window {i}"
         raw = np.ascontiguousarray(x, dtype=in_dtype).tobytes()
         r = link.infer(raw, context=ctx)
+        _check_logits(r.logits, hello, out_dtype, ctx)
         (cost,) = costs([r.ticks])
         w = WindowResult(i, np.frombuffer(r.logits, dtype=out_dtype).copy(), cost, r.stack_bytes)
         if stream:
-            link.reset_stream()
+            link.reset_stream(context=ctx)
             step = hello.k * hello.input_dim * in_dtype.itemsize
             for b in range(0, len(raw), step):
                 s = link.stream_staged(b, context=f"{ctx}, brick {b // step}")
+                _check_logits(s.logits, hello, out_dtype, f"{ctx}, brick {b // step}")
                 (s_cost,) = costs([s.ticks])
             w.stream_logits = np.frombuffer(s.logits, dtype=out_dtype).copy() if s.valid else None
             w.stream_cost, w.stream_stack_bytes = s_cost, s.stack_bytes
@@ -69,4 +76,19 @@ def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = T
             progress.update(task, advance=1)
     wall = time.monotonic() - t0
     stats = link.stats()
+    check_exactly_once(before, stats, len(inputs), len(inputs) * (hello.window // hello.k) if stream else 0)
     return SessionResult(hello, results, stats, vars(link.counters).copy(), wall)
+
+
+def _check_logits(logits: bytes, hello: Hello, dtype: np.dtype, ctx: str) -> None:
+    if len(logits) != hello.num_classes * dtype.itemsize:
+        raise DeviceError(f"device answered {ctx} with {len(logits)} bytes of logits; {hello.num_classes} "
+                          f"classes of {dtype.itemsize} bytes expected")
+
+
+def check_exactly_once(before: dict[str, int], after: dict[str, int], infers: int, streams: int) -> None:
+    """The device computed each request once: its counters moved by exactly what was asked."""
+    got = {k: after[k] - before[k] for k in ("infers", "streams")}
+    if got != {"infers": infers, "streams": streams}:
+        raise DeviceError(f"device counted {got['infers']} inferences and {got['streams']} stream pushes for "
+                          f"{infers} and {streams} requested: a request was lost or computed twice")

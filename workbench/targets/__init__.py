@@ -7,6 +7,8 @@ A target also says what its counter readings mean: ``Measure`` turns a result's 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from dataclasses import dataclass
 
 
@@ -24,6 +26,7 @@ class Target:
 
     kind = "abstract"          # qemu | renode | hardware | micropython-unix | host
     measure: Measure
+    proc = None                # the emulator process, for targets that are one (ProcessTarget)
 
     def start(self):
         """Start the device and return an open pyserial port connected to its runner."""
@@ -73,12 +76,21 @@ class ProcessTarget(Target):
     """A target that is an emulator process of ours (``proc``), logging to ``log_path``; killed with
     its whole process group when a session fails."""
 
-    proc = None
+    process_name = "the emulator"         # for messages: "QEMU exited with code 3"
     log_path = None
     log_noise: tuple[str, ...] = ()       # log lines to skip when quoting the last one
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Give an exiting emulator up to ``timeout`` seconds; its exit code, or None if it still runs."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def log_text(self) -> str:
         try:
@@ -91,8 +103,12 @@ class ProcessTarget(Target):
         return lines[-1].strip() if lines else "no output"
 
     def kill(self) -> None:
+        """Reap the emulator now (its process group, so nothing it started survives)."""
         if self.alive():
-            os.killpg(self.proc.pid, 9)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait()
 
     def __exit__(self, *exc):

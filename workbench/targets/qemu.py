@@ -10,9 +10,10 @@ instruction counts, never cycles.
 
 from __future__ import annotations
 
-import os
+import ctypes
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -24,9 +25,7 @@ import serial
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.targets import Measure, ProcessTarget
-
-FAULT_RE = re.compile(r"WB-FAULT .*")
-FAULT_EXIT_CODE = 70
+from workbench.targets.faults import FAULT_EXIT_CODE, FAULT_RE  # noqa: F401 (re-exported)
 
 
 def qemu_binary() -> str:
@@ -48,11 +47,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (a reaped QEMU has released its serial port)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def close_serial(port) -> None:
+    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
+    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        port._socket = None
+        port.is_open = False
+    else:
+        port.close()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: QEMU gets SIGKILL if the workbench process dies (Linux), so a killed
+    run never leaves an emulator behind. (Bound to the thread that started it: start QEMU from a
+    thread that outlives the target.)"""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class QemuTarget(ProcessTarget):
     kind = "qemu"
+    process_name = "QEMU"
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
-                 workdir: Path | None = None, connect_timeout: float = 10.0):
+                 workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None):
+        """``fault_link``: a ``workbench.link.faulty.FaultSpec``; the serial line then runs through a
+        fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did)."""
         if not board.qemu:
             raise WorkbenchError(f"board {board.name} has no QEMU machine in its board file")
         self.board, self.elf = board, Path(elf)
@@ -62,6 +101,8 @@ class QemuTarget(ProcessTarget):
         self.connect_timeout = connect_timeout
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        self.fault_link = fault_link
+        self.proxy = None
         self.log_path = self.workdir / "qemu.log"
         self.counts_path = self.workdir / "insn_counts.txt"
         self._counts_seen = 0
@@ -99,13 +140,14 @@ class QemuTarget(ProcessTarget):
             self.port = free_port()
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(self.command(self.port), stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+                                             stdin=subprocess.DEVNULL, start_new_session=True,
+                                             preexec_fn=_die_with_parent)
             deadline = time.monotonic() + self.connect_timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
                     # The first client releases the guest (wait=on); it is the one we keep.
-                    return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.05)
-                except serial.SerialException:
+                    return self._connect()
+                except (serial.SerialException, OSError):
                     time.sleep(0.02)
             if self.proc.poll() is None:
                 self.kill()
@@ -113,6 +155,15 @@ class QemuTarget(ProcessTarget):
             if "Address already in use" not in self.log_text():
                 raise DeviceError(f"QEMU exited at start (code {self.proc.returncode}): {self.log_tail()}")
         raise DeviceError("QEMU could not bind a free TCP port for the serial line")
+
+    def _connect(self):
+        if self.fault_link is None:
+            return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.05)
+        from workbench.link.faulty import FaultyLink
+
+        upstream = socket.create_connection(("127.0.0.1", self.port), timeout=1.0)
+        self.proxy = FaultyLink(upstream, self.fault_link)
+        return serial.serial_for_url(self.proxy.url, timeout=0.05)
 
     def attach(self, hello) -> None:
         if self.plugin is None and hello.counter_kind != "systick":
@@ -133,17 +184,31 @@ class QemuTarget(ProcessTarget):
         return new
 
     def fault(self) -> str | None:
-        m = FAULT_RE.search(self.log_text())
-        return m.group(0) if m else None
+        """The device's fault report as one line with symbols from the ELF, or None."""
+        from workbench.targets.faults import describe_fault
+
+        return describe_fault(self.log_text(), self.elf)
 
     def stop(self, timeout: float = 3.0) -> int | None:
+        """Wait for QEMU to exit by itself (the runner's EXIT); kill it after ``timeout`` seconds."""
         if self.proc is None:
             return None
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            return self.proc.wait()
+            self.kill()
+            return self.proc.returncode
+        finally:
+            self._close_proxy()
+
+    def kill(self) -> None:
+        """Reap QEMU now (its process group, so nothing it started survives) and free its port."""
+        super().kill()
+        self._close_proxy()
+
+    def _close_proxy(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
 
     def versions(self) -> dict[str, str]:
         return {"qemu": qemu_version()}

@@ -133,6 +133,7 @@ def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path) 
 
 class RenodeTarget(ProcessTarget):
     kind = "renode"
+    process_name = "Renode"
     log_noise = ("[WARNING]",)
 
     def __init__(self, board: Board, elf: Path, *, renode: str | None = None, workdir: Path | None = None,

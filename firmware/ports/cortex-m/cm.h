@@ -26,6 +26,12 @@ static inline void cm_irq_enable(unsigned irq)
 static inline void cm_irq_disable(unsigned irq)
 {
     CM_REG(0xE000E180u + 4u * (irq / 32u)) = 1u << (irq % 32u);
+    __asm volatile("dsb\n isb" ::: "memory");
+}
+
+static inline void cm_irq_clear_pending(unsigned irq)
+{
+    CM_REG(0xE000E280u + 4u * (irq / 32u)) = 1u << (irq % 32u);
 }
 
 /* Semihosting (QEMU with -semihosting-config enable=on). */

@@ -3,6 +3,11 @@
  * QEMU's UART model keeps an incoming byte waiting until RX is read, so polling loses nothing; the
  * RX interrupt only wakes the core from WFI, which lets QEMU's I/O thread run instead of a spinning
  * guest (round trips drop from milliseconds to tens of microseconds).
+ *
+ * The RX interrupt is enabled in the NVIC only while the core sleeps, with PRIMASK set, and disabled
+ * again before PRIMASK clears: its handler never runs. A byte that arrives while the runner computes
+ * (a retransmission, a duplicated byte on a noisy link) therefore cannot add instructions to a
+ * measured inference.
  */
 #include "cm.h"
 #include "wb_port.h"
@@ -26,23 +31,27 @@
 void wb_port_init(void)
 {
     UART_BAUDDIV = 16u;               /* the smallest divider the CMSDK UART accepts */
-    UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_IRQ_EN;
-    cm_irq_enable(UART0_RX_IRQ);      /* only to wake the core from WFI; bytes are still polled */
+    UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_IRQ_EN;  /* only to wake WFI */
 }
 
-/* The RX interrupt has done its job by waking the core: acknowledge it and return. */
+/* Never runs (the interrupt is only enabled with PRIMASK set); acknowledges it if it ever does. */
 void wb_irq0_handler(void)
 {
     UART_INTCLEAR = UART_INT_RX;
 }
 
 /* Sleep until a byte is waiting. Interrupts are masked around the check so a byte that arrives
- * between the check and WFI still wakes it (a pending interrupt ends WFI even while masked). */
+ * between the check and WFI still wakes it (a pending enabled interrupt ends WFI even while masked);
+ * old RX events are cleared first so they cannot end WFI at once. */
 void wb_port_idle(void)
 {
     __asm volatile("cpsid i" ::: "memory");
+    UART_INTCLEAR = UART_INT_RX;
+    cm_irq_clear_pending(UART0_RX_IRQ);
     if (!(UART_STATE & UART_STATE_RX_FULL)) {
+        cm_irq_enable(UART0_RX_IRQ);
         __asm volatile("wfi");
+        cm_irq_disable(UART0_RX_IRQ);
     }
     __asm volatile("cpsie i" ::: "memory");
 }

@@ -2,12 +2,13 @@
  * netduinoplus2 port (QEMU's STM32F405 machine): USART1 at 0x40011000, SysTick at the 168 MHz core
  * clock.
  *
- * QEMU's USART model drops bytes that arrive while the USART is disabled, so it is enabled first
- * thing. The RX interrupt moves bytes into a ring; QEMU 7.2 lowers the USART's interrupt line only
- * when DR is read, so back-pressure is applied at the NVIC: a full ring masks the interrupt, the
- * next byte stays in DR (QEMU then holds the rest in its socket; real hardware would overrun only if
- * a whole ring arrived while the runner computes, which lock-step requests never do), and taking a
- * byte out of the ring unmasks it again.
+ * QEMU's USART model drops bytes that arrive while the USART is disabled (the host retransmits a
+ * HELLO that came too early); once it is enabled a byte waits in the host socket until RXNE is
+ * clear, so polling DR loses nothing. As on mps2-an386 the RX interrupt only wakes the core from WFI:
+ * it is enabled in the NVIC only while the core sleeps with PRIMASK set and disabled before PRIMASK
+ * clears, so its handler never runs (if it did, startup.c's default handler would report a fault)
+ * and a byte that arrives during an inference adds no instructions to it. (QEMU 7.2 lowers this USART's interrupt line only when DR is read, so the pending bit is
+ * cleared before sleeping, while RXNE is known to be clear.)
  */
 #include "cm.h"
 #include "wb_port.h"
@@ -31,51 +32,34 @@
 #define CORE_CLOCK_HZ 168000000u
 #define APB2_CLOCK_HZ (CORE_CLOCK_HZ / 2u)
 #define BAUD 115200u
-#define RX_RING_SIZE 256u
-
-static uint8_t rx_ring[RX_RING_SIZE];
-static volatile uint32_t rx_head;   /* written by the interrupt */
-static volatile uint32_t rx_tail;   /* written by the runner */
 
 void wb_port_init(void)
 {
     RCC_APB2ENR |= RCC_APB2ENR_USART1EN;
     USART_BRR = (APB2_CLOCK_HZ + BAUD / 2u) / BAUD;   /* 16x oversampling: mantissa.fraction in one */
-    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    cm_irq_enable(USART1_IRQ);
-}
-
-void wb_irq37_handler(void)
-{
-    while ((USART_SR & USART_SR_RXNE) && rx_head - rx_tail < RX_RING_SIZE) {
-        rx_ring[rx_head % RX_RING_SIZE] = (uint8_t)USART_DR;
-        rx_head++;
-    }
-    if (rx_head - rx_tail == RX_RING_SIZE) {
-        cm_irq_disable(USART1_IRQ);
-    }
+    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;   /* RXNEIE: only to wake WFI */
 }
 
 /* Sleep until a byte is waiting. Interrupts are masked around the check so a byte that arrives
- * between the check and WFI still wakes it (a pending interrupt ends WFI even while masked). */
+ * between the check and WFI still wakes it (a pending enabled interrupt ends WFI even while masked). */
 void wb_port_idle(void)
 {
     __asm volatile("cpsid i" ::: "memory");
-    if (rx_head == rx_tail) {
+    if (!(USART_SR & USART_SR_RXNE)) {
+        cm_irq_clear_pending(USART1_IRQ);     /* RXNE clear: the line is low, an old pending bit goes */
+        cm_irq_enable(USART1_IRQ);
         __asm volatile("wfi");
+        cm_irq_disable(USART1_IRQ);
     }
     __asm volatile("cpsie i" ::: "memory");
 }
 
 int wb_port_getc(void)
 {
-    if (rx_head == rx_tail) {
-        return -1;
+    if (USART_SR & USART_SR_RXNE) {
+        return (int)(USART_DR & 0xffu);
     }
-    int c = rx_ring[rx_tail % RX_RING_SIZE];
-    rx_tail++;
-    cm_irq_enable(USART1_IRQ);          /* there is room again (idempotent when never masked) */
-    return c;
+    return -1;
 }
 
 void wb_port_write(const uint8_t *data, size_t len)
