@@ -41,8 +41,8 @@ TABLE = [
     ("unknown split", "run --model {T}/m.wbm --split validation",
      "workbench run: argument --split: invalid choice: 'validation' (choose from 'train', 'test') "
      "(see workbench run --help)"),
-    ("emulator not available", "run --model {T}/m.wbm --emulator renode",
-     "emulator 'renode' is not available in this build (have: qemu)"),
+    ("emulator not on the board", "run --model {T}/m.wbm --emulator renode",
+     "board mps2-an386 cannot run in renode (its board file has: qemu)"),
     ("--limit not positive", "run --model {T}/m.wbm --limit 0", "--limit 0: give a number of windows of at least 1"),
     ("profile would be overwritten", "run --model {T}/m.wbm --out {T}/old.json",
      "{T}/old.json exists; choose another --out or pass --force to replace it"),

@@ -17,6 +17,9 @@ DEFAULT_BOARD = "mps2-an386"
 REQUIRED = ("name", "cpu", "clock_hz", "ram_bytes", "flash_bytes", "fpu", "dsp", "cycle_counter", "backends",
             "emulators", "flashing", "serial", "energy")
 CYCLE_COUNTERS = ("dwt", "systick", "ticks_us", "none")
+# Fields required inside a table when that table (or entry) is present.
+NESTED_REQUIRED = {"emulators.qemu": ("machine",), "emulators.renode": ("platform",), "serial": ("baudrate",),
+                   "energy": ("ua_per_mhz", "volts", "source")}
 
 
 @dataclass
@@ -43,6 +46,11 @@ class Board:
     def qemu(self) -> dict | None:
         return self.emulators.get("qemu")
 
+    @property
+    def default_backend(self) -> str:
+        """The backend used when none is asked for: bare metal where the board has a port."""
+        return "baremetal" if "baremetal" in self.backends else next(iter(self.backends), "baremetal")
+
     def supports(self) -> list[str]:
         out = [f"{k}" for k in self.backends]
         out += [f"{k}" for k in self.emulators]
@@ -60,6 +68,17 @@ def _parse(path: Path) -> Board:
     for key in REQUIRED:
         if key not in data:
             raise WorkbenchError(f"board {board}: board file {path.name} is missing field '{key}'")
+    for where, keys in NESTED_REQUIRED.items():
+        table = data
+        for part in where.split("."):
+            table = table.get(part) if isinstance(table, dict) else None
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise WorkbenchError(f"board {board}: field '{where}' must be a table")
+        for key in keys:
+            if key not in table:
+                raise WorkbenchError(f"board {board}: board file {path.name} is missing field '{where}.{key}'")
     if data["name"] != board:
         raise WorkbenchError(f"board file {path.name}: name '{data['name']}' does not match the file name")
     if data["cycle_counter"] not in CYCLE_COUNTERS:

@@ -12,7 +12,7 @@ from workbench.commands.common import OneLineParser
 from workbench.errors import WorkbenchError
 
 # One module per command group, in the order `workbench --help` lists them.
-COMMANDS = ("boards", "train", "build", "run", "deploy", "link", "profile", "compare", "sweep", "dashboard")
+COMMANDS = ("boards", "train", "build", "run", "flash", "deploy", "link", "profile", "compare", "sweep", "dashboard")
 
 
 def build_parser() -> OneLineParser:

@@ -106,8 +106,12 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags)
+    elif backend == "zephyr":
+        from workbench.build import zephyr
+
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}")
     else:
-        raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal)")
+        raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
     return Built(mf, info, art, root, qm, kernel_path)
 
@@ -249,19 +253,67 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
     brick as a sensor would (session.extra["sliding"]). ``fault_link`` (a FaultSpec) puts the
     fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
     Whatever goes wrong, QEMU is reaped before this returns or raises."""
-    from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
-    from workbench.link.session import run_session, run_sliding
-    from workbench.targets.qemu import QemuTarget, close_serial
+    from workbench.targets.qemu import QemuTarget
 
     target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu",
                         fault_link=fault_link)
+    session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=sliding,
+                            link_timeout=link_timeout)
+    return session, target, target.info()
+
+
+def target_factory(board: Board, *, emulator: str | None = None, port: str | None = None,
+                   renode: str | None = None, use_plugin: bool = True, fault_link=None):
+    """What a run streams through: the real board on a serial port (``port``; "auto" finds it by the
+    USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
+    target needs (the emulator, the port) is checked now, before a long build; the returned function
+    opens the target on the built firmware. The fault-injecting proxy (``fault_link``) sits on QEMU's
+    serial line only."""
+    if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
+        raise WorkbenchError("--fault-link works on QEMU targets only")
+    if port:
+        from workbench.targets.hardware import BoardTarget, find_serial_port
+
+        port = find_serial_port(board) if port == "auto" else port
+        return lambda built: BoardTarget(board, port)
+    emulator = emulator or next((e for e in ("qemu", "renode") if e in board.emulators), None)
+    if emulator is None:
+        raise WorkbenchError(f"board {board.name} has no emulator: flash it (workbench flash) and pass --port")
+    if emulator not in board.emulators:
+        raise WorkbenchError(f"board {board.name} cannot run in {emulator} (its board file has: "
+                             f"{', '.join(board.emulators) or 'no emulator'})")
+    if emulator == "renode":
+        from workbench.targets.renode import RenodeTarget, renode_command, renode_root
+
+        renode_root(renode_command(renode))
+        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode,
+                                          workdir=built.artifact.elf.parent / "renode")
+    from workbench.targets.qemu import QemuTarget, qemu_binary
+
+    qemu_binary()
+    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
+                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link)
+
+
+def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None,
+                  sliding: np.ndarray | None = None, link_timeout: float | None = None):
+    """Start ``target`` (QEMU, Renode, a board on a serial port), check that it runs this model,
+    stream ``inputs`` through it and end the session; returns the session result. Whatever goes
+    wrong, an emulator is reaped before this returns or raises."""
+    from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
+    from workbench.link.session import run_session, run_sliding
+    from workbench.targets.qemu import close_serial
+
     with target:
         port = target.start()
         try:
             link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, alive=target.alive)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
-                raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}")
+                hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
+                raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}"
+                                  f"{hint}")
+            target.attach(hello)
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             if sliding is not None:
                 session.extra["sliding"] = run_sliding(link, target.costs, sliding, progress=progress, hello=hello)
@@ -273,12 +325,12 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
         rc = target.stop()
     if rc not in (0, None):
         fault = target.fault()
-        raise DeviceError(f"device fault: {fault}" if fault else f"QEMU exited with code {rc}: {target.log_tail()}")
-    if target.proxy is not None:
-        session.link["fault_injection"] = {"spec": str(fault_link), **target.proxy.stats.as_dict()}
-    target_info = {"kind": "qemu", "machine": board.qemu["machine"], "counter": target.measure.source,
-                   "counter_note": target.measure.note}
-    return session, target, target_info
+        raise DeviceError(f"device fault: {fault}" if fault else
+                          f"{target.process_name} exited with code {rc}: {target.log_tail()}")
+    proxy = getattr(target, "proxy", None)
+    if proxy is not None:
+        session.link["fault_injection"] = {"spec": str(target.fault_link), **proxy.stats.as_dict()}
+    return session
 
 
 def device_failure(target, exc: DeviceError) -> DeviceError:
@@ -286,6 +338,8 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     link saw plus how the emulator ended. The emulator is reaped either way."""
     from workbench.link.client import LinkClosed
 
+    if target.proc is None:                 # a real board: nothing to reap, nothing more to say
+        return exc
     if isinstance(exc, LinkClosed) or not target.alive():
         target.wait_exit(2.0)      # it is going: let it finish writing its fault report
     fault = target.fault()
@@ -294,63 +348,22 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     if fault:
         return DeviceError(f"device fault: {fault}")
     rc = target.proc.returncode if target.proc is not None else None
-    how = "QEMU killed" if running else f"QEMU exited with code {rc}: {target.log_tail()}"
+    name = target.process_name
+    how = f"{name} killed" if running else f"{name} exited with code {rc}: {target.log_tail()}"
     return DeviceError(f"{exc}; {how}")
 
 
 def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
-                  stream: bool = True, options: BuildOptions = BuildOptions(), quantization: str = "f32",
+                  stream: bool = True, options: BuildOptions = BuildOptions(), quant: str = "f32",
+                  kernel_path: str = "dsp", sliding: bool = False, backend: str | None = None,
+                  emulator: str | None = None, port: str | None = None, renode: str | None = None,
                   root: Path | None = None, progress=None, on_stage=None, fault_link=None,
                   link_timeout: float | None = None) -> dict:
-    """One whole run: export, build, host reference, QEMU session; returns the profile (not written).
-
-    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
-    ``fault_link``/``link_timeout`` go to ``run_on_qemu``.
-    """
-    from workbench.build.baremetal import gcc_version
-    from workbench.profile import new_profile
-    from workbench.profile.metrics import session_metrics
-
-    stage = on_stage or (lambda text: None)
-    stage(f"build firmware for {board.name}")
-    built = export_and_build(mf, board, quantization=quantization, options=options, root=root)
-    inputs = device_inputs(built.export, data)
-    stage("host reference (C kernel for this machine, torch)")
-    host = host_logits(built, inputs)
-    ref = torch_logits(mf, data)
-    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})"
-          + (f" over a faulty link ({fault_link})" if fault_link else ""))
-    session, target, target_info = run_on_qemu(board, built, inputs, stream=stream, use_plugin=(counter == "plugin"),
-                                               progress=progress, fault_link=fault_link, link_timeout=link_timeout)
-    metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
-                                       data.num_classes)
-    return new_profile(
-        board=board.name, target=target_info, backend=built.artifact.backend, model=model_summary(mf, built.export),
-        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
-        metrics=metrics, windows=windows,
-        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags}, "link": session.link,
-               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
-
-
-def host_cc_version() -> str:
-    import subprocess
-
-    from workbench.build.host import host_compiler
-
-    out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else "unknown"
-
-
-def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
-                  stream: bool = True, options: BuildOptions = BuildOptions(), quant: str = "f32",
-                  kernel_path: str = "dsp", sliding: bool = False, root: Path | None = None, progress=None,
-                  on_stage=None, fault_link=None, link_timeout: float | None = None) -> dict:
     """One whole run: export, build, host references, QEMU session; returns the profile (not written).
 
     ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
-    ``sliding`` also pushes every window end to end brick by brick; ``fault_link``/``link_timeout``
-    go to ``run_on_qemu``.
+    ``sliding`` also pushes every window end to end brick by brick; ``backend`` defaults to the
+    board's; ``emulator``/``port``/``renode``/``fault_link`` choose the target (``target_factory``).
     """
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
@@ -359,20 +372,24 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
     if sliding and mf.config.get("family") != "sharnn":
         raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
     stage = on_stage or (lambda text: None)
-    stage(f"build firmware for {board.name} ({quant}, {kernel_path} kernel)")
-    built = export_and_build(mf, board, quant=quant, kernel_path=kernel_path, options=options, root=root)
+    backend = backend or board.default_backend
+    open_target = target_factory(board, emulator=emulator, port=port, renode=renode,
+                                 use_plugin=(counter == "plugin"), fault_link=fault_link)
+    stage(f"build firmware for {board.name} ({backend}, {quant}, {kernel_path} kernel)")
+    built = export_and_build(mf, board, backend, quant=quant, kernel_path=kernel_path, options=options, root=root)
+    target = open_target(built)
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
     host = host_logits(built, inputs)
     golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
     long_stream = stream_of_windows(inputs) if sliding else None
-    stage(f"streaming {len(inputs)} {data.name} {split} windows through QEMU ({board.qemu['machine']})"
+    stage(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}"
           + (f" over a faulty link ({fault_link})" if fault_link else "")
           + (", then all of them end to end by bricks" if sliding else ""))
-    session, target, target_info = run_on_qemu(board, built, inputs, stream=stream, use_plugin=(counter == "plugin"),
-                                               progress=progress, fault_link=fault_link, link_timeout=link_timeout,
-                                               sliding=long_stream)
+    session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=long_stream,
+                            link_timeout=link_timeout)
+    target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
     if sliding:
@@ -385,7 +402,8 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
         dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
         metrics=metrics, windows=windows,
-        tool_versions={"arm-none-eabi-gcc": gcc_version(), **target.versions(), "host-cc": host_cc_version()},
+        tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
+                       "host-cc": host_cc_version()},
         extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags}, "link": session.link,
                "device_stats": session.stats, "handshake": dict(vars(session.hello))})
 
@@ -397,3 +415,12 @@ def host_cc_version() -> str:
 
     out = subprocess.run([host_compiler(), "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0] if out else "unknown"
+
+
+def built_versions(built: Built) -> dict[str, str]:
+    """What built the firmware, beyond the host's arm-none-eabi-gcc (Zephyr: its version and compiler)."""
+    extra = built.artifact.extra
+    if built.artifact.backend != "zephyr":
+        return {}
+    return {"zephyr": extra["zephyr_version"], "zephyr-toolchain": f"{extra['toolchain_variant']}: "
+                                                                    f"{built.artifact.toolchain}"}

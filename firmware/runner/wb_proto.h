@@ -61,5 +61,6 @@
 #define WB_COUNTER_SYSTICK 1  /* SysTick at the core clock (under QEMU -icount: virtual time) */
 #define WB_COUNTER_DWT 2      /* DWT CYCCNT: core cycles on hardware */
 #define WB_COUNTER_HOST_NS 3  /* host port: monotonic nanoseconds */
+#define WB_COUNTER_OS 4       /* an RTOS's own cycle counter (Zephyr k_cycle_get_32) at counter_hz */
 
 #endif /* WB_PROTO_H */

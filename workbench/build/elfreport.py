@@ -18,28 +18,48 @@ SHF_EXECINSTR = 0x4
 
 
 def memory_report(elf_path: Path) -> MemoryReport:
+    """Sections are classified by their flags, not their names, so bare-metal (``.text``, ``.bss``)
+    and Zephyr (``text``, ``datas``, ``bss``, ``noinit``, ...) ELFs read the same way: flash holds
+    every allocated read-only section plus the image of initialised data; RAM is writable data
+    (``data``) and zero-initialised/no-init memory (``bss``) less the stacks, which are reported
+    apart: the bare-metal ``.stack`` section, or Zephyr's thread and interrupt stacks (objects named
+    ``*_stack``/``*_stacks`` in no-load RAM, e.g. ``z_main_stack``, ``z_interrupt_stacks``)."""
     try:
         f = open(elf_path, "rb")
     except OSError as exc:
         raise WorkbenchError(f"cannot read firmware {elf_path}: {exc.strerror}") from None
     with f:
         elf = ELFFile(f)
-        sizes = {s.name: s["sh_size"] for s in elf.iter_sections() if s["sh_flags"] & SHF_ALLOC}
-        kinds = {s.name: (s["sh_type"], s["sh_flags"]) for s in elf.iter_sections() if s["sh_flags"] & SHF_ALLOC}
-        symbols = {}
+        sections = [s for s in elf.iter_sections() if s["sh_flags"] & SHF_ALLOC]
+        nobits = [(s["sh_addr"], s["sh_addr"] + s["sh_size"]) for s in sections if s["sh_type"] == "SHT_NOBITS"]
+        symbols, stacks = {}, {}
         symtab = elf.get_section_by_name(".symtab")
         if isinstance(symtab, SymbolTableSection):
             for sym in symtab.iter_symbols():
+                if sym["st_info"]["type"] != "STT_OBJECT":
+                    continue
                 if sym.name in MODEL_STATE_SYMBOLS or sym.name.startswith("wb_model_"):
-                    if sym["st_info"]["type"] == "STT_OBJECT":
-                        symbols[sym.name] = sym["st_size"]
-    weights = sizes.get(".sharnn_weights", 0)
-    stack = sizes.get(".stack", 0)
-    data = sum(v for k, v in sizes.items() if k == ".data" or k.startswith(".data."))
-    bss = sum(v for k, v in sizes.items() if k in (".bss", ".noinit") or k.startswith(".bss."))
-    # Flash holds every allocated, non-NOBITS section except RAM-only ones, plus the .data image.
-    code = sum(v for k, v in sizes.items()
-               if kinds[k][0] != "SHT_NOBITS" and not (kinds[k][1] & SHF_WRITE) and k != ".sharnn_weights")
+                    symbols[sym.name] = sym["st_size"]
+                elif sym.name.endswith(("_stack", "_stacks")) and any(lo <= sym["st_value"] < hi for lo, hi in nobits):
+                    stacks[sym.name] = sym["st_size"]
+    weights = code = data = bss = 0
+    stack_section = 0
+    for s in sections:
+        size, writable = s["sh_size"], bool(s["sh_flags"] & SHF_WRITE)
+        if s.name == ".sharnn_weights":
+            weights += size
+        elif s.name == ".stack":
+            stack_section += size
+        elif s["sh_type"] == "SHT_NOBITS":
+            bss += size
+        elif writable:
+            data += size
+        else:
+            code += size
+    stack = stack_section if stack_section else sum(stacks.values())
+    if not stack_section:
+        bss -= stack
+        symbols.update(stacks)
     return MemoryReport(flash_code=code + data, flash_weights=weights, ram_data=data, ram_bss=bss,
                         ram_stack_reserved=stack,
                         model_state=sum(v for k, v in symbols.items() if k in MODEL_STATE_SYMBOLS),

@@ -37,8 +37,9 @@ def cmd_build(args) -> int:
     board = load_board(args.board)
     mf = load(args.model)
     con = console()
-    with con.status(f"building for {board.name} ({args.backend}, {args.quant})"):
-        built = export_and_build(mf, board, args.backend, args.quant, kernel_path=args.kernel)
+    backend = args.backend or board.default_backend
+    with con.status(f"building for {board.name} ({backend}, {args.quant})"):
+        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel)
     mem = built.artifact.memory
     t = Table(title=f"{built.artifact.elf}")
     for col in ("section", "bytes", "source"):
@@ -66,6 +67,8 @@ def register(sub) -> None:
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
     s.add_argument("--model", required=True, help="model file (.wbm)")
-    s.add_argument("--backend", default="baremetal", choices=["baremetal"], help="firmware backend [baremetal]")
+    s.add_argument("--backend", choices=["baremetal", "zephyr"],
+                   help="firmware backend: bare metal, or a Zephyr app built with west in your Zephyr workspace "
+                        "[bare metal where the board has a port]")
     quant_options(s)
     s.set_defaults(func=cmd_build)

@@ -14,7 +14,8 @@ DEMO_MODEL = {"family": "sharnn", "cells": ["gru", "gru"], "hidden": [16, 16], "
 def run_model(board_name: str, model_path: Path, dataset: str | None, split: str, out: Path | None, force: bool,
               stream: bool, counter: str, limit: int | None, *, quant: str = "f32", kernel_path: str = "dsp",
               sliding: bool = False, options=None, fault_link: str | None = None,
-              link_timeout: float | None = None) -> tuple[dict, Path]:
+              link_timeout: float | None = None, backend: str | None = None, emulator: str | None = None,
+              port: str | None = None, renode: str | None = None) -> tuple[dict, Path]:
     from workbench.boards import load_board
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
@@ -39,6 +40,7 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     with progress() as bar:
         profile = profile_model(mf, board, data, split, counter=counter, stream=stream, quant=quant,
                                 kernel_path=kernel_path, sliding=sliding, options=options or BuildOptions(),
+                                backend=backend, emulator=emulator, port=port, renode=renode,
                                 progress=bar, on_stage=bar.console.print, fault_link=faults,
                                 link_timeout=link_timeout)
     path = write_profile(profile, out or default_profile_path(board.name, profile["model"]), force=force)
@@ -73,15 +75,14 @@ def cmd_run(args) -> int:
 
         print_summary(*run_micropython(board, args))
         return 0
-    if args.emulator != "qemu":
-        raise WorkbenchError(f"emulator '{args.emulator}' is not available in this build (have: qemu)")
     from workbench.pipeline import BuildOptions
 
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
                               args.limit, quant=args.quant, kernel_path=args.kernel, sliding=args.sliding,
                               options=BuildOptions(args.opt, args.cflags), fault_link=args.fault_link,
-                              link_timeout=args.link_timeout)
+                              link_timeout=args.link_timeout, backend=args.backend, emulator=args.emulator,
+                              port=args.port, renode=args.renode)
     print_summary(profile, path)
     return 0
 
@@ -127,7 +128,12 @@ def register(sub) -> None:
     s.add_argument("--model", required=True, help="model file (.wbm)")
     s.add_argument("--dataset", help="dataset [the one the model was trained on]")
     s.add_argument("--split", default="test", choices=["train", "test"], help="split to stream [test]")
-    s.add_argument("--emulator", default="qemu", help="emulator for emulated boards [qemu]")
+    s.add_argument("--emulator", choices=["qemu", "renode"], help="emulator to run the firmware in [the board's first]")
+    s.add_argument("--renode", help="Renode to run (binary or Renode.exe) [$RENODE, else renode on PATH]")
+    s.add_argument("--port", nargs="?", const="auto",
+                   help="run on the real board at this serial port (--port alone: find it by the USB ids of its "
+                        "board file); flash it first with workbench flash")
+    s.add_argument("--backend", choices=["baremetal", "zephyr"], help="firmware backend [the board's default]")
     s.add_argument("--no-stream", action="store_true", help="full windows only, skip the streamed (brick) pass")
     s.add_argument("--limit", type=int, help="only the first N windows")
     s.add_argument("--sliding", action="store_true",

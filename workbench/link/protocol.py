@@ -129,7 +129,7 @@ class FrameReader:
 
 
 DTYPES = {0: ("f32", "<f4", 4), 1: ("i16", "<i2", 2), 2: ("i32", "<i4", 4), 3: ("i8", "i1", 1)}
-COUNTER_KINDS = {0: "none", 1: "systick", 2: "dwt", 3: "host-ns"}
+COUNTER_KINDS = {0: "none", 1: "systick", 2: "dwt", 3: "host-ns", 4: "os"}
 
 
 @dataclass

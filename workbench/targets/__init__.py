@@ -6,6 +6,9 @@ A target also says what its counter readings mean: ``Measure`` turns a result's 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from dataclasses import dataclass
 
 
@@ -23,6 +26,7 @@ class Target:
 
     kind = "abstract"          # qemu | renode | hardware | micropython-unix | host
     measure: Measure
+    proc = None                # the emulator process, for targets that are one (ProcessTarget)
 
     def start(self):
         """Start the device and return an open pyserial port connected to its runner."""
@@ -31,9 +35,28 @@ class Target:
     def alive(self) -> bool:
         return True
 
+    def attach(self, hello) -> None:
+        """Called with the device's handshake before the session (a target whose cost source
+        depends on what the device counts with sets ``measure`` here)."""
+
     def costs(self, ticks: list[int]) -> list[int]:
         """Per-request cost values for the requests just answered, given their counter ticks."""
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """A few words for progress lines: what the firmware runs on."""
+        return self.kind
+
+    def info(self) -> dict:
+        """What the profile records under ``target``: at least kind and counter source."""
+        return {"kind": self.kind, "counter": self.measure.source, "counter_note": self.measure.note}
+
+    def fault(self) -> str | None:
+        """A fault report the device left (emulators), or None."""
+        return None
+
+    def log_tail(self) -> str:
+        return ""
 
     def stop(self) -> int | None:
         raise NotImplementedError
@@ -46,4 +69,48 @@ class Target:
 
     def __exit__(self, *exc):
         self.stop()
+        return False
+
+
+class ProcessTarget(Target):
+    """A target that is an emulator process of ours (``proc``), logging to ``log_path``; killed with
+    its whole process group when a session fails."""
+
+    process_name = "the emulator"         # for messages: "QEMU exited with code 3"
+    log_path = None
+    log_noise: tuple[str, ...] = ()       # log lines to skip when quoting the last one
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Give an exiting emulator up to ``timeout`` seconds; its exit code, or None if it still runs."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except (OSError, AttributeError):
+            return ""
+
+    def log_tail(self) -> str:
+        lines = [l for l in self.log_text().splitlines() if l.strip() and not any(n in l for n in self.log_noise)]
+        return lines[-1].strip() if lines else "no output"
+
+    def kill(self) -> None:
+        """Reap the emulator now (its process group, so nothing it started survives)."""
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def __exit__(self, *exc):
+        self.kill() if exc[0] is not None else self.stop()
         return False

@@ -11,7 +11,6 @@ instruction counts, never cycles.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import shutil
 import signal
@@ -25,7 +24,7 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, Target
+from workbench.targets import Measure, ProcessTarget
 from workbench.targets.faults import FAULT_EXIT_CODE, FAULT_RE  # noqa: F401 (re-exported)
 
 
@@ -85,8 +84,9 @@ def _die_with_parent() -> None:
         pass
 
 
-class QemuTarget(Target):
+class QemuTarget(ProcessTarget):
     kind = "qemu"
+    process_name = "QEMU"
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
                  workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None):
@@ -182,17 +182,10 @@ class QemuTarget(Target):
         self.proxy = FaultyLink(upstream, self.fault_link)
         return serial.serial_for_url(self.proxy.url, timeout=0.05)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_exit(self, timeout: float) -> int | None:
-        """Give an exiting QEMU up to ``timeout`` seconds; its exit code, or None if it still runs."""
-        if self.proc is None:
-            return None
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+    def attach(self, hello) -> None:
+        if self.plugin is None and hello.counter_kind != "systick":
+            raise DeviceError(f"the firmware times with its '{hello.counter_kind}' counter, which QEMU does not "
+                              "advance with -icount: use the instruction-count plugin (--counter plugin)")
 
     def costs(self, ticks: list[int]) -> list[int]:
         if self.plugin is None:
@@ -206,16 +199,6 @@ class QemuTarget(Target):
         if len(new) != len(ticks):
             raise DeviceError(f"plugin reported {len(new)} counts for {len(ticks)} inferences")
         return new
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self) -> str:
-        lines = [l for l in self.log_text().splitlines() if l.strip()]
-        return lines[-1] if lines else "no output"
 
     def fault(self) -> str | None:
         """The device's fault report as one line with symbols from the ELF, or None."""
@@ -237,21 +220,18 @@ class QemuTarget(Target):
 
     def kill(self) -> None:
         """Reap QEMU now (its process group, so nothing it started survives) and free its port."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+        super().kill()
         self._close_proxy()
 
     def _close_proxy(self) -> None:
         if self.proxy is not None:
             self.proxy.close()
 
-    def __exit__(self, *exc):
-        self.kill() if exc[0] is not None else self.stop()
-        return False
-
     def versions(self) -> dict[str, str]:
         return {"qemu": qemu_version()}
+
+    def describe(self) -> str:
+        return f"QEMU ({self.board.qemu['machine']})"
+
+    def info(self) -> dict:
+        return {**super().info(), "machine": self.board.qemu["machine"]}

@@ -8,15 +8,16 @@
  */
 #include "sharnn.h"
 
-#include <string.h>
-
 static float scale_pow2(float y, int32_t n)
 {
-    /* y * 2^n for n in [-126, 127]: the result stays a normal number for the reduced range. */
-    uint32_t bits = (uint32_t)(n + 127) << 23;
-    float p;
-    memcpy(&p, &bits, sizeof p);
-    return y * p;
+    /* y * 2^n for n in [-126, 127]: the result stays a normal number for the reduced range. The bits
+     * go through a union, not memcpy: builds with -ffreestanding (Zephyr's) would call memcpy here,
+     * once per activation. */
+    union {
+        uint32_t bits;
+        float value;
+    } p = { .bits = (uint32_t)(n + 127) << 23 };
+    return y * p.value;
 }
 
 float sharnn_expf(float x)

@@ -1,0 +1,51 @@
+"""netduinoplus2, the second emulated Cortex-M4 (QEMU's STM32F405, its own bare-metal port): the same
+firmware gives the same logits, bit for bit, as on mps2-an386 and as the host, and the same
+instruction counts (only the port differs, not the measured code)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import needs_qemu, tiny_model
+from workbench.boards import load_board
+from workbench.models import modelfile
+from workbench.pipeline import export_and_build, host_logits, run_on_qemu
+
+pytestmark = needs_qemu
+
+
+@pytest.fixture(scope="module")
+def model():
+    return modelfile.from_module(tiny_model(cells=("gru", "lstm"), hidden=(8, 8), seed=3), {"dataset": "BasicMotions"})
+
+
+def test_same_logits_and_counts_as_mps2(model, basicmotions):
+    x = basicmotions[1].x[:4]
+    runs = {}
+    for name in ("netduinoplus2", "mps2-an386"):
+        board = load_board(name)
+        built = export_and_build(model, board)
+        session, _, info = run_on_qemu(board, built, x)
+        assert info["machine"] == name
+        runs[name] = session
+    host = host_logits(built, x)
+    nd, an = runs["netduinoplus2"], runs["mps2-an386"]
+    assert nd.hello.board == "netduinoplus2"
+    for i, (a, b) in enumerate(zip(nd.windows, an.windows)):
+        assert a.logits.tobytes() == b.logits.tobytes() == host[i].tobytes()
+        assert a.stream_logits.tobytes() == a.logits.tobytes()
+        assert (a.cost, a.stream_cost) == (b.cost, b.stream_cost)
+    assert nd.stats["crc_errors"] == 0 and nd.stats["infers"] == 4
+
+
+def test_systick_runs_at_168_mhz_under_icount(model, basicmotions):
+    """SysTick readings under -icount, converted with the board clock, match the plugin's exact
+    counts to within a tick (~6 instructions) plus the cost of reading the counter."""
+    board = load_board("netduinoplus2")
+    built = export_and_build(model, board)
+    x = basicmotions[1].x[:2]
+    exact, _, _ = run_on_qemu(board, built, x, stream=False)
+    ticks, target, _ = run_on_qemu(board, built, x, stream=False, use_plugin=False)
+    assert target.measure.source == "qemu-icount-instructions"
+    for a, b in zip(exact.windows, ticks.windows):
+        assert abs(a.cost - b.cost) <= 40, (a.cost, b.cost)

@@ -1,0 +1,232 @@
+"""Renode as a target, for boards whose file names a Renode platform (nrf52840).
+
+Each run writes two files to its work folder and starts Renode headless on them:
+
+- ``<board>.repl``, the platform: the board file's Renode platform read from Renode's own
+  ``platforms/`` tree, without its network lines (the stock ``nrf52840.repl`` downloads an SVD file
+  at load), plus a ``Miscellaneous.DWT`` at 0xE0001000 counting at the board's clock (the stock
+  nRF52840 has no DWT, and the Zephyr build measures with DWT CYCCNT). Platforms it includes with
+  ``using`` are cleaned the same way.
+- ``<board>.resc``, the script: machine, platform, ``PerformanceInMips``, the UART on a
+  host-local terminal, the ELF. ``renode <board>.resc`` runs it by hand.
+
+The UART is a pty (``CreateUartPtyTerminal``), opened like any serial port. Renode 1.15's socket
+terminal listens on every interface (0.0.0.0) and takes no address; a pty is reachable from this
+machine only and needs no free TCP port.
+
+Costs are DWT CYCCNT deltas. In Renode the DWT counts virtual time at its frequency, and virtual
+time advances by one instruction per 1/PerformanceInMips microseconds; with PerformanceInMips set
+to the clock in MHz a "cycle" is one executed instruction. Source ``renode-virtual-time``: a
+count of Renode's virtual time, not the cycles of a real core. A read is only as fine as Renode's
+time synchronisation: seen here, within one 100 us quantum (6,400 counts at 64 MHz) of the exact
+instruction count.
+
+Renode 1.15's nRF52840 UARTE model can lose a received byte: one that arrives between Zephyr's
+driver clearing ENDRX and triggering STARTRX is written past the one-byte DMA buffer. The
+protocol's CRC and retransmission recover it; the profile's link counters show how often.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from workbench.boards import Board
+from workbench.errors import DeviceError, WorkbenchError
+from workbench.targets import Measure, ProcessTarget
+
+INSTALL_HINT = ("install it (https://renode.io, e.g. the renode_1.15.3_amd64.deb release) so `renode` is on "
+                "PATH, or pass --renode PATH (or set RENODE)")
+DWT_ADDRESS = 0xE0001000
+NETWORK_LINE = re.compile(r"^\s*\w+\s+@?https?://", re.I)         # e.g. "ApplySVD @https://..."
+USING_LINE = re.compile(r'^(\s*using\s+")([^"]+)(".*)$')
+
+
+def renode_command(explicit: str | None = None) -> list[str]:
+    """How to start Renode: --renode PATH, else $RENODE, else `renode` on PATH. A Renode.exe
+    (a source build, or the Mono portable package) is started with mono."""
+    given = explicit or os.environ.get("RENODE")
+    path = given or shutil.which("renode")
+    if not path:
+        raise WorkbenchError(f"Renode not found: {INSTALL_HINT}")
+    if not Path(path).exists():
+        raise WorkbenchError(f"Renode not found at {path}: {INSTALL_HINT}")
+    if path.lower().endswith(".exe"):
+        mono = shutil.which("mono")
+        if mono is None:
+            raise WorkbenchError(f"{path} needs Mono to run (Debian: apt-get install --no-install-recommends "
+                                 "mono-runtime), or use Renode's own package")
+        return [mono, str(Path(path).resolve())]
+    return [str(Path(path).resolve())]
+
+
+def renode_root(command: list[str]) -> Path:
+    """Renode's installation folder: the one above its binary that holds platforms/cpus."""
+    exe = Path(os.path.realpath(command[-1]))
+    for d in [*exe.parents, Path("/opt/renode")]:
+        if (d / "platforms" / "cpus").is_dir():
+            return d
+    raise WorkbenchError(f"cannot find Renode's platforms/ folder near {exe}")
+
+
+def _clean_platform(src: Path, root: Path, out_dir: Path, written: dict[Path, Path]) -> Path:
+    """Copy ``src`` into ``out_dir`` without network lines; `using` targets are cleaned too."""
+    if src in written:
+        return written[src]
+    dest = out_dir / "platforms" / src.name
+    written[src] = dest
+    lines = []
+    for line in src.read_text().splitlines():
+        if NETWORK_LINE.match(line):
+            lines.append(f"        // workbench: dropped (needs the network): {line.strip()}")
+            continue
+        m = USING_LINE.match(line)
+        if m:
+            inner = _resolve(m.group(2), root, src.parent)
+            line = f"{m.group(1)}{_clean_platform(inner, root, out_dir, written)}{m.group(3)}"
+        lines.append(line)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def _resolve(name: str, root: Path, here: Path) -> Path:
+    for base in (root, here, Path.cwd()):
+        p = (base / name.lstrip("@")).resolve()
+        if p.is_file():
+            return p
+    raise WorkbenchError(f"Renode platform '{name}' not found under {root}")
+
+
+def write_platform(board: Board, root: Path, out_dir: Path) -> Path:
+    """The board's platform, offline, with a DWT at the board's clock."""
+    r = board.emulators["renode"]
+    body = _clean_platform(_resolve(r["platform"], root, Path.cwd()), root, out_dir, {})
+    repl = out_dir / f"{board.name}.repl"
+    repl.write_text(f'// {board.name} for workbench: {r["platform"]} (offline) + a DWT cycle counter\n'
+                    f'using "{body}"\n\n'
+                    f"dwt: Miscellaneous.DWT @ sysbus {DWT_ADDRESS:#x}\n"
+                    f"    frequency: {board.clock_hz}\n")
+    return repl
+
+
+def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path) -> Path:
+    r = board.emulators["renode"]
+    cpu = r.get("cpu", "sysbus.cpu")
+    mips = int(r.get("performance_mips", board.clock_hz // 1_000_000))
+    resc = out_dir / f"{board.name}.resc"
+    resc.write_text(
+        f"# {board.name} for workbench (generated): the runner firmware with its UART on a pty\n"
+        f'mach create "{board.name}"\n'
+        f"machine LoadPlatformDescription @{repl}\n"
+        f"{cpu} PerformanceInMips {mips}\n"
+        f'emulation CreateUartPtyTerminal "wb_uart" "{pty}"\n'
+        f"connector Connect {r.get('uart', 'sysbus.uart0')} wb_uart\n"
+        f"sysbus LoadELF @{Path(elf).resolve()}\n")
+    return resc
+
+
+class RenodeTarget(ProcessTarget):
+    kind = "renode"
+    process_name = "Renode"
+    log_noise = ("[WARNING]",)
+
+    def __init__(self, board: Board, elf: Path, *, renode: str | None = None, workdir: Path | None = None,
+                 start_timeout: float = 180.0):
+        if "renode" not in board.emulators:
+            raise WorkbenchError(f"board {board.name} has no Renode platform in its board file")
+        self.board, self.elf = board, Path(elf)
+        self.command = renode_command(renode)
+        self.root = renode_root(self.command)
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-renode-")).resolve()
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "renode.log"
+        self.pty = self.workdir / "uart.pty"
+        self._hold: int | None = None
+        self.mips = int(board.emulators["renode"].get("performance_mips", board.clock_hz // 1_000_000))
+        self.measure = Measure("cycles", "renode-virtual-time",
+                               f"DWT CYCCNT added at {DWT_ADDRESS:#x}, counting Renode's virtual time at "
+                               f"{board.clock_hz} Hz with PerformanceInMips {self.mips}: one per instruction "
+                               "executed, not a cycle-accurate core; reads resolve Renode's time "
+                               "synchronisation (within a 100 us quantum)")
+
+    def start(self):
+        import serial
+
+        if not self.elf.is_file():
+            raise WorkbenchError(f"firmware {self.elf} not found")
+        tmp = self.workdir / "tmp"      # Renode deletes stale renode-* folders in TMPDIR: give it its own
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.pty.unlink(missing_ok=True)
+        repl = write_platform(self.board, self.root, self.workdir)
+        resc = write_script(self.board, self.elf, repl, self.pty, self.workdir)
+        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e", f"include @{resc}",
+               "-e", "start"]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir, env=dict(os.environ, TMPDIR=str(tmp)),
+                                         start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout
+        while not self.pty.exists():
+            if self.proc.poll() is not None:
+                raise DeviceError(f"Renode exited at start (code {self.proc.returncode}): {self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise DeviceError(f"Renode did not open the UART within {self.start_timeout:.0f}s: {self.log_tail()}")
+            time.sleep(0.2)
+        # A second handle on the pty, never read, held until Renode has quit: when the session's port
+        # closes first, Renode's reader would otherwise get EIO and die with a fatal exception.
+        self._hold = os.open(self.pty, os.O_RDWR | os.O_NOCTTY)
+        try:
+            return serial.Serial(str(self.pty), timeout=0.05)
+        except serial.SerialException as exc:
+            self.kill()
+            raise DeviceError(f"cannot open Renode's UART {self.pty}: {exc}") from None
+
+    def costs(self, ticks: list[int]) -> list[int]:
+        return list(ticks)
+
+    def fault(self) -> str | None:
+        m = re.search(r".*(CPU abort|Fatal error).*", self.log_text())
+        return m.group(0).strip() if m else None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            self._release()
+            return None if self.proc is None else self.proc.returncode
+        try:
+            self.proc.stdin.write(b"quit\n")
+            self.proc.stdin.flush()
+            return self.proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+            return self.proc.returncode
+        finally:
+            self._release()
+
+    def kill(self) -> None:
+        super().kill()
+        self._release()
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
+
+    def versions(self) -> dict[str, str]:
+        m = re.search(r"Renode, version (\S+)", self.log_text())
+        return {"renode": m.group(1) if m else "unknown"}
+
+    def describe(self) -> str:
+        return f"Renode ({self.board.emulators['renode']['platform']} + DWT)"
+
+    def info(self) -> dict:
+        r = self.board.emulators["renode"]
+        return {**super().info(), "platform": r["platform"], "performance_mips": self.mips,
+                "dwt_hz": self.board.clock_hz, "script": str(self.workdir / f"{self.board.name}.resc")}
