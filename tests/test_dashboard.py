@@ -63,7 +63,13 @@ def test_energy_is_an_estimate_from_the_board_file(tmp_path):
     assert e["full_window"]["value"] == pytest.approx(amps * board.energy["volts"] * t * 1e6)   # µJ
     assert e["source"] == "estimate" and "instruction-based" in e["full_window"]["basis"]
     nrf = next(p for p in data["profiles"] if p["id"] == "nrf")
-    assert nrf["energy"] is None            # no board file here: no estimate rather than a made-up one
+    nrf_board = load_board("nrf52840")      # measured in DWT cycles: the estimate is cycle-based
+    cycles = nrf["metrics"]["cost.full_window.median"]["value"]
+    amps = nrf_board.energy["ua_per_mhz"] * nrf_board.clock_hz / 1e6 * 1e-6
+    assert nrf["energy"]["full_window"]["value"] == pytest.approx(
+        amps * nrf_board.energy["volts"] * cycles / nrf_board.clock_hz * 1e6)
+    assert "cycle-based" in nrf["energy"]["full_window"]["basis"]
+    assert "dwt-cycles" in nrf["energy"]["full_window"]["from"]
 
 
 @needs_chromium
