@@ -105,21 +105,28 @@ def test_serial_port_found_by_usb_id(monkeypatch):
         hardware.find_serial_port(load_board("nrf52840"))
 
 
+def _board_on_a_pty(built):
+    """QEMU running ``built`` with its UART on a pty: a board on its USB serial port, as far as the
+    host can tell. Returns the process and the pty's path."""
+    from workbench.targets.qemu import qemu_binary
+
+    qemu = subprocess.Popen([qemu_binary(), "-M", "mps2-an386", "-cpu", "cortex-m4", "-nodefaults", "-display", "none",
+                             "-monitor", "none", "-serial", "pty", "-semihosting-config", "enable=on,target=native",
+                             "-kernel", str(built.artifact.elf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    return qemu, re.search(r"redirected to (/dev/pts/\d+)", qemu.stdout.readline()).group(1)
+
+
 @needs_qemu
 def test_run_on_a_serial_port(basicmotions):
     """`run --port` end to end: the mps2 firmware under QEMU with its UART on a pty plays the board."""
     from workbench.models import modelfile
     from workbench.pipeline import export_and_build, host_logits, run_on_target, target_factory
-    from workbench.targets.qemu import qemu_binary
 
     board = load_board("mps2-an386")
     built = export_and_build(modelfile.from_module(tiny_model(), {"dataset": "BasicMotions"}), board)
-    qemu = subprocess.Popen([qemu_binary(), "-M", "mps2-an386", "-cpu", "cortex-m4", "-nodefaults", "-display", "none",
-                             "-monitor", "none", "-serial", "pty", "-semihosting-config", "enable=on,target=native",
-                             "-kernel", str(built.artifact.elf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    qemu, pty = _board_on_a_pty(built)
     try:
-        pty = re.search(r"redirected to (/dev/pts/\d+)", qemu.stdout.readline()).group(1)
         target = target_factory(board, port=pty)(built)
         x = basicmotions[1].x[:3]
         session = run_on_target(target, built, x)
@@ -130,3 +137,22 @@ def test_run_on_a_serial_port(basicmotions):
     assert [w.logits.tobytes() for w in session.windows] == [h.tobytes() for h in host]
     assert target.info()["kind"] == "hardware" and target.info()["port"] == pty
     assert target.measure.source == "systick-cycles"     # what the mps2 firmware reports it counts with
+
+
+@needs_qemu
+def test_board_flashed_with_the_other_arithmetic(basicmotions):
+    """The board runs the model's float firmware, the run asks for int16: one line saying how to flash."""
+    from workbench.errors import DeviceError
+    from workbench.models import modelfile
+    from workbench.pipeline import export_and_build, run_on_target, target_factory
+
+    board = load_board("mps2-an386")
+    mf = modelfile.from_module(tiny_model(), {"dataset": "BasicMotions"})
+    qemu, pty = _board_on_a_pty(export_and_build(mf, board))
+    try:
+        q15 = export_and_build(mf, board, quant="q15", calib_x=basicmotions[0].x)
+        with pytest.raises(DeviceError, match=r"^device runs this model with f32 inputs, this run is --quant q15; "
+                                              r"flash it first: workbench flash --quant q15$"):
+            run_on_target(target_factory(board, port=pty)(q15), q15, basicmotions[1].x[:1])
+    finally:
+        qemu.kill()

@@ -49,3 +49,35 @@ def test_systick_runs_at_168_mhz_under_icount(model, basicmotions):
     assert target.measure.source == "qemu-icount-instructions"
     for a, b in zip(exact.windows, ticks.windows):
         assert abs(a.cost - b.cost) <= 40, (a.cost, b.cost)
+
+
+def test_q15_profiles_of_the_two_boards_hold_the_same_integers(tmp_path):
+    """`workbench run --quant q15` on netduinoplus2 and on mps2-an386 (bare metal, DSP path): the
+    per-window logits written to the two profiles are the same integers, and equal the numpy
+    integer reference."""
+    import json
+    import subprocess
+    import sys
+
+    from workbench.profile.compare import logits_note
+
+    model = tmp_path / "m.wbm"
+    modelfile.save(modelfile.from_module(tiny_model(cells=("gru", "gru"), hidden=(8, 8), seed=5),
+                                         {"dataset": "BasicMotions"}), model)
+    profiles = {}
+    for name in ("netduinoplus2", "mps2-an386"):
+        out = tmp_path / f"{name}.json"
+        proc = subprocess.run([sys.executable, "-m", "workbench.cli", "run", "--board", name, "--model", str(model),
+                               "--quant", "q15", "--limit", "4", "--out", str(out)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        profiles[name] = json.loads(out.read_text())
+    nd, an = profiles["netduinoplus2"], profiles["mps2-an386"]
+    assert (nd["board"], an["board"]) == ("netduinoplus2", "mps2-an386")
+    assert nd["model"]["quantization"] == an["model"]["quantization"] == "q15"
+    logits = [[w["logits"] for w in p["windows"]] for p in (nd, an)]
+    assert len(logits[0]) == 4 and logits[0] == logits[1]
+    assert logits_note(an, nd) == "per-window logits: identical in all 4 windows"     # what `compare` notes
+    assert all(isinstance(v, int) for w in logits[0] for v in w)
+    for p in (nd, an):
+        assert p["metrics"]["agreement.device_reference"]["value"] == 1.0
+        assert p["metrics"]["agreement.stream_full"]["value"] == 1.0

@@ -180,6 +180,23 @@ def test_metrics_of_different_sources_are_refused(base):
     assert "qemu-icount-instructions in b.json" in msg
 
 
+def test_compare_counts_windows_with_identical_logits(base):
+    """Two runs of one model on the same windows (two boards, two backends): compare says in how many
+    windows the logits are identical; different arithmetic (f32 vs q15) gives no such note."""
+    from workbench.profile.compare import logits_note
+
+    base["windows"] = [{"index": i, "logits": [i, -i, 3, 4]} for i in range(5)]
+    other = copy.deepcopy(base)
+    other["board"] = "netduinoplus2"
+    assert "per-window logits: identical in all 5 windows" in compare(base, other).notes
+    other["windows"][3]["logits"][1] += 1
+    other["windows"][4]["logits"][0] += 1
+    assert logits_note(base, other) == "per-window logits: differ in 2 of 5 windows (first: window 3)"
+    other["model"]["quantization"] = "q15"
+    assert logits_note(base, other) is None
+    assert logits_note(base, copy.deepcopy({**base, "windows": []})) is None
+
+
 # ---------- CLI ----------
 
 def test_cli_compare_exit_codes(tmp_path, base):

@@ -79,6 +79,17 @@ def test_west_build_command_passes_module_and_model(tmp_path):
     assert cmd[cmd.index("-s") + 1] == str(zephyr.app_dir())
     assert f"-DZEPHYR_EXTRA_MODULES={zephyr.module_dir()}" in cmd
     assert f"-DWB_MODEL_DIR={tmp_path / 'export'}" in cmd and "-DWB_QUANT=f32" in cmd
+    assert "-DCONFIG_SHARNN_PORTABLE=n" in cmd
+    info.quantization = "q15"
+    cmd = zephyr.west_build_command(ws, "mps2/an386", info, tmp_path / "out", portable=True)
+    assert "-DWB_QUANT=q15" in cmd and "-DCONFIG_SHARNN_PORTABLE=y" in cmd
+
+
+def test_zephyr_build_refuses_bare_metal_compiler_options(model):
+    from workbench.pipeline import BuildOptions, export_and_build
+
+    with pytest.raises(WorkbenchError, match=r"^--opt/--cflags apply to bare-metal builds: a Zephyr build takes"):
+        export_and_build(model, load_board("mps2-an386"), "zephyr", options=BuildOptions("-O1"))
 
 
 def test_first_error_of_a_log():
@@ -147,3 +158,26 @@ def test_zephyr_builds_for_the_nrf52840dk(model):
     assert "CONFIG_WB_EXIT_SEMIHOSTING=y" not in config
     assert built.artifact.memory.flash_weights == built.export.weight_bytes
     assert os.path.isfile(built.artifact.extra["hex"])      # what west flash / pyOCD write
+
+
+@needs_zephyr
+def test_zephyr_q15_equals_bare_metal_and_reference(model, basicmotions):
+    """The int16 glue and kernels in the Zephyr app (WB_QUANT=q15): on mps2-an386 under QEMU the
+    logits are the bare-metal build's integers and the numpy integer reference's, with the DSP
+    (SMLAD) path; CONFIG_SHARNN_PORTABLE gives the same integers from plain C."""
+    from workbench.pipeline import device_inputs, export_and_build, reference_logits, run_on_qemu
+
+    board = load_board("mps2-an386")
+    train, test = basicmotions
+    built = export_and_build(model, board, "zephyr", quant="q15", calib_x=train.x)
+    x = device_inputs(built, test)[:3]
+    zeph, _, _ = run_on_qemu(board, built, x)
+    assert zeph.hello.has("dsp")
+    bare, _, _ = run_on_qemu(board, export_and_build(model, board, "baremetal", quant="q15", calib_x=train.x), x)
+    portable = export_and_build(model, board, "zephyr", quant="q15", calib_x=train.x, kernel_path="portable")
+    port, _, _ = run_on_qemu(board, portable, x)
+    assert not port.hello.has("dsp")
+    golden = reference_logits(built, x)
+    for i, (z, b, p) in enumerate(zip(zeph.windows, bare.windows, port.windows)):
+        assert z.logits.tolist() == b.logits.tolist() == p.logits.tolist() == golden[i].tolist()
+        assert z.stream_logits.tolist() == z.logits.tolist()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, progress
+from workbench.commands.common import console, progress, quant_options
 from workbench.errors import WorkbenchError
 
 
@@ -33,15 +33,16 @@ def cmd_flash(args) -> int:
     from workbench.pipeline import export_and_build
 
     backend = args.backend or board.default_backend
-    with con.status(f"building for {board.name} ({backend})"):
-        built = export_and_build(load(args.model), board, backend)
+    with con.status(f"building for {board.name} ({backend}, {args.quant})"):
+        built = export_and_build(load(args.model), board, backend, args.quant, kernel_path=args.kernel)
     with progress() as bar:
         if backend == "zephyr":
             probes.west_flash(board, Path(built.artifact.extra["build_dir"]), probe, built.artifact.extra, bar)
         else:
             probes.pyocd_flash(board, built.artifact.elf, probe, bar)
+    quant = f" --quant {args.quant}" if args.quant != "f32" else ""
     con.print(f"flashed {built.artifact.elf} to {board.name}; then: workbench run --board {board.name} "
-              f"--model {args.model} --port")
+              f"--model {args.model}{quant} --port")
     return 0
 
 
@@ -51,4 +52,5 @@ def register(sub) -> None:
     s.add_argument("--model", help="model file (.wbm): build the firmware for it, then flash")
     s.add_argument("--firmware", help="flash this ELF/hex with pyOCD instead")
     s.add_argument("--backend", choices=["baremetal", "zephyr"], help="firmware backend [the board's default]")
+    quant_options(s)
     s.set_defaults(func=cmd_flash)

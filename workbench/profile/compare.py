@@ -97,13 +97,32 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
         if name not in bm:
             deltas.append(Delta(name, kind_of(name, n), n["unit"], n["source"], None, n["value"], "added"))
     notes = []
-    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("dataset", ("dataset", "name"))):
+    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("backend", ("backend",)), ("dataset", ("dataset", "name"))):
         a, b = _dig(base, key), _dig(new, key)
         if a != b:
             notes.append(f"{what} differs: {str(a)[:16]} vs {str(b)[:16]}")
     if base["dataset"].get("count") != new["dataset"].get("count"):
         notes.append(f"window count differs: {base['dataset'].get('count')} vs {new['dataset'].get('count')}")
+    logits = logits_note(base, new)
+    if logits:
+        notes.append(logits)
     return Comparison(deltas, fail_over, notes)
+
+
+def logits_note(base: dict, new: dict) -> str | None:
+    """How many windows gave exactly the same logits in both profiles (same model and windows:
+    two boards, two backends), or None when the two did not run the same windows of one model in one
+    arithmetic (float32 and int16 logits are not comparable numbers)."""
+    same = (("model", "sha256"), ("model", "quantization"), ("dataset",))
+    if any(_dig(base, key) != _dig(new, key) for key in same):
+        return None
+    pairs = [(a.get("logits"), b.get("logits")) for a, b in zip(base.get("windows") or [], new.get("windows") or [])]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return None
+    differ = [i for i, (a, b) in enumerate(pairs) if a != b]
+    if not differ:
+        return f"per-window logits: identical in all {len(pairs)} windows"
+    return f"per-window logits: differ in {len(differ)} of {len(pairs)} windows (first: window {differ[0]})"
 
 
 def _dig(d: dict, keys: tuple[str, ...]):
