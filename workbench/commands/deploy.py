@@ -22,19 +22,21 @@ class Prepared:
     build: object              # MicroPythonBuild
 
 
-def quantize(mf, quant: str):
-    """The int plan of ``mf`` (None for f32), calibrated on its training data (the quantize stage)."""
+def quantize(mf, quant: str, calib_x=None):
+    """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
+    the dataset the model file names (the quantize stage)."""
     if quant == "f32":
         return None
     try:
         from workbench.pipeline import quantize as plan
     except ImportError:
         raise WorkbenchError(f"quantization '{quant}' is not in this build of workbench (have: f32)") from None
-    return plan(mf, quant)
+    return plan(mf, quant, calib_x)
 
 
-def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None) -> Prepared:
-    """Export, build for ``arch`` and check the board can hold it; nothing touches the device yet."""
+def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None, calib_x=None) -> Prepared:
+    """Export, build for ``arch`` and check the board can hold it; nothing touches the device yet.
+    ``calib_x``: calibration windows for an int plan [the model's dataset, training split]."""
     from workbench.build import micropython as mpbuild
     from workbench.export.micropython import export_micropython
     from workbench.paths import build_dir
@@ -42,7 +44,7 @@ def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None)
     mpy_dir = mpbuild.micropython_dir(mpy_dir)
     if kernel == "auto":
         kernel = "natmod" if mpy_dir is not None else "viper"
-    qm = quantize(mf, quant)
+    qm = quantize(mf, quant, calib_x)
     root = build_dir() / mf.content_hash[:12] / f"micropython-{quant}"
     info = export_micropython(mf, root / "export", qm)
     built = mpbuild.build(info, arch, root / arch, kernel, mpy_dir)

@@ -398,11 +398,16 @@ def _manifest_is_current(manifest_path: Path, npz: Path) -> bool:
     return True
 
 
-def ensure_generated(config: Config = DEFAULT, workers: int | None = None, progress: bool = True) -> Path:
+def is_cached(config: Config = DEFAULT) -> bool:
+    """Whether loading ``config`` reads the cache as it is (no generation)."""
     npz, manifest_path = cache_paths(config)
-    if not _manifest_is_current(manifest_path, npz):
+    return _manifest_is_current(manifest_path, npz)
+
+
+def ensure_generated(config: Config = DEFAULT, workers: int | None = None, progress: bool = True) -> Path:
+    if not is_cached(config):
         generate(config, workers=workers, progress=progress)
-    return npz
+    return cache_paths(config)[0]
 
 
 def load_arrays(config: Config = DEFAULT) -> dict[str, np.ndarray]:
