@@ -156,6 +156,12 @@ def cell_weights(mf) -> list[dict[str, np.ndarray]]:
     out = []
     for c in cells:
         w = c.effective_weights() if hasattr(c, "effective_weights") else dict(c.named_parameters())
+        if getattr(c, "kind", None) in ("mingru", "minlstm"):
+            # minGRU/minLSTM keep their layers in stack.{j}; the int16 kernel runs one layer.
+            if c.layers != 1:
+                raise WorkbenchError(f"int16 plan: {c.kind} with {c.layers} stacked layers is not supported "
+                                     "(one layer only)")
+            w = {k.removeprefix("stack.0."): v for k, v in w.items()}
         out.append({k: v.detach().cpu().double().numpy() for k, v in w.items()})
     return out
 
