@@ -85,8 +85,19 @@ def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
         name = mf.meta.get("dataset")
         if not name:
             raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
-        calib_x = load_dataset(name, "train").x
+        calib_x = model_windows(mf, load_dataset(name, "train")).x
     return quantize_model(mf, calib_x, quant)
+
+
+def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
+    """The dataset as the model was trained on it: uneven series re-aligned to the model's window
+    when it was trained with --window (e.g. JapaneseVowels at 30 steps)."""
+    prep = mf.meta.get("window_prep")
+    if not prep or data.window_length == prep["window"]:
+        return data
+    from workbench.models.train import align_to_window
+
+    return align_to_window(data, int(prep["window"]))
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
