@@ -68,7 +68,8 @@ def check_quantization(quant: str) -> str:
     from workbench.quantize import QUANT_SCHEMES
 
     if quant not in QUANT_SCHEMES:
-        raise WorkbenchError(f"unknown quantization '{quant}' (have: {', '.join(QUANT_SCHEMES)})")
+        raise WorkbenchError(f"quantization '{quant}' is not supported by this build "
+                             f"(have: {', '.join(QUANT_SCHEMES)})")
     return quant
 
 

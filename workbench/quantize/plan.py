@@ -239,7 +239,7 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
     """The plan from plain arrays: ``weights`` holds each level's effective weights (see
     ``cell_weights``), the rest the classifier, the normalisation and the calibration windows."""
     if scheme != "q15":
-        raise WorkbenchError(f"unknown quantization {scheme!r} (have: f32, q15)")
+        raise WorkbenchError(f"quantization {scheme!r} is not supported by this build (have: f32, q15)")
     _check_cells(cfg)
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim != 3 or calib_x.shape[1:] != (cfg["window"], cfg["input_dim"]):
