@@ -1,14 +1,19 @@
 """Bit-exactness and accuracy of the int16 kernels on whole test sets, through the product's own path.
 
-    python bench/quant_check.py MODEL.wbm [MODEL.wbm ...] [--limit N] [--no-sliding] [--profiles DIR]
+    python bench/quant_check.py MODEL.wbm [MODEL.wbm ...] [--limit N] [--no-sliding] [--host-only]
+                                [--profiles DIR]
 
-For every model file (its dataset is the one it was trained on) and for both device kernel paths
-(SMLAD and portable C), this runs ``workbench run --quant q15 --sliding`` on mps2-an386 under QEMU:
-every test window as a full window and streamed brick by brick, then all test windows end to end as
-one sliding stream. It prints, per model: float accuracy (torch), int16 accuracy (device), their
-difference in points; the fraction of windows whose device logits equal the host-compiled C and the
-numpy reference bit for bit (full, streamed, sliding); whether the SMLAD and portable builds gave the
-same logits; the streamed-window cost; and the wall time. Profiles are kept in --profiles.
+For every model file (its dataset is the one it was trained on, re-aligned to the model's window):
+1. host: on *every* test window, the host-compiled C kernel against the numpy integer reference,
+   bit for bit, full windows and the whole test set end to end as one sliding stream (ShaRNN); float
+   accuracy (torch) against int16 accuracy (reference) and their difference in points;
+2. device (unless --host-only), for both kernel paths (SMLAD and portable C): ``workbench run --quant
+   q15 --sliding`` on mps2-an386 under QEMU on the first --limit test windows (all without it), each
+   as a full window and streamed brick by brick, then end to end as one sliding stream: the fraction
+   of windows whose device logits equal the host C and the reference bit for bit, whether the SMLAD
+   and portable builds gave the same logits, the streamed-window cost and the wall time. The link
+   runs at a few KB/s under QEMU (a keyword window is 6.3 KB), hence --limit for large test sets.
+Profiles are kept in --profiles.
 """
 
 from __future__ import annotations
@@ -22,11 +27,44 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from workbench.boards import load_board  # noqa: E402
 from workbench.commands.run import run_model  # noqa: E402
+from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
+from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits,  # noqa: E402
+                                model_windows, reference_logits, reference_sliding_logits, stream_of_windows,
+                                torch_logits)
 
 CHECKS = ("agreement.device_host", "agreement.device_reference", "agreement.host_reference", "agreement.stream_full",
           "agreement.sliding_device_host", "agreement.sliding_device_reference")
+
+
+def host_check(name: str, mf) -> bool:
+    """Host C = numpy reference on every test window (full windows, sliding stream); accuracies."""
+    t0 = time.monotonic()
+    data = model_windows(mf, load_dataset(mf.meta["dataset"], "test"))
+    built = export_and_build(mf, load_board("mps2-an386"), quant="q15")
+    x = device_inputs(built, data)
+    host, ref = host_logits(built, x), reference_logits(built, x)
+    full = float((host == ref).all(axis=1).mean())
+    acc_f = float((torch_logits(mf, data).argmax(1) == data.y).mean())
+    acc_q = float((ref.argmax(1) == data.y).mean())
+    line = (f"{name}: host, all {len(x)} test windows: float {acc_f:.4f}, int16 {acc_q:.4f} "
+            f"({100 * (acc_q - acc_f):+.2f} points); host C == reference: full {full:.4f}")
+    ok = full == 1.0
+    if cfg_sharnn(mf):
+        stream = stream_of_windows(x)
+        h = [lg for lg in host_sliding_logits(built, stream) if lg is not None]
+        r = reference_sliding_logits(built, stream)
+        same = len(h) == len(r) and all((a == b).all() for a, b in zip(h, r))
+        ok &= same
+        line += f", sliding {len(r)} windows {'1.0000' if same else 'MISMATCH'}"
+    print(line + f"; {time.monotonic() - t0:.0f} s", flush=True)
+    return ok
+
+
+def cfg_sharnn(mf) -> bool:
+    return mf.config["family"] == "sharnn"
 
 
 def main(argv=None) -> int:
@@ -34,6 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--limit", type=int, help="only the first N test windows")
     ap.add_argument("--no-sliding", action="store_true", help="skip the sliding stream pass")
+    ap.add_argument("--host-only", action="store_true", help="only the host C and numpy checks (no QEMU)")
     ap.add_argument("--profiles", default="build/quant_check", help="where to write the profiles")
     args = ap.parse_args(argv)
     out_dir = Path(args.profiles)
@@ -43,6 +82,9 @@ def main(argv=None) -> int:
         mf = load(path)
         cfg = mf.config
         name = f"{mf.meta.get('dataset')} {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}"
+        ok &= host_check(name, mf)
+        if args.host_only:
+            continue
         logits = {}
         for kernel in ("dsp", "portable"):
             t0 = time.monotonic()

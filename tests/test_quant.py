@@ -139,7 +139,7 @@ def test_plan_errors_are_one_line():
     mf = from_module(tiny_model())
     with pytest.raises(WorkbenchError, match="calibration windows"):
         quantize_model(mf, np.zeros((3, 50, 6), np.float32))
-    with pytest.raises(WorkbenchError, match="unknown quantization"):
+    with pytest.raises(WorkbenchError, match="quantization 'q7' is not supported by this build"):
         quantize_model(mf, np.zeros((3, 100, 6), np.float32), "q7")
     with pytest.raises(WorkbenchError, match="non-finite"):
         quantize_model(mf, np.full((3, 100, 6), np.nan, np.float32))
@@ -167,3 +167,19 @@ def test_export_cli_q15_and_its_errors(tmp_path):
     assert "does not name its dataset" in proc.stderr and "Traceback" not in proc.stderr
     proc = cli("build", "--model", str(named), "--quant", "q7")
     assert proc.returncode == 2 and "invalid choice: 'q7'" in proc.stderr
+
+
+def test_run_realigns_the_dataset_to_the_models_window():
+    """A model trained with --window N (uneven series, e.g. JapaneseVowels at 30) is run and
+    calibrated on the same re-aligned windows, not on the loader's end-padded ones."""
+    from workbench.data import Dataset
+    from workbench.pipeline import model_windows
+
+    x = np.arange(2 * 4 * 2, dtype=np.float32).reshape(2, 4, 2) + 1
+    x[1, 3:] = 0
+    data = Dataset("uneven", "test", x, np.array([0, 1]), ["a", "b"], lengths=np.array([4, 3]))
+    mf = from_module(tiny_model(window=5, input_dim=2, k=5), {"window_prep": {"window": 5, "align": "end"}})
+    got = model_windows(mf, data)
+    assert got.x.shape == (2, 5, 2)
+    assert (got.x[0, 1:] == x[0]).all() and (got.x[1, 2:] == x[1, :3]).all() and not got.x[1, :2].any()
+    assert model_windows(from_module(tiny_model()), data) is data

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
+from tests.conftest import tiny_model
 from workbench.build.host import HostKernel, build_host_library
 from workbench.export.c import export_c
 from workbench.models.modelfile import ModelFile
@@ -162,3 +163,20 @@ def test_family_reference_equals_host_c_and_follows_float(tmp_path, family, cell
     print(cells, f"max |int - float| logit error {err:.2e} (logits up to {np.abs(fl).max():.2f})")
     assert err < 5e-3 * max(1.0, np.abs(fl).max()), (err, np.abs(fl).max())
     assert (qm.logits_to_float(ref).argmax(1) == fl.argmax(1)).mean() >= 0.75
+
+
+@pytest.mark.parametrize("cells", [("fastgrnn", "mingru"), ("minlstm", "durnn"), ("durnn", "lstm"), ("gru", "minlstm")])
+def test_plan_reads_the_torch_modules_of_every_family(cells):
+    """From a torch model (not from hand-made weight dicts): the plan finds each cell's parameters
+    under the module's own names (minGRU/minLSTM keep theirs in stack.0.*), and the integer
+    reference follows torch's logits."""
+    from workbench.models.modelfile import from_module
+    from workbench.models.train import predict_logits
+    from workbench.pipeline import quantize
+
+    model = tiny_model(cells=cells, hidden=(9, 7), k=10).eval()
+    x = np.random.default_rng(0).normal(size=(16, 100, 6)).astype(np.float32)
+    qm = quantize(from_module(model), "q15", x)
+    got = qm.logits_to_float(reference.infer(qm, qm.quantize_inputs(x)))
+    want = predict_logits(model, x)
+    assert np.abs(got - want).max() < 5e-3 * max(1.0, np.abs(want).max())

@@ -68,7 +68,8 @@ def check_quantization(quant: str) -> str:
     from workbench.quantize import QUANT_SCHEMES
 
     if quant not in QUANT_SCHEMES:
-        raise WorkbenchError(f"quantization '{quant}' is not supported by this build (have: {', '.join(QUANT_SCHEMES)})")
+        raise WorkbenchError(f"quantization '{quant}' is not supported by this build "
+                             f"(have: {', '.join(QUANT_SCHEMES)})")
     return quant
 
 
@@ -85,8 +86,19 @@ def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
         name = mf.meta.get("dataset")
         if not name:
             raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
-        calib_x = load_dataset(name, "train").x
+        calib_x = model_windows(mf, load_dataset(name, "train")).x
     return quantize_model(mf, calib_x, quant)
+
+
+def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
+    """The dataset as the model was trained on it: uneven series re-aligned to the model's window
+    when it was trained with --window (e.g. JapaneseVowels at 30 steps)."""
+    prep = mf.meta.get("window_prep")
+    if not prep or data.window_length == prep["window"]:
+        return data
+    from workbench.models.train import align_to_window
+
+    return align_to_window(data, int(prep["window"]))
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
@@ -95,9 +107,6 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     if kernel_path not in KERNEL_PATHS:
         raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
     check_quantization(quant)
-    if backend == "zephyr" and options != BuildOptions():
-        raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
-                             "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -112,8 +121,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     elif backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
-                           portable=(kernel_path == "portable"))
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}")
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
@@ -317,11 +325,6 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
                 hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
                 raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}"
                                   f"{hint}")
-            quant = built.export.quantization
-            if hello.input_dtype != ("f32" if quant == "f32" else "i16"):
-                hint = f"; flash it first: workbench flash --quant {quant}" if target.kind == "hardware" else ""
-                raise DeviceError(f"device runs this model with {hello.input_dtype} inputs, this run is --quant "
-                                  f"{quant}{hint}")
             target.attach(hello)
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             if sliding is not None:

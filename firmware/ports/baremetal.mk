@@ -41,7 +41,17 @@ CFLAGS := $(PORT_CPU) -std=c99 $(OPT) -g -Wall -Wextra -Werror=implicit-function
 LDFLAGS := $(PORT_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections -Wl,--no-warn-rwx-segments \
            -L$(CM_DIR) -T$(PORT_LD) -Wl,--defsym=__stack_size=$(STACK_SIZE) -Wl,-Map=$(OUT)/firmware.map
 
-$(OUT)/firmware.elf: $(OBJS)
+# The build depends on its flags, not only on its sources: a folder built again with other flags
+# (-DSHARNN_PORTABLE, another -O, another stack size) is rebuilt instead of linking the stale
+# objects of the previous flags. The stamp is rewritten only when the flags change (GNU make >= 4.2).
+FLAGS_STAMP := $(OUT)/obj/flags.txt
+BUILD_FLAGS := $(CC) $(CFLAGS) | $(LDFLAGS)
+ifneq ($(file <$(FLAGS_STAMP)),$(BUILD_FLAGS))
+$(shell mkdir -p $(OUT)/obj)
+$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
+endif
+
+$(OUT)/firmware.elf: $(OBJS) $(FLAGS_STAMP)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) -lc -lgcc
 
 $(OUT)/obj/%.o: %.c | $(OUT)/obj
@@ -50,7 +60,7 @@ $(OUT)/obj/%.o: %.c | $(OUT)/obj
 $(OUT)/obj:
 	mkdir -p $@
 
-$(OBJS): $(if $(MODEL_SRCS),$(MODEL_DIR)/wb_model_config.h) $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/sharnn/src/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
+$(OBJS): $(FLAGS_STAMP) $(if $(MODEL_SRCS),$(MODEL_DIR)/wb_model_config.h) $(wildcard $(FW_DIR)/sharnn/include/*.h $(FW_DIR)/sharnn/src/*.h $(FW_DIR)/runner/*.h $(CM_DIR)/*.h)
 
 .PHONY: clean
 clean:

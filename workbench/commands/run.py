@@ -19,7 +19,7 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     from workbench.boards import load_board
     from workbench.data import load_dataset
     from workbench.models.modelfile import load
-    from workbench.pipeline import BuildOptions, profile_model
+    from workbench.pipeline import BuildOptions, model_windows, profile_model
     from workbench.profile import default_profile_path, write_profile
 
     faults = link_options(fault_link, link_timeout, limit)
@@ -34,7 +34,7 @@ def run_model(board_name: str, model_path: Path, dataset: str | None, split: str
     dataset = dataset or mf.meta.get("dataset")
     if not dataset:
         raise WorkbenchError("the model file does not name its dataset: pass --dataset")
-    data = load_dataset(dataset, split)
+    data = model_windows(mf, load_dataset(dataset, split))
     if limit:
         data.x, data.y, data.lengths = data.x[:limit], data.y[:limit], data.lengths[:limit]
     with progress() as bar:

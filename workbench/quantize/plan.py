@@ -156,6 +156,12 @@ def cell_weights(mf) -> list[dict[str, np.ndarray]]:
     out = []
     for c in cells:
         w = c.effective_weights() if hasattr(c, "effective_weights") else dict(c.named_parameters())
+        if getattr(c, "kind", None) in ("mingru", "minlstm"):
+            # minGRU/minLSTM keep their layers in stack.{j}; the int16 kernel runs one layer.
+            if c.layers != 1:
+                raise WorkbenchError(f"int16 plan: {c.kind} with {c.layers} stacked layers is not supported "
+                                     "(one layer only)")
+            w = {k.removeprefix("stack.0."): v for k, v in w.items()}
         out.append({k: v.detach().cpu().double().numpy() for k, v in w.items()})
     return out
 
@@ -233,7 +239,7 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
     """The plan from plain arrays: ``weights`` holds each level's effective weights (see
     ``cell_weights``), the rest the classifier, the normalisation and the calibration windows."""
     if scheme != "q15":
-        raise WorkbenchError(f"unknown quantization {scheme!r} (have: f32, q15)")
+        raise WorkbenchError(f"quantization {scheme!r} is not supported by this build (have: f32, q15)")
     _check_cells(cfg)
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim != 3 or calib_x.shape[1:] != (cfg["window"], cfg["input_dim"]):

@@ -11,6 +11,12 @@
  * it is computed; streaming keeps a ring of brick outputs; both run the same operations, so a
  * stream's logits equal the full window's.
  */
+/* The SMLAD path pins its accumulators and weights to r4-r11, r7 included, so this file is always
+ * built without a frame pointer (r7 in Thumb), even under -O0 or -fno-omit-frame-pointer. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("omit-frame-pointer")
+#endif
+
 #include <string.h>
 
 #include "sharnn.h"
