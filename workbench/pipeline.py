@@ -107,6 +107,9 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     if kernel_path not in KERNEL_PATHS:
         raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
     check_quantization(quant)
+    if backend == "zephyr" and options != BuildOptions():
+        raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
+                             "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -121,7 +124,8 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     elif backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}")
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
+                           portable=(kernel_path == "portable"))
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
@@ -325,6 +329,11 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
                 hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
                 raise DeviceError(f"device runs model {hello.model_hash}, expected {built.model.content_hash[:16]}"
                                   f"{hint}")
+            quant = built.export.quantization
+            if hello.input_dtype != ("f32" if quant == "f32" else "i16"):
+                hint = f"; flash it first: workbench flash --quant {quant}" if target.kind == "hardware" else ""
+                raise DeviceError(f"device runs this model with {hello.input_dtype} inputs, this run is --quant "
+                                  f"{quant}{hint}")
             target.attach(hello)
             session = run_session(link, target.costs, inputs, stream=stream, progress=progress, hello=hello)
             if sliding is not None:
