@@ -140,6 +140,8 @@ def main(argv=None) -> int:
     p.add_argument("--add-model", action="append", default=[], metavar="FILE.wbm",
                    help="add (or replace) the row of a model file trained with `workbench train` and the "
                         "dataset's settings, instead of training it here (repeatable)")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: the table of the rows already in --out (runs not made are left out)")
     p.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
 
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     for i, (ds, name, arch, seed, settings, label) in enumerate(jobs, 1):
         probe = {"dataset": ds, "family": name, "seed": seed, "study": label}
-        if key(probe) in rows:
+        if key(probe) in rows or args.table_only:
             continue
         if ds not in loaded:
             loaded[ds] = load(ds)
