@@ -30,17 +30,14 @@ import numpy as np
 
 CELL_KINDS = ["lstm", "gru", "fastgrnn", "mingru", "minlstm", "durnn"]
 
-# Per dataset: ShaRNN sizes (the paper's KWS setting for keywords), single-level size, window preparation
-# (`workbench train --window`) and the training settings that differ from TrainConfig's defaults
-# (`workbench train --shift/--epochs/--batch-size`), the same for every family of the dataset:
-# - BasicMotions windows are 10 s of a periodic activity: where in the window a stride falls carries no
-#   label, so the windows are also rolled by a random shift while training (--shift 1);
-# - JapaneseVowels utterances (7-29 steps) are aligned to end at step 30 (k=5 then divides it).
+# Per dataset: ShaRNN sizes (the paper's KWS setting for keywords), single-level size and window preparation
+# (`workbench train --window`: JapaneseVowels utterances of 7-29 steps end at step 30, so k=5 divides it).
+# Training settings are the dataset's DATASET_TRAINING (workbench/models/trainconfig.py), the ones
+# `workbench train` applies, the same for every family of the dataset.
 DATASETS = {
-    "BasicMotions": {"sharnn_hidden": [16, 16], "k": 10, "rnn_hidden": [16], "window": None,
-                     "train": {"shift": 1.0}},
-    "JapaneseVowels": {"sharnn_hidden": [32, 16], "k": 5, "rnn_hidden": [32], "window": 30, "train": {}},
-    "keywords": {"sharnn_hidden": [32, 16], "k": 11, "rnn_hidden": [32], "window": None, "train": {}},
+    "BasicMotions": {"sharnn_hidden": [16, 16], "k": 10, "rnn_hidden": [16], "window": None},
+    "JapaneseVowels": {"sharnn_hidden": [32, 16], "k": 5, "rnn_hidden": [32], "window": 30},
+    "keywords": {"sharnn_hidden": [32, 16], "k": 11, "rnn_hidden": [32], "window": None},
 }
 
 # The robustness study on BasicMotions: (family, settings that differ from TrainConfig's defaults), each
@@ -108,6 +105,25 @@ def run_one(dataset: str, tr, te, name: str, arch: dict, seed: int, overrides: d
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seconds": round(seconds, 1)}
 
 
+def row_from_file(path: str) -> dict:
+    """A row for a model file trained elsewhere (``workbench train``, same settings): test accuracy
+    measured here, the training settings and epochs from the file's metadata."""
+    from workbench.models import count_parameters
+    from workbench.models.modelfile import load as load_model
+    from workbench.models.train import accuracy
+
+    mf = load_model(path)
+    model, c, t = mf.build(), mf.config, mf.meta["train"]
+    _, te = load(mf.meta["dataset"])
+    family = ("sharnn-" if c["family"] == "sharnn" else "") + c["cells"][0]
+    macs = model.macs()
+    return {"dataset": mf.meta["dataset"], "family": family, "config": c, "seed": mf.meta["seed"],
+            "train": t["config"], "test_accuracy": accuracy(model, te.x, te.y), "parameters": count_parameters(model),
+            "macs_full_window": macs["full_window"], "macs_stream_window": macs["stream_window"],
+            "best_epoch": t["best_epoch"], "epochs_run": t["epochs_run"], "train_seconds": t.get("seconds"),
+            "model_file": str(path), "study": ""}
+
+
 def key(row) -> str:
     return json.dumps([row["dataset"], row["family"], row["seed"], row.get("study", "")], sort_keys=True)
 
@@ -121,10 +137,17 @@ def main(argv=None) -> int:
     p.add_argument("--study", action="store_true", help="training-settings study on BasicMotions instead")
     p.add_argument("--out", default="build/bench/models.json")
     p.add_argument("--fresh", action="store_true", help="ignore rows already in --out")
+    p.add_argument("--add-model", action="append", default=[], metavar="FILE.wbm",
+                   help="add (or replace) the row of a model file trained with `workbench train` and the "
+                        "dataset's settings, instead of training it here (repeatable)")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: the table of the rows already in --out (runs not made are left out)")
     p.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
 
     import torch
+
+    from workbench.models.trainconfig import DATASET_TRAINING
 
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -132,6 +155,12 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     over = {"epochs": args.epochs} if args.epochs else {}
     only = [f for f in args.families.split(",") if f]
+    for path in args.add_model:
+        row = row_from_file(path)
+        rows[key(row)] = row
+        print(f"{row['dataset']} {row['family']} seed {row['seed']} from {path}: test {row['test_accuracy']:.4f}")
+    if args.add_model:
+        save_rows(out, rows)
     jobs = []
     if args.study:
         for label, (name, settings) in STUDY.items():
@@ -139,23 +168,20 @@ def main(argv=None) -> int:
             jobs += [("BasicMotions", name, arch, s, {**settings, **over}, label) for s in seeds]
     else:
         for ds in args.datasets.split(","):
-            settings = {**DATASETS[ds]["train"], **over}
+            settings = {**DATASET_TRAINING.get(ds, {}), **over}
             jobs += [(ds, name, arch, s, settings, "") for name, arch in families(ds, only) for s in seeds]
     loaded = {}
     t_all = time.perf_counter()
     for i, (ds, name, arch, seed, settings, label) in enumerate(jobs, 1):
         probe = {"dataset": ds, "family": name, "seed": seed, "study": label}
-        if key(probe) in rows:
+        if key(probe) in rows or args.table_only:
             continue
         if ds not in loaded:
             loaded[ds] = load(ds)
         row = run_one(ds, *loaded[ds], name, arch, seed, settings)
         row["study"] = label
         rows[key(row)] = row
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(list(rows.values()), indent=1))
-        tmp.replace(out)
+        save_rows(out, rows)
         print(f"[{i}/{len(jobs)}] {ds} {name} {label} seed {seed}: test {row['test_accuracy']:.4f} "
               f"({row['train_seconds']} s, best epoch {row['best_epoch']})", flush=True)
     wanted = {key({"dataset": j[0], "family": j[1], "seed": j[3], "study": j[5]}) for j in jobs}
@@ -168,6 +194,13 @@ def main(argv=None) -> int:
     if args.markdown:
         Path(args.markdown).write_text(text + ("" if args.study else "\n" + checks(table)) + "\n")
     return 0
+
+
+def save_rows(out: Path, rows: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(list(rows.values()), indent=1))
+    tmp.replace(out)
 
 
 def _accs(rows):

@@ -12,7 +12,7 @@ from workbench.data import Dataset
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.models.modelfile import load
-from workbench.models.train import TrainConfig, accuracy, align_to_window, train
+from workbench.models.train import TrainConfig, accuracy, align_to_window, augment_batch, train
 
 
 class Quiet:
@@ -64,6 +64,26 @@ def test_without_validation_split_runs_all_epochs():
     assert not result.refit and result.epochs_run == 3
 
 
+def test_masks_set_bands_and_spans_to_the_channel_means():
+    x = torch.randn(64, 30, 8) + 5.0
+    mean, std = torch.arange(8.0), torch.ones(8)
+    gen = torch.Generator().manual_seed(0)
+    cfg = TrainConfig(augment=0.0, mask_channels=3, mask_steps=4)
+    out = augment_batch(x, mean, std, cfg, gen)
+    masked = out != x
+    assert masked.any()
+    assert torch.equal(out[masked], mean.expand_as(x)[masked])  # only ever replaced by its channel's mean
+    for i in range(64):
+        channels = masked[i].all(dim=0).nonzero().flatten()      # a band masks every step of its channels
+        steps = masked[i].all(dim=1).nonzero().flatten()         # a span masks every channel of its steps
+        assert len(channels) <= 3 and len(steps) <= 8
+        assert masked[i].sum() == len(steps) * 8 + len(channels) * (30 - len(steps))
+        if len(channels):
+            assert channels.max() - channels.min() == len(channels) - 1   # adjacent
+    unchanged = augment_batch(x, mean, std, TrainConfig(augment=0.0), gen)
+    assert torch.equal(unchanged, x)
+
+
 def test_align_to_window_puts_uneven_series_at_the_end():
     x = np.zeros((2, 5, 1), dtype=np.float32)
     x[0, :3, 0] = [1, 2, 3]
@@ -103,6 +123,8 @@ def test_cli_trains_any_cell_pair_with_options(tmp_path):
     assert mf.config["cells"] == ["fastgrnn", "durnn"] and mf.config["k"] == 20
     assert mf.config["cell_options"] == [{"w_rank": 2}, {"layers": 2}]
     assert mf.meta["seed"] == 1 and mf.meta["train"]["config"]["patience"] == 2
+    # BasicMotions' own settings (DATASET_TRAINING) apply where no option overrides them.
+    assert mf.meta["train"]["config"]["shift"] == 1.0 and mf.meta["train"]["config"]["epochs"] == 2
     assert mf.build()(torch.zeros(1, 100, 6)).shape == (1, 4)
 
 
@@ -115,6 +137,8 @@ def test_cli_trains_any_cell_pair_with_options(tmp_path):
     (["--cell-options", "w_rank"], ["key=value"]),
     (["--hidden", "16,x"], ["comma-separated integers"]),
     (["--epochs", "0"], ["--epochs 0: give at least 1"]),
+    (["--mask-steps", "-1"], ["--mask-steps -1: must not be negative"]),
+    (["--shift", "2"], ["--shift must lie in [0, 1], got 2.0"]),
 ])
 def test_cli_bad_model_choices(tmp_path, args, words):
     assert_one_line_error(run_cli("train", *args, "--out", str(tmp_path / "m.wbm")), *words)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from workbench.commands.common import console, int_list
@@ -78,12 +79,15 @@ def train_model(dataset: str, family: str, cells: list[str], hidden: list[int], 
     torch.manual_seed(seed)
     model = build_model(config)
     cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
+    started = time.perf_counter()
     result = train(model, tr, cfg, progress=progress)
+    seconds = round(time.perf_counter() - started, 1)
     test_acc = accuracy(model, te.x, te.y)
     meta = {"dataset": tr.name, "class_names": tr.class_names, "seed": seed,
             "train": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "refit": result.refit,
                       "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
-                      "train_accuracy": result.train_accuracy, "test_accuracy": test_acc, "config": vars(cfg)}}
+                      "train_accuracy": result.train_accuracy, "test_accuracy": test_acc, "config": vars(cfg),
+                      "seconds": seconds}}
     if window is not None:
         meta["window_prep"] = {"window": window, "align": "end", "pad": "zeros in front"}
     save(from_module(model, meta), out)
@@ -138,22 +142,25 @@ def cmd_train(args) -> int:
         raise WorkbenchError(f"family {args.family} takes {levels} cell(s) and {levels} hidden size(s)")
     if any(h < 1 for h in hidden):
         raise WorkbenchError(f"--hidden {args.hidden}: hidden sizes must be at least 1")
-    if args.epochs < 1:
-        raise WorkbenchError(f"--epochs {args.epochs}: give at least 1")
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
-    options = {"patience": args.patience, "val_fraction": args.val_fraction}
-    if args.lr is not None:
-        options["lr"] = args.lr
-    if args.batch_size is not None:
-        options["batch_size"] = args.batch_size
-    if args.refit is not None:
-        options["refit"] = args.refit
-    if args.shift is not None:
-        if not 0.0 <= args.shift <= 1.0:
-            raise WorkbenchError(f"--shift must lie in [0, 1], got {args.shift}")
-        options["shift"] = args.shift
-    path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, args.epochs, args.seed, Path(args.out),
+    from workbench.models.trainconfig import DATASET_TRAINING, TrainConfig
+
+    given = {"epochs": args.epochs, "patience": args.patience, "val_fraction": args.val_fraction, "lr": args.lr,
+             "batch_size": args.batch_size, "weight_decay": args.weight_decay, "refit": args.refit,
+             "augment": args.augment, "shift": args.shift, "mask_channels": args.mask_channels,
+             "mask_steps": args.mask_steps}
+    options = {**DATASET_TRAINING.get(args.dataset, {}), **{k: v for k, v in given.items() if v is not None}}
+    for name in ("epochs", "patience", "batch_size"):
+        if name in options and options[name] < 1:
+            raise WorkbenchError(f"--{name.replace('_', '-')} {options[name]}: give at least 1")
+    for name in ("lr", "weight_decay", "augment", "mask_channels", "mask_steps"):
+        if name in options and options[name] < 0:
+            raise WorkbenchError(f"--{name.replace('_', '-')} {options[name]}: must not be negative")
+    if not 0.0 <= options.get("val_fraction", 0.0) < 1.0:
+        raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {options['val_fraction']}")
+    if not 0.0 <= options.get("shift", 0.0) <= 1.0:
+        raise WorkbenchError(f"--shift must lie in [0, 1], got {options['shift']}")
+    epochs = options.pop("epochs", TrainConfig().epochs)
+    path, acc = train_model(args.dataset, args.family, cells, hidden, args.k, epochs, args.seed, Path(args.out),
                             cell_options=parse_cell_options(args.cell_options, levels), window=args.window,
                             **options)
     console().print(f"model written to [bold]{path}[/]; test accuracy (float, torch): {acc:.3f}")
@@ -166,7 +173,11 @@ def register(sub) -> None:
     d = TrainConfig()
     s = sub.add_parser("train", help="train a model on a dataset and write a model file",
                        description="Train a ShaRNN or a single-level RNN (cells: lstm, gru, fastgrnn, mingru, "
-                                   "minlstm, durnn) with early stopping on a stratified validation split.")
+                                   "minlstm, durnn) with early stopping on a stratified validation split. "
+                                   "Known datasets bring their own training settings (DATASET_TRAINING in "
+                                   "workbench/models/trainconfig.py: BasicMotions --shift 1; keywords "
+                                   "SpecAugment, 30 epochs, batch 64); options given here override them; "
+                                   "[defaults] are TrainConfig's.")
     s.add_argument("--dataset", default="BasicMotions",
                    help="dataset name (UCR/UEA archive, keywords, ...) or a .npz/.csv file [BasicMotions]")
     s.add_argument("--family", default="sharnn", help="model family: sharnn (two levels) or rnn (one) [sharnn]")
@@ -178,10 +189,10 @@ def register(sub) -> None:
     s.add_argument("--k", type=int, default=None, help="ShaRNN brick length; must divide T [divisor nearest sqrt(T)]")
     s.add_argument("--window", type=int, default=None,
                    help="re-align uneven series to end at step N (zeros in front), e.g. 30 for JapaneseVowels")
-    s.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs [{d.epochs}]")
-    s.add_argument("--patience", type=int, default=d.patience,
+    s.add_argument("--epochs", type=int, default=None, help=f"maximum epochs [{d.epochs}]")
+    s.add_argument("--patience", type=int, default=None,
                    help=f"early stopping: epochs without a better validation loss [{d.patience}]")
-    s.add_argument("--val-fraction", type=float, default=d.val_fraction,
+    s.add_argument("--val-fraction", type=float, default=None,
                    help=f"fraction of every class held out for early stopping [{d.val_fraction}]")
     s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
     s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
@@ -191,6 +202,13 @@ def register(sub) -> None:
     s.add_argument("--shift", type=float, default=None,
                    help="augmentation: random circular time shift up to this fraction of the window, for data "
                         f"whose label does not depend on where in the window things happen (activity) [{d.shift}]")
+    s.add_argument("--weight-decay", type=float, default=None, help=f"Adam weight decay (L2) [{d.weight_decay}]")
+    s.add_argument("--augment", type=float, default=None,
+                   help=f"augmentation: per-window gain and per-step jitter of this relative size [{d.augment}]")
+    s.add_argument("--mask-channels", type=int, default=None,
+                   help=f"augmentation (SpecAugment): mask a band of up to N adjacent channels [{d.mask_channels}]")
+    s.add_argument("--mask-steps", type=int, default=None,
+                   help=f"augmentation (SpecAugment): mask two spans of up to N steps [{d.mask_steps}]")
     s.add_argument("--seed", type=int, default=0, help="random seed [0]")
     s.add_argument("--from-edgeml", metavar="STATE.pt", default=None,
                    help="no training: import a ShaRNN trained with EdgeML's SRNN2 (torch.save'd state dict; "

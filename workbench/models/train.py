@@ -87,20 +87,37 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predict_logits(model, x).argmax(axis=1) == y).mean())
 
 
-def augment_batch(xb: torch.Tensor, std: torch.Tensor, strength: float, gen: torch.Generator,
-                  shift: float = 0.0) -> torch.Tensor:
-    """Raw windows [B, T, C] with a gain N(1, s) per window and channel and jitter N(0, s·std_c) per step;
-    with ``shift`` > 0 also rolled circularly by a random number of steps up to shift·T."""
+def augment_batch(xb: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, cfg: TrainConfig,
+                  gen: torch.Generator) -> torch.Tensor:
+    """Raw windows [B, T, C], augmented as ``cfg`` says:
+    - ``shift`` > 0: rolled circularly by a random number of steps up to shift·T;
+    - ``augment`` = s > 0: a gain N(1, s) per window and channel and jitter N(0, s·std_c) per step;
+    - ``mask_channels`` / ``mask_steps`` = w > 0 (SpecAugment, Park et al. 2019): one band of up to w
+      adjacent channels and two spans of up to w steps per window are set to the channel means (zero
+      after standardisation), so a model cannot lean on one formant band or one instant of a word."""
     b, t, c = xb.shape
-    if shift > 0:
-        steps = torch.randint(0, max(1, int(shift * t)) + 1, (b, 1), generator=gen)
+    if cfg.shift > 0:
+        steps = torch.randint(0, max(1, int(cfg.shift * t)) + 1, (b, 1), generator=gen)
         index = (torch.arange(t).unsqueeze(0) + steps) % t
         xb = torch.gather(xb, 1, index.unsqueeze(-1).expand(b, t, c))
-    if strength <= 0:
-        return xb
-    gain = 1.0 + strength * torch.randn(b, 1, c, generator=gen)
-    jitter = strength * std * torch.randn(b, t, c, generator=gen)
-    return xb * gain + jitter
+    if cfg.augment > 0:
+        gain = 1.0 + cfg.augment * torch.randn(b, 1, c, generator=gen)
+        jitter = cfg.augment * std * torch.randn(b, t, c, generator=gen)
+        xb = xb * gain + jitter
+    keep = torch.ones(b, t, c, dtype=torch.bool)
+    for width, axis, count in ((cfg.mask_channels, 2, 1), (cfg.mask_steps, 1, 2)):
+        if width <= 0:
+            continue
+        size = c if axis == 2 else t
+        pos = torch.arange(size).unsqueeze(0)
+        for _ in range(count):
+            w = torch.randint(0, min(width, size) + 1, (b, 1), generator=gen)
+            start = (torch.rand(b, 1, generator=gen) * (size - w + 1)).long()
+            band = (pos >= start) & (pos < start + w)  # [B, size]
+            keep &= ~(band.unsqueeze(1) if axis == 2 else band.unsqueeze(2))
+    if cfg.mask_channels > 0 or cfg.mask_steps > 0:
+        xb = torch.where(keep, xb, mean.expand(b, t, c))
+    return xb
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, progress=None) -> TrainResult:
@@ -139,7 +156,7 @@ def _fit(model, x_tr, y_tr, x_va, y_va, cfg: TrainConfig, epochs: int, progress,
     gen = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         set_normalization(model, x_tr)
-    std = 1.0 / model.norm.inv_std
+    std, mean = 1.0 / model.norm.inv_std, model.norm.mean.clone()
     xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -156,7 +173,7 @@ def _fit(model, x_tr, y_tr, x_va, y_va, cfg: TrainConfig, epochs: int, progress,
         for i in range(0, len(xt), cfg.batch_size):
             b = perm[i:i + cfg.batch_size]
             opt.zero_grad()
-            loss = loss_fn(model(augment_batch(xt[b], std, cfg.augment, gen, cfg.shift)), yt[b])
+            loss = loss_fn(model(augment_batch(xt[b], mean, std, cfg, gen)), yt[b])
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
