@@ -201,8 +201,9 @@ def check_fits(board: Board, art: Artifact) -> None:
         raise WorkbenchError(f"model needs {mem.ram_total} bytes of RAM; board {board.name} has {board.ram_bytes}")
 
 
-def device_inputs(built: Built, data: Dataset) -> np.ndarray:
-    """The dataset in the form the device takes: float32 raw windows, or for int plans the int16
+def device_inputs(built, data: Dataset) -> np.ndarray:
+    """The dataset in the form the device takes (``built``: anything with ``export`` and ``quant``, a
+    firmware build or a MicroPython deployment): float32 raw windows, or for int plans the int16
     windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
     info = built.export
     if data.window_length != info.window or data.num_channels != info.input_dim:

@@ -155,15 +155,11 @@ def run_on_device(prep: Prepared, target, inputs, *, stream: bool = True, progre
 
 
 def device_inputs(prep: Prepared, data):
-    """The dataset in the device's input type: raw float32 windows, or for int plans the int16
-    windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
-    info = prep.export
-    if data.window_length != info.window or data.num_channels != info.input_dim:
-        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
-                             f"the model takes {info.window}x{info.input_dim}")
-    if prep.quant is None:
-        return data.x.astype("<f4")
-    return prep.quant.quantize_inputs(data.x).astype("<i2")
+    """The dataset in the device's input type (the same rule as a firmware build's: both carry
+    ``export`` and ``quant``)."""
+    from workbench.pipeline import device_inputs as build_inputs
+
+    return build_inputs(prep, data)
 
 
 def host_reference(prep: Prepared, inputs):
