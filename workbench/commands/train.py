@@ -176,7 +176,7 @@ def register(sub) -> None:
                                    "minlstm, durnn) with early stopping on a stratified validation split. "
                                    "Known datasets bring their own training settings (DATASET_TRAINING in "
                                    "workbench/models/trainconfig.py: BasicMotions --shift 1; keywords "
-                                   "SpecAugment, 30 epochs, batch 64); options given here override them; "
+                                   "SpecAugment, 120 epochs, batch 64, lr 5e-3); options given here override them; "
                                    "[defaults] are TrainConfig's.")
     s.add_argument("--dataset", default="BasicMotions",
                    help="dataset name (UCR/UEA archive, keywords, ...) or a .npz/.csv file [BasicMotions]")
