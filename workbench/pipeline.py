@@ -270,10 +270,7 @@ def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool 
     brick as a sensor would (session.extra["sliding"]). ``fault_link`` (a FaultSpec) puts the
     fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
     Whatever goes wrong, QEMU is reaped before this returns or raises."""
-    from workbench.targets.qemu import QemuTarget
-
-    target = QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, workdir=built.artifact.elf.parent / "qemu",
-                        fault_link=fault_link)
+    target = target_factory(board, emulator="qemu", use_plugin=use_plugin, fault_link=fault_link)(built)
     session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=sliding,
                             link_timeout=link_timeout)
     return session, target, target.info()
