@@ -22,24 +22,13 @@ class Prepared:
     build: object              # MicroPythonBuild
 
 
-def quantize(mf, quant: str, calib_x=None):
-    """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
-    the dataset the model file names (the quantize stage)."""
-    if quant == "f32":
-        return None
-    try:
-        from workbench.pipeline import quantize as plan
-    except ImportError:
-        raise WorkbenchError(f"quantization '{quant}' is not in this build of workbench (have: f32)") from None
-    return plan(mf, quant, calib_x)
-
-
 def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None, calib_x=None) -> Prepared:
     """Export, build for ``arch`` and check the board can hold it; nothing touches the device yet.
     ``calib_x``: calibration windows for an int plan [the model's dataset, training split]."""
     from workbench.build import micropython as mpbuild
     from workbench.export.micropython import export_micropython
     from workbench.paths import build_dir
+    from workbench.pipeline import quantize
 
     mpy_dir = mpbuild.micropython_dir(mpy_dir)
     if kernel == "auto":
@@ -248,6 +237,7 @@ def cmd_export_micropython(args) -> int:
     from workbench.build import micropython as mpbuild
     from workbench.export.micropython import export_micropython
     from workbench.models.modelfile import load
+    from workbench.pipeline import quantize
 
     board = load_board(args.board)
     arch = args.arch or mpbuild.board_arch(board)
