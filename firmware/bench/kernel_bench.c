@@ -3,7 +3,9 @@
  * shapes of the keyword-spotting ShaRNN, each call between the instruction-count markers. The host
  * (bench/kernel_bench.py) runs it under QEMU with our counting plugin and divides by the MACs.
  * Weights live in flash as in the real firmware; their values do not change the instruction count.
- * Exit code 0 (semihosting) when done.
+ * Then every shape (and some whose pairs are not a multiple of four) is checked once against a
+ * plain C product on pseudo-random weights and vector: exit code 0 (semihosting) when all equal,
+ * 1 when one differs, so a faster block loop that gets a sum wrong fails the benchmark's test.
  */
 #include <stdint.h>
 
@@ -66,6 +68,60 @@ static void matvec_q7_rows4(const int8_t *w, const int16_t *v, uint32_t rows, ui
 }
 #endif
 
+/* acc[r] = row r . v in the interleaved layout: block b, pair p, row r of the block at
+ * w[((b * pairs + p) * block_rows + r) * 2]. */
+static void matvec_plain(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t block_rows, uint32_t cols,
+                         int32_t *acc)
+{
+    const uint32_t pairs = cols / 2u;
+    for (uint32_t row = 0; row < rows; row++) {
+        const uint32_t b = row / block_rows, r = row % block_rows;
+        uint32_t sum = 0;        /* SMLAD wraps like uint32 addition */
+        for (uint32_t p = 0; p < pairs; p++) {
+            const int16_t *wp = &w[((b * pairs + p) * block_rows + r) * 2u];
+            sum += (uint32_t)(wp[0] * v[2u * p]) + (uint32_t)(wp[1] * v[2u * p + 1u]);
+        }
+        acc[row] = (int32_t)sum;
+    }
+}
+
+static int16_t check_weights[MAX_ROWS * MAX_COLS] __attribute__((aligned(4)));
+static int16_t check_vec[MAX_COLS] __attribute__((aligned(4)));
+static int32_t check_acc[2][MAX_ROWS];
+
+static int check_matvec(void)
+{
+    static const struct {
+        uint16_t rows, block_rows, cols;
+    } extra[] = { { 48, 3, 12 }, { 48, 3, 24 }, { 12, 3, 2 }, { 64, 4, 12 }, { 8, 4, 2 } };
+    uint32_t seed = 12345u;
+    for (unsigned i = 0; i < MAX_ROWS * MAX_COLS; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        check_weights[i] = (int16_t)(seed >> 16);
+    }
+    for (unsigned i = 0; i < MAX_COLS; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        check_vec[i] = (int16_t)(seed >> 16);
+    }
+    const unsigned n_cases = sizeof cases / sizeof cases[0], n_extra = sizeof extra / sizeof extra[0];
+    for (unsigned c = 0; c < n_cases + n_extra; c++) {
+        const uint32_t rows = c < n_cases ? cases[c].rows : extra[c - n_cases].rows;
+        const uint32_t block = c < n_cases ? cases[c].block_rows : extra[c - n_cases].block_rows;
+        const uint32_t cols = c < n_cases ? cases[c].cols : extra[c - n_cases].cols;
+        for (uint32_t r = 0; r < rows; r++) {
+            check_acc[0][r] = 0;
+        }
+        sharnn_q15_matvec(check_weights, check_vec, rows, block, cols, check_acc[0]);
+        matvec_plain(check_weights, check_vec, rows, block, cols, check_acc[1]);
+        for (uint32_t r = 0; r < rows; r++) {
+            if (check_acc[0][r] != check_acc[1][r]) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 int main(void)
 {
     for (unsigned i = 0; i < MAX_COLS; i++) {
@@ -85,5 +141,5 @@ int main(void)
     matvec_q7_rows4(weights_q7, vec, 64, 16, bench_acc);
     wb_count_end();
 #endif
-    return 0;
+    return check_matvec();
 }

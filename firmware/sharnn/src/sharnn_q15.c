@@ -40,6 +40,10 @@ void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32
         }
         return;
     }
+    if (block_rows == 3 && pairs % 4u == 0u && pairs > 0u && rows > 0u) {
+        sharnn_matvec3_quads_dsp(w, v, rows, pairs, acc);
+        return;
+    }
     if (block_rows == 3) {
         for (; acc < end; acc += 3) {
             w = sharnn_dot3_mem_dsp(w, v, pairs, acc);

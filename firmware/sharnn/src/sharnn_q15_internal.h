@@ -220,6 +220,47 @@ SHARNN_INLINE const int16_t *sharnn_dot3_mem_dsp(const int16_t *w, const int16_t
     SHARNN_DOT_MEM_ASM(SHARNN_DOT_BODY3_FIXED, "r4, r5, r6", "r4", "r5", "r6", "r8", "r9", "r10");
     return w;
 }
+
+/* The whole standalone matvec in 3-row blocks when the column pairs are a multiple of four (every
+ * GRU shape of the keyword model): one asm walks all blocks, so a block costs its loop passes plus 5
+ * (LDM and STM of the accumulators, the vector pointer reset, the block loop's CMP/BNE) instead of
+ * the ~13 of a call of sharnn_dot3_mem_dsp per block (its pair countdown, the single-pair tail
+ * test, the C loop). A pass takes eight pairs when they divide the row (one CMP/BNE per 48 MACs),
+ * else four. Eight registers are left to the compiler, r7 and r11 among them: the accumulators are
+ * r4-r6, the weights r8-r10. */
+#define SHARNN_QUAD3 \
+    "ldrd %[x0], %[x1], [%[vp]], #8\n\t" SHARNN_DOT_BODY3_FIXED("%[x0]") SHARNN_DOT_BODY3_FIXED("%[x1]") \
+    "ldrd %[x0], %[x1], [%[vp]], #8\n\t" SHARNN_DOT_BODY3_FIXED("%[x0]") SHARNN_DOT_BODY3_FIXED("%[x1]")
+
+#define SHARNN_MATVEC3_ASM(PASS)                                                             \
+    __asm volatile(                                                                          \
+        "1:\n\t"                                                                            \
+        "ldm %[acc], {r4, r5, r6}\n\t"                                                      \
+        "mov %[vp], %[v]\n"                                                                 \
+        "2:\n\t"                                                                            \
+        PASS                                                                                 \
+        "cmp %[vp], %[v_end]\n\t"                                                           \
+        "bne 2b\n\t"                                                                        \
+        "stmia %[acc]!, {r4, r5, r6}\n\t"                                                   \
+        "cmp %[acc], %[acc_end]\n\t"                                                        \
+        "bne 1b\n"                                                                          \
+        : [w] "+r"(w), [acc] "+r"(acc), [vp] "=&r"(vp), [x0] "=&r"(x0), [x1] "=&r"(x1)        \
+        : [v] "r"(v), [v_end] "r"(v_end), [acc_end] "r"(acc_end)                             \
+        : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory")
+
+SHARNN_INLINE void sharnn_matvec3_quads_dsp(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t pairs,
+                                            int32_t *acc)
+{
+    const int16_t *const v_end = v + 2u * pairs;
+    const int32_t *const acc_end = acc + rows;
+    const int16_t *vp;
+    uint32_t x0, x1;
+    if (pairs % 8u == 0u) {
+        SHARNN_MATVEC3_ASM(SHARNN_QUAD3 SHARNN_QUAD3);
+    } else {
+        SHARNN_MATVEC3_ASM(SHARNN_QUAD3);
+    }
+}
 #endif /* SHARNN_Q15_DSP */
 
 /* A cell's block of R rows (R a constant): out[r] = (*bias)[r] + row r . v; *bias advances by R. */
