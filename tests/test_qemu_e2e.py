@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import needs_qemu, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
-from workbench.pipeline import export_and_build, host_logits, run_on_qemu
+from workbench.pipeline import BuildOptions, export_and_build, host_logits, run_on_qemu
 
 pytestmark = needs_qemu
 
@@ -42,6 +42,23 @@ def test_device_equals_host_bit_for_bit_and_counts_repeat(built, basicmotions):
     for wa, wi in zip(a.windows, icount.windows):
         assert abs(wa.cost - wi.cost) <= 80
     assert a.stats["infers"] == 6 and a.stats["streams"] == 60 and a.stats["crc_errors"] == 0
+
+
+def test_semihosting_link_carries_the_same_session_as_the_uart(built, basicmotions):
+    """--link semihost changes the wire only: the same logits, the same instruction counts."""
+    _, test = basicmotions
+    x = test.x[:4]
+    board = load_board("mps2-an386")
+    fast = export_and_build(built.model, board, options=BuildOptions(link="semihost"))
+    assert fast.artifact.elf != built.artifact.elf
+    uart, _, _ = run_on_qemu(board, built, x)
+    semi, target, info = run_on_qemu(board, fast, x, link="semihost")
+    assert info["link"] == "semihost" and target.proc.returncode == 0
+    for a, b in zip(uart.windows, semi.windows):
+        assert b.logits.tobytes() == a.logits.tobytes()
+        assert b.stream_logits.tobytes() == a.stream_logits.tobytes()
+        assert (b.cost, b.stream_cost) == (a.cost, a.stream_cost)
+    assert semi.stats["infers"] == 4 and semi.stats["crc_errors"] == 0
 
 
 def test_demo_cli_writes_a_complete_profile(tmp_path):

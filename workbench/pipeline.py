@@ -49,19 +49,30 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Compiler knobs of a firmware build (recorded in the profile: they change every cost)."""
+    """Compiler knobs of a firmware build (recorded in the profile: they change every cost), and the
+    runner's byte link: ``uart`` (the board's UART, as on hardware) or ``semihost`` (the same frames
+    through QEMU semihosting, bare metal on QEMU only: a 6.3 KB keyword window in 0.034 s instead of
+    0.64 s)."""
 
     opt: str = "-O2"
     extra_cflags: str = ""
+    link: str = "uart"
+
+    @property
+    def compiler_default(self) -> bool:
+        return (self.opt, self.extra_cflags) == ("-O2", "")
 
     @property
     def tag(self) -> str:
         """A folder name that separates builds with different knobs (make does not track flags)."""
-        if self == BuildOptions():
-            return ""
         import hashlib
 
-        return "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
+        tag = "" if self.compiler_default else \
+            "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
+        return tag + ("" if self.link == "uart" else f"-{self.link}")
+
+
+LINKS = ("uart", "semihost")
 
 
 def check_quantization(quant: str) -> str:
@@ -107,9 +118,14 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     if kernel_path not in KERNEL_PATHS:
         raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
     check_quantization(quant)
-    if backend == "zephyr" and options != BuildOptions():
+    if options.link not in LINKS:
+        raise WorkbenchError(f"unknown link '{options.link}' (have: {', '.join(LINKS)})")
+    if backend == "zephyr" and not options.compiler_default:
         raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
                              "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
+    if backend == "zephyr" and options.link != "uart":
+        raise WorkbenchError(f"--link {options.link} is a bare-metal port's link: a Zephyr build talks over the "
+                             "board's UART")
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -120,7 +136,8 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
         cflags = " ".join(filter(None, ["-DSHARNN_PORTABLE" if kernel_path == "portable" else "",
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
-                              opt=options.opt, extra_cflags=cflags)
+                              opt=options.opt, extra_cflags=cflags,
+                              make_vars={"LINK": options.link} if options.link != "uart" else None)
     elif backend == "zephyr":
         from workbench.build import zephyr
 
@@ -264,27 +281,34 @@ def torch_logits(mf: ModelFile, data: Dataset) -> np.ndarray:
 
 def run_on_qemu(board: Board, built: Built, inputs: np.ndarray, *, stream: bool = True, use_plugin: bool = True,
                 progress=None, sliding: np.ndarray | None = None, fault_link=None,
-                link_timeout: float | None = None):
+                link_timeout: float | None = None, link: str = "uart"):
     """Stream ``inputs`` through the firmware under QEMU: every window full (and streamed from
     staging when ``stream``); then, if ``sliding`` (a long stream [L, D]) is given, push it brick by
     brick as a sensor would (session.extra["sliding"]). ``fault_link`` (a FaultSpec) puts the
-    fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer.
+    fault-injecting proxy on the serial line; ``link_timeout`` bounds the wait for any one answer;
+    ``link`` is the link ``built`` was built with (BuildOptions.link).
     Whatever goes wrong, QEMU is reaped before this returns or raises."""
-    target = target_factory(board, emulator="qemu", use_plugin=use_plugin, fault_link=fault_link)(built)
+    target = target_factory(board, emulator="qemu", use_plugin=use_plugin, fault_link=fault_link, link=link)(built)
     session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=sliding,
                             link_timeout=link_timeout)
     return session, target, target.info()
 
 
 def target_factory(board: Board, *, emulator: str | None = None, port: str | None = None,
-                   renode: str | None = None, use_plugin: bool = True, fault_link=None):
+                   renode: str | None = None, use_plugin: bool = True, fault_link=None, link: str = "uart"):
     """What a run streams through: the real board on a serial port (``port``; "auto" finds it by the
     USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
     target needs (the emulator, the port) is checked now, before a long build; the returned function
     opens the target on the built firmware. The fault-injecting proxy (``fault_link``) sits on QEMU's
-    serial line only."""
+    serial line only; ``link`` "semihost" carries the frames through QEMU semihosting instead of the
+    UART (a firmware built with that link)."""
     if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
         raise WorkbenchError("--fault-link works on QEMU targets only")
+    if link != "uart":
+        if port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators:
+            raise WorkbenchError(f"--link {link} works on QEMU targets only (a board or Renode talks over the UART)")
+        if fault_link is not None:
+            raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
     if port:
         from workbench.targets.hardware import BoardTarget, find_serial_port
 
@@ -306,7 +330,7 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
 
     qemu_binary()
     return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
-                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link)
+                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link, link=link)
 
 
 def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None,
@@ -393,7 +417,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
     stage = on_stage or (lambda text: None)
     backend = backend or board.default_backend
     open_target = target_factory(board, emulator=emulator, port=port, renode=renode,
-                                 use_plugin=(counter == "plugin"), fault_link=fault_link)
+                                 use_plugin=(counter == "plugin"), fault_link=fault_link, link=options.link)
     stage(f"build firmware for {board.name} ({backend}, {quant}, {kernel_path} kernel)")
     built = export_and_build(mf, board, backend, quant=quant, kernel_path=kernel_path, options=options, root=root)
     target = open_target(built)
@@ -423,7 +447,8 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
         metrics=metrics, windows=windows,
         tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
                        "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags}, "link": session.link,
+        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
+               "link": {"transport": options.link, **session.link},
                "device_stats": session.stats, "handshake": dict(vars(session.hello))})
 
 

@@ -1,6 +1,11 @@
 # Builds the device runner + sharnn kernel + an exported model for one bare-metal port.
 #
 #   make -f firmware/ports/baremetal.mk PORT=mps2-an386 MODEL_DIR=<export dir> OUT=<build dir> [QUANT=f32]
+#       [LINK=uart|semihost]
+#
+# LINK: the runner's byte link. uart (default) is the board's UART, as on hardware; semihost carries the
+# same frames through Arm semihosting (ports/cortex-m/link_semihost.c), for emulated ports that list
+# it in PORT_LINKS.
 #
 # APP=<folder under firmware/> builds that program (e.g. APP=bench, the kernel benchmark) with the
 # kernel and the port instead of the runner and a model.
@@ -16,6 +21,17 @@ ifeq ($(wildcard $(PORT_DIR)/port.mk),)
 $(error unknown bare-metal port '$(PORT)')
 endif
 include $(PORT_DIR)/port.mk
+
+LINK ?= uart
+PORT_LINKS ?= uart
+ifeq ($(filter $(LINK),$(PORT_LINKS)),)
+$(error port '$(PORT)' has no '$(LINK)' link (it has: $(PORT_LINKS)))
+endif
+LINK_CFLAGS :=
+ifeq ($(LINK),semihost)
+PORT_SRCS += $(CM_DIR)/link_semihost.c
+LINK_CFLAGS := -DWB_LINK_SEMIHOST
+endif
 
 CROSS ?= arm-none-eabi-
 CC := $(CROSS)gcc
@@ -37,7 +53,7 @@ vpath %.c $(sort $(dir $(SRCS)))
 
 CFLAGS := $(PORT_CPU) -std=c99 $(OPT) -g -Wall -Wextra -Werror=implicit-function-declaration \
           -ffp-contract=off -ffunction-sections -fdata-sections -fno-common -fstack-usage \
-          -I$(FW_DIR)/sharnn/include -I$(FW_DIR)/runner -I$(MODEL_DIR) $(PORT_INC) $(EXTRA_CFLAGS)
+          -I$(FW_DIR)/sharnn/include -I$(FW_DIR)/runner -I$(MODEL_DIR) $(PORT_INC) $(LINK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(PORT_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections -Wl,--no-warn-rwx-segments \
            -L$(CM_DIR) -T$(PORT_LD) -Wl,--defsym=__stack_size=$(STACK_SIZE) -Wl,-Map=$(OUT)/firmware.map
 

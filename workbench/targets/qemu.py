@@ -6,6 +6,10 @@ The guest's UART0 is a TCP server on 127.0.0.1 (``wait=on`` so nothing the guest
 without it, from SysTick under ``-icount shift=N``: every instruction advances virtual time by 2^N ns,
 so instructions = ticks * 1e9 / (clock_hz * 2^N) (source ``qemu-icount-instructions``). Both are
 instruction counts, never cycles.
+
+With ``link="semihost"`` (a firmware built with ``LINK=semihost``) the serial line is not used: the
+same protocol frames travel through two FIFOs the guest reads and writes with semihosting
+(``workbench.targets.semihost_link``): a keyword window (6.3 KB) takes 0.034 s instead of 0.64 s.
 """
 
 from __future__ import annotations
@@ -89,14 +93,21 @@ class QemuTarget(ProcessTarget):
     process_name = "QEMU"
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
-                 workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None):
+                 workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None,
+                 link: str = "uart"):
         """``fault_link``: a ``workbench.link.faulty.FaultSpec``; the serial line then runs through a
-        fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did)."""
+        fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did). ``link``: "uart"
+        (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting)."""
+        if link not in ("uart", "semihost"):
+            raise WorkbenchError(f"unknown link '{link}' (have: uart, semihost)")
+        if link == "semihost" and fault_link is not None:
+            raise WorkbenchError("--fault-link damages the UART line: it does not combine with --link semihost")
+        self.link = link
         if not board.qemu:
             raise WorkbenchError(f"board {board.name} has no QEMU machine in its board file")
-        self.board, self.elf = board, Path(elf)
+        self.board, self.elf = board, Path(elf).absolute()
         self.icount_shift = icount_shift
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-qemu-"))
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-qemu-")).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.connect_timeout = connect_timeout
         self.proc: subprocess.Popen | None = None
@@ -138,6 +149,8 @@ class QemuTarget(ProcessTarget):
         """Launch QEMU and connect to its serial server; returns the open pyserial port."""
         if not self.elf.is_file():
             raise WorkbenchError(f"firmware {self.elf} not found")
+        if self.link == "semihost":
+            return self._start_semihost()
         for _attempt in range(5):
             self.port = free_port()
             with open(self.log_path, "wb") as log:
@@ -157,6 +170,18 @@ class QemuTarget(ProcessTarget):
             if "Address already in use" not in self.log_text():
                 raise DeviceError(f"QEMU exited at start (code {self.proc.returncode}): {self.log_tail()}")
         raise DeviceError("QEMU could not bind a free TCP port for the serial line")
+
+    def _start_semihost(self):
+        """QEMU without a serial line, in the folder that holds the link's FIFOs (the guest opens them
+        by relative name); the FIFOs exist and are open on this side before QEMU starts."""
+        from workbench.targets.semihost_link import FifoPort
+
+        port = FifoPort(self.workdir)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.command(None), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir,
+                                         preexec_fn=_die_with_parent)
+        return port
 
     def run_to_exit(self, timeout: float = 120.0) -> list[int]:
         """Run a firmware that needs no serial link (a benchmark) until it exits; returns the
@@ -231,7 +256,7 @@ class QemuTarget(ProcessTarget):
         return {"qemu": qemu_version()}
 
     def describe(self) -> str:
-        return f"QEMU ({self.board.qemu['machine']})"
+        return f"QEMU ({self.board.qemu['machine']}" + (", semihosting link)" if self.link == "semihost" else ")")
 
     def info(self) -> dict:
-        return {**super().info(), "machine": self.board.qemu["machine"]}
+        return {**super().info(), "machine": self.board.qemu["machine"], "link": self.link}

@@ -8,6 +8,9 @@
  * again before PRIMASK clears: its handler never runs. A byte that arrives while the runner computes
  * (a retransmission, a duplicated byte on a noisy link) therefore cannot add instructions to a
  * measured inference.
+ *
+ * Built with LINK=semihost (WB_LINK_SEMIHOST), the link functions come from
+ * ../cortex-m/link_semihost.c instead and the UART stays unused.
  */
 #include "cm.h"
 #include "wb_port.h"
@@ -28,6 +31,7 @@
 
 #define CORE_CLOCK_HZ 25000000u
 
+#ifndef WB_LINK_SEMIHOST
 void wb_port_init(void)
 {
     UART_BAUDDIV = 16u;               /* the smallest divider the CMSDK UART accepts */
@@ -72,6 +76,12 @@ void wb_port_write(const uint8_t *data, size_t len)
         UART_DATA = data[i];
     }
 }
+
+#else
+void wb_port_init(void)
+{
+}
+#endif
 
 uint32_t wb_port_counter_hz(void) { return CORE_CLOCK_HZ; }
 const char *wb_port_board(void) { return "mps2-an386"; }
