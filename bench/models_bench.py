@@ -116,6 +116,15 @@ def row_from_file(path: str) -> dict:
     model, c, t = mf.build(), mf.config, mf.meta["train"]
     _, te = load(mf.meta["dataset"])
     family = ("sharnn-" if c["family"] == "sharnn" else "") + c["cells"][0]
+    spec = DATASETS.get(mf.meta["dataset"], {})
+    default_hidden = spec.get("sharnn_hidden" if c["family"] == "sharnn" else "rnn_hidden")
+    opts = c.get("cell_options") or {}
+    levels = opts if isinstance(opts, list) else [opts]
+    if list(c["hidden"]) != list(default_hidden or c["hidden"]) or any(levels):
+        # Another size or cell options than the table's standard row: a row of its own beside it.
+        shown = levels[:1] if all(o == levels[0] for o in levels) else levels
+        family += " " + "/".join(map(str, c["hidden"])) + "".join(
+            " " + ",".join(f"{k}={v}" for k, v in sorted(o.items())) for o in shown if o)
     macs = model.macs()
     return {"dataset": mf.meta["dataset"], "family": family, "config": c, "seed": mf.meta["seed"],
             "train": t["config"], "test_accuracy": accuracy(model, te.x, te.y), "parameters": count_parameters(model),
@@ -185,7 +194,9 @@ def main(argv=None) -> int:
         print(f"[{i}/{len(jobs)}] {ds} {name} {label} seed {seed}: test {row['test_accuracy']:.4f} "
               f"({row['train_seconds']} s, best epoch {row['best_epoch']})", flush=True)
     wanted = {key({"dataset": j[0], "family": j[1], "seed": j[3], "study": j[5]}) for j in jobs}
-    table = [r for k, r in rows.items() if k in wanted]
+    sized = {key(r) for r in rows.values() if not args.study and " " in r["family"]
+             and r["dataset"] in args.datasets.split(",") and (not only or r["family"].split()[0] in only)}
+    table = [r for k, r in rows.items() if k in wanted or k in sized]
     text = study_table(table) if args.study else family_table(table)
     print(text)
     if not args.study:
@@ -217,8 +228,7 @@ def family_table(rows: list[dict]) -> str:
         c = rs[0]["config"]
         accs = _accs(rs)
         acc = f"{100 * np.mean(accs):.1f} %" + (f" (min {100 * min(accs):.1f})" if len(accs) > 1 else "")
-        opts = c.get("cell_options")
-        cells = "/".join(c["cells"]) + (f" {opts}" if opts else "")
+        cells = "/".join(c["cells"])      # options, if any, are in the family's name (row_from_file)
         lines.append(f"| {ds} | {fam} | {cells} | {'/'.join(map(str, c['hidden']))} | {c.get('k', '–')} | {acc} "
                      f"| {','.join(str(r['seed']) for r in rs)} | {rs[0]['parameters']:,} "
                      f"| {rs[0]['macs_full_window']:,} | {rs[0]['macs_stream_window']:,} |")
@@ -262,7 +272,7 @@ def checks(rows: list[dict]) -> str:
             continue
         best = max(here, key=here.get)
         for kind in ("durnn", "mingru", "minlstm"):
-            cands = {f: here[f] for f in (kind, f"sharnn-{kind}") if f in here}
+            cands = {f: a for f, a in here.items() if f.split()[0] in (kind, f"sharnn-{kind}")}
             if cands:
                 f = max(cands, key=cands.get)
                 gap = 100 * (here[best] - cands[f])
