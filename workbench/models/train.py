@@ -190,9 +190,10 @@ def _fit(model, x_tr, y_tr, x_va, y_va, cfg: TrainConfig, epochs: int, progress,
             best.update(epoch=epoch, score=score, acc=acc, loss=vloss, state=copy.deepcopy(model.state_dict()))
         status = f"val acc {acc:.3f} loss {vloss:.3f} (best @ {best['epoch']})"
         progress.update(task, advance=1, status=status)
-        if not progress.console.is_terminal and (epoch == 1 or epoch % 10 == 0):
+        console = getattr(progress, "console", None)      # callers may pass a silent stand-in
+        if console is not None and not console.is_terminal and (epoch == 1 or epoch % 10 == 0):
             # Into a log file a live bar renders only at its end: a line every ten epochs instead.
-            progress.console.print(f"epoch {epoch}/{epochs}: {status}", highlight=False)
+            console.print(f"epoch {epoch}/{epochs}: {status}", highlight=False)
         if epoch - best["epoch"] >= cfg.patience:
             break
     best["epochs_run"] = epoch
