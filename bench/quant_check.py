@@ -33,6 +33,7 @@ from workbench.boards import load_board  # noqa: E402
 from workbench.commands.run import run_model  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
+from workbench.targets import LINKS  # noqa: E402
 from workbench.pipeline import (BuildOptions, device_inputs, export_and_build, host_logits, host_sliding_logits,  # noqa: E402
                                 model_windows, reference_logits, reference_sliding_logits, stream_of_windows,
                                 torch_logits)
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sliding", action="store_true", help="skip the sliding stream pass")
     ap.add_argument("--host-only", action="store_true", help="only the host C and numpy checks (no QEMU)")
     ap.add_argument("--profiles", default="build/quant_check", help="where to write the profiles")
-    ap.add_argument("--link", default="semihost", choices=["semihost", "uart"],
+    ap.add_argument("--link", default="semihost", choices=LINKS,
                     help="byte link to the emulated board [semihost]")
     args = ap.parse_args(argv)
     out_dir = Path(args.profiles)

@@ -19,6 +19,7 @@ from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
+from workbench.targets import check_link
 
 if TYPE_CHECKING:
     from workbench.quantize import QuantModel
@@ -72,9 +73,6 @@ class BuildOptions:
         return tag + ("" if self.link == "uart" else f"-{self.link}")
 
 
-LINKS = ("uart", "semihost")
-
-
 def check_quantization(quant: str) -> str:
     from workbench.quantize import QUANT_SCHEMES
 
@@ -118,8 +116,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     if kernel_path not in KERNEL_PATHS:
         raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
     check_quantization(quant)
-    if options.link not in LINKS:
-        raise WorkbenchError(f"unknown link '{options.link}' (have: {', '.join(LINKS)})")
+    check_link(options.link)
     if backend == "zephyr" and not options.compiler_default:
         raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
                              "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
@@ -137,7 +134,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link} if options.link != "uart" else None)
+                              make_vars={"LINK": options.link})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
@@ -304,11 +301,9 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
     UART (a firmware built with that link)."""
     if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
         raise WorkbenchError("--fault-link works on QEMU targets only")
-    if link != "uart":
-        if port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators:
-            raise WorkbenchError(f"--link {link} works on QEMU targets only (a board or Renode talks over the UART)")
-        if fault_link is not None:
-            raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
+    if link != "uart" and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
+        raise WorkbenchError(f"--link {link} works on QEMU targets only (a board or Renode talks over the UART)")
+    check_link(link, fault_link)
     if port:
         from workbench.targets.hardware import BoardTarget, find_serial_port
 

@@ -111,6 +111,7 @@ def cmd_demo(args) -> int:
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
     from workbench.commands.deploy import add_run_options
+    from workbench.targets import LINKS
 
     def run_options(s):
         s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
@@ -142,7 +143,7 @@ def register(sub) -> None:
     s.add_argument("--opt", default="-O2", help="firmware optimisation flag, e.g. --opt=-O1 [-O2]")
     s.add_argument("--cflags", default="", help="extra firmware compiler flags, e.g. --cflags=-fno-inline (recorded in the "
                                                 "profile)")
-    s.add_argument("--link", default="uart", choices=["uart", "semihost"],
+    s.add_argument("--link", default="uart", choices=LINKS,
                    help="byte link to a QEMU board: uart (the board's UART, as on hardware; QEMU's model moves "
                         "~20 KiB/s) or semihost (the same protocol frames through QEMU semihosting: a keyword "
                         "window in 0.034 s instead of 0.64 s, for whole-test-set checks; bare metal only) "

@@ -11,6 +11,20 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
+from workbench.errors import WorkbenchError
+
+# The runner's byte links: "uart", the board's UART (as on hardware), or "semihost", the same protocol
+# frames through QEMU semihosting (firmware/ports/cortex-m/link_semihost.c, targets/semihost_link.py).
+LINKS = ("uart", "semihost")
+
+
+def check_link(link: str, fault_link=None) -> None:
+    """A known link, and no fault injection unless the frames cross the UART (its proxy sits there)."""
+    if link not in LINKS:
+        raise WorkbenchError(f"unknown link '{link}' (have: {', '.join(LINKS)})")
+    if link != "uart" and fault_link is not None:
+        raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
+
 
 @dataclass
 class Measure:

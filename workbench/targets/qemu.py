@@ -28,7 +28,7 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, ProcessTarget
+from workbench.targets import Measure, ProcessTarget, check_link
 from workbench.targets.faults import FAULT_EXIT_CODE, FAULT_RE  # noqa: F401 (re-exported)
 
 
@@ -98,10 +98,7 @@ class QemuTarget(ProcessTarget):
         """``fault_link``: a ``workbench.link.faulty.FaultSpec``; the serial line then runs through a
         fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did). ``link``: "uart"
         (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting)."""
-        if link not in ("uart", "semihost"):
-            raise WorkbenchError(f"unknown link '{link}' (have: uart, semihost)")
-        if link == "semihost" and fault_link is not None:
-            raise WorkbenchError("--fault-link damages the UART line: it does not combine with --link semihost")
+        check_link(link, fault_link)
         self.link = link
         if not board.qemu:
             raise WorkbenchError(f"board {board.name} has no QEMU machine in its board file")

@@ -17,7 +17,6 @@ import os
 import select
 import struct
 import termios
-import time
 from pathlib import Path
 
 import serial
@@ -39,7 +38,6 @@ class FifoPort:
         self._tx = os.open(self.to_device, os.O_RDWR | os.O_NONBLOCK)
         self.timeout: float | None = 0.05
         self.is_open = True
-        self._closed_by_device = False
 
     @property
     def in_waiting(self) -> int:

@@ -125,16 +125,20 @@ SHARNN_INLINE const int16_t *sharnn_dot_block_portable(const int16_t *w, const i
     "smlad r5, r9, " X ", r5\n\t"                            \
     "smlad r6, r10, " X ", r6\n\t"
 
+/* Four column pairs of a block: two LDRD of the vector (advancing %[v]), a BODY per pair. */
+#define SHARNN_DOT_PASS4(BODY)                                                        \
+        "ldrd %[x0], %[x1], [%[v]], #8\n\t"                                          \
+        BODY("%[x0]") BODY("%[x1]")                                                   \
+        "ldrd %[x0], %[x1], [%[v]], #8\n\t"                                          \
+        BODY("%[x0]") BODY("%[x1]")
+
 /* The pass over the column pairs, shared by every variant: four pairs per loop pass, then single
  * pairs. The accumulators are r4-r7 (r4-r6 for R = 3), the weights r8-r11. */
 #define SHARNN_DOT_LOOP(BODY)                                                         \
         "subs %[p], %[p], #4\n\t"                                                    \
         "blt 2f\n"                                                                    \
         "1:\n\t"                                                                     \
-        "ldrd %[x0], %[x1], [%[v]], #8\n\t"                                          \
-        BODY("%[x0]") BODY("%[x1]")                                                   \
-        "ldrd %[x0], %[x1], [%[v]], #8\n\t"                                          \
-        BODY("%[x0]") BODY("%[x1]")                                                   \
+        SHARNN_DOT_PASS4(BODY)                                                        \
         "subs %[p], %[p], #4\n\t"                                                    \
         "bge 1b\n"                                                                    \
         "2:\n\t"                                                                     \
@@ -228,24 +232,20 @@ SHARNN_INLINE const int16_t *sharnn_dot3_mem_dsp(const int16_t *w, const int16_t
  * test, the C loop). A pass takes eight pairs when they divide the row (one CMP/BNE per 48 MACs),
  * else four. Eight registers are left to the compiler, r7 and r11 among them: the accumulators are
  * r4-r6, the weights r8-r10. */
-#define SHARNN_QUAD3 \
-    "ldrd %[x0], %[x1], [%[vp]], #8\n\t" SHARNN_DOT_BODY3_FIXED("%[x0]") SHARNN_DOT_BODY3_FIXED("%[x1]") \
-    "ldrd %[x0], %[x1], [%[vp]], #8\n\t" SHARNN_DOT_BODY3_FIXED("%[x0]") SHARNN_DOT_BODY3_FIXED("%[x1]")
-
 #define SHARNN_MATVEC3_ASM(PASS)                                                             \
     __asm volatile(                                                                          \
         "1:\n\t"                                                                            \
         "ldm %[acc], {r4, r5, r6}\n\t"                                                      \
-        "mov %[vp], %[v]\n"                                                                 \
+        "mov %[v], %[v_start]\n"                                                           \
         "2:\n\t"                                                                            \
         PASS                                                                                 \
-        "cmp %[vp], %[v_end]\n\t"                                                           \
+        "cmp %[v], %[v_end]\n\t"                                                            \
         "bne 2b\n\t"                                                                        \
         "stmia %[acc]!, {r4, r5, r6}\n\t"                                                   \
         "cmp %[acc], %[acc_end]\n\t"                                                        \
         "bne 1b\n"                                                                          \
-        : [w] "+r"(w), [acc] "+r"(acc), [vp] "=&r"(vp), [x0] "=&r"(x0), [x1] "=&r"(x1)        \
-        : [v] "r"(v), [v_end] "r"(v_end), [acc_end] "r"(acc_end)                             \
+        : [w] "+r"(w), [acc] "+r"(acc), [v] "=&r"(vp), [x0] "=&r"(x0), [x1] "=&r"(x1)         \
+        : [v_start] "r"(v), [v_end] "r"(v_end), [acc_end] "r"(acc_end)                       \
         : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory")
 
 SHARNN_INLINE void sharnn_matvec3_quads_dsp(const int16_t *w, const int16_t *v, uint32_t rows, uint32_t pairs,
@@ -256,9 +256,9 @@ SHARNN_INLINE void sharnn_matvec3_quads_dsp(const int16_t *w, const int16_t *v, 
     const int16_t *vp;
     uint32_t x0, x1;
     if (pairs % 8u == 0u) {
-        SHARNN_MATVEC3_ASM(SHARNN_QUAD3 SHARNN_QUAD3);
+        SHARNN_MATVEC3_ASM(SHARNN_DOT_PASS4(SHARNN_DOT_BODY3_FIXED) SHARNN_DOT_PASS4(SHARNN_DOT_BODY3_FIXED));
     } else {
-        SHARNN_MATVEC3_ASM(SHARNN_QUAD3);
+        SHARNN_MATVEC3_ASM(SHARNN_DOT_PASS4(SHARNN_DOT_BODY3_FIXED));
     }
 }
 #endif /* SHARNN_Q15_DSP */
