@@ -23,14 +23,12 @@
 #include "wb_proto.h"
 #include "wb_runner.h"
 
-#define RESULT_HEADER 12u  /* valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32 */
-#define HELLO_BOARD_MAX 64u
 
 /* Every answer must fit the response buffer: a model whose logits do not is refused at compile time. */
 #ifdef WB_MODEL_OUTPUT_BYTES
-_Static_assert(RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
+_Static_assert(WB_RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
 #endif
-_Static_assert(45u + HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
+_Static_assert(WB_HELLO_BOARD + WB_HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
 _Static_assert(32u <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
 
 static wb_rx_t rx;
@@ -67,10 +65,10 @@ static uint16_t hello(void)
     const wb_model_info_t *m = &wb_model_info;
     const char *board = wb_port_board();
     size_t blen = strlen(board);
-    if (blen > HELLO_BOARD_MAX) {
-        blen = HELLO_BOARD_MAX;
+    if (blen > WB_HELLO_BOARD_MAX) {
+        blen = WB_HELLO_BOARD_MAX;
     }
-    memset(rsp, 0, 45);
+    memset(rsp, 0, WB_HELLO_BOARD);
     rsp[0] = WB_PROTO_VERSION;
     rsp[1] = SHARNN_VERSION_MAJOR;
     rsp[2] = SHARNN_VERSION_MINOR;
@@ -88,17 +86,17 @@ static uint16_t hello(void)
     put_u32(rsp + 24, (uint32_t)wb_port_stack_size());
     put_u32(rsp + 28, m->state_bytes);
     put_u32(rsp + 32, (uint32_t)sizeof staging);
-    memcpy(rsp + 36, m->hash, 8);
-    rsp[44] = (uint8_t)blen;
-    memcpy(rsp + 45, board, blen);
-    return (uint16_t)(45 + blen);
+    memcpy(rsp + WB_HELLO_HASH, m->hash, WB_HELLO_BOARD_LEN - WB_HELLO_HASH);
+    rsp[WB_HELLO_BOARD_LEN] = (uint8_t)blen;
+    memcpy(rsp + WB_HELLO_BOARD, board, blen);
+    return (uint16_t)(WB_HELLO_BOARD + blen);
 }
 
 /* Run one inference (full window, or a stream push of the brick at `brick_offset` bytes into
  * staging) between the counters and the stack paint. */
 static uint16_t run_measured(int stream_push, uint32_t brick_offset)
 {
-    uint8_t *logits = rsp + RESULT_HEADER;
+    uint8_t *logits = rsp + WB_RESULT_HEADER;
     uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
     int valid = 1;
 
@@ -126,7 +124,7 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
     rsp[1] = rsp[2] = rsp[3] = 0;
     put_u32(rsp + 4, t1 - t0);
     put_u32(rsp + 8, used);
-    return (uint16_t)(RESULT_HEADER + out_bytes);
+    return (uint16_t)(WB_RESULT_HEADER + out_bytes);
 }
 
 /* A frame behind its resynchronising 0x00. */

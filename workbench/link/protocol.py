@@ -128,8 +128,13 @@ class FrameReader:
                 self.bad_frames += 1
 
 
-DTYPES = {0: ("f32", "<f4", 4), 1: ("i16", "<i2", 2), 2: ("i32", "<i4", 4), 3: ("i8", "i1", 1)}
-COUNTER_KINDS = {0: "none", 1: "systick", 2: "dwt", 3: "host-ns", 4: "os"}
+# Element types and counter kinds by their wb_proto.h codes (WB_DTYPE_*, WB_COUNTER_*).
+DTYPES = {P.DTYPE_F32: ("f32", "<f4", 4), P.DTYPE_I16: ("i16", "<i2", 2), P.DTYPE_I32: ("i32", "<i4", 4),
+          P.DTYPE_I8: ("i8", "i1", 1)}
+COUNTER_KINDS = {P.COUNTER_NONE: "none", P.COUNTER_SYSTICK: "systick", P.COUNTER_DWT: "dwt",
+                 P.COUNTER_HOST_NS: "host-ns", P.COUNTER_OS: "os"}
+NUMPY_DTYPES = {name: np_code for name, np_code, _ in DTYPES.values()}     # "f32" -> "<f4"
+HELLO_FIXED = struct.Struct("<BBBBHHHHHBBBBHIIII")     # the fields before the model hash (wb_proto.h)
 
 
 @dataclass
@@ -156,10 +161,10 @@ class Hello:
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
         """Decode a HELLO answer; ``BadFrame`` for anything that is not one."""
-        if len(p) < 45 or len(p) < 45 + p[44]:
+        if len(p) < P.HELLO_BOARD or len(p) < P.HELLO_BOARD + p[P.HELLO_BOARD_LEN]:
             raise BadFrame(f"HELLO answer of {len(p)} bytes is too short")
         (ver, kmaj, kmin, caps, maxp, window, dim, k, ncls, levels, idt, odt, ck, _r, hz, stack, state,
-         staging) = struct.unpack_from("<BBBBHHHHHBBBBHIIII", p)
+         staging) = HELLO_FIXED.unpack_from(p)
         if idt not in DTYPES or odt not in DTYPES:
             raise BadFrame(f"HELLO names unknown element types {idt}/{odt}")
         if maxp <= 4 or k == 0 or window == 0 or dim == 0 or ncls == 0:
@@ -167,7 +172,8 @@ class Hello:
                            f"classes {ncls})")
         return cls(ver, f"{kmaj}.{kmin}", caps, maxp, window, dim, k, ncls, levels, DTYPES[idt][0],
                    DTYPES[odt][0], COUNTER_KINDS.get(ck, str(ck)), hz, stack, state, staging,
-                   p[36:44].hex(), p[45:45 + p[44]].decode(errors="replace"))
+                   p[P.HELLO_HASH:P.HELLO_BOARD_LEN].hex(),
+                   p[P.HELLO_BOARD:P.HELLO_BOARD + p[P.HELLO_BOARD_LEN]].decode(errors="replace"))
 
     def has(self, cap_name: str) -> bool:
         return bool(self.caps & getattr(P, "CAP_" + cap_name.upper()))

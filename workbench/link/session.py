@@ -23,7 +23,7 @@ import numpy as np
 
 from workbench.errors import DeviceError
 from workbench.link.client import DeviceLink
-from workbench.link.protocol import DTYPES, Hello
+from workbench.link.protocol import NUMPY_DTYPES, Hello
 
 
 @dataclass
@@ -48,8 +48,7 @@ class SessionResult:
 
 
 def _dtypes(hello: Hello) -> tuple[np.dtype, np.dtype]:
-    code = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
-    return np.dtype(DTYPES[code[hello.input_dtype]][1]), np.dtype(DTYPES[code[hello.output_dtype]][1])
+    return np.dtype(NUMPY_DTYPES[hello.input_dtype]), np.dtype(NUMPY_DTYPES[hello.output_dtype])
 
 
 def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = True, progress=None,
