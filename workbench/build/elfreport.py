@@ -14,7 +14,6 @@ from workbench.errors import WorkbenchError
 MODEL_STATE_SYMBOLS = ("wb_model_scratch", "wb_model_stream_ring", "wb_model_state")
 SHF_ALLOC = 0x2
 SHF_WRITE = 0x1
-SHF_EXECINSTR = 0x4
 
 
 def memory_report(elf_path: Path) -> MemoryReport:

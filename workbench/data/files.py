@@ -39,10 +39,6 @@ from workbench.errors import WorkbenchError
 SUFFIXES = (".npz", ".csv")
 
 
-def is_data_file(name: str) -> bool:
-    return Path(name).suffix.lower() in SUFFIXES
-
-
 def load_file(path: str, split: str) -> Dataset:
     """Load ``split`` ('train' or 'test') from a user's ``.npz`` or ``.csv`` file (format above)."""
     p = Path(path)

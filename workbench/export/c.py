@@ -24,7 +24,6 @@ from workbench.models.modelfile import ModelFile
 
 CELL_KIND = {"lstm": 1, "gru": 2}
 CELL_GATES = {"lstm": 4, "gru": 3}
-DTYPE_CODE = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
 
 
 @dataclass

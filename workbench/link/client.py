@@ -85,14 +85,13 @@ class _RttEstimate:
 
 
 class DeviceLink:
-    def __init__(self, port, timeout: float = DEFAULT_TIMEOUT, retries: int | None = None, alive=None,
-                 attempts: int = DEFAULT_ATTEMPTS):
+    def __init__(self, port, timeout: float = DEFAULT_TIMEOUT, alive=None, attempts: int = DEFAULT_ATTEMPTS):
         """``port``: an open pyserial object; ``alive()``: optional check that the device process
-        still runs (an emulator), so a dead target fails at once. ``retries`` (older spelling) sets
-        ``attempts = retries + 1``."""
+        still runs (an emulator), so a dead target fails at once; ``attempts``: sends of one request
+        before the link gives up."""
         self.port = port
         self.timeout = timeout
-        self.attempts = retries + 1 if retries is not None else attempts
+        self.attempts = attempts
         self.alive = alive
         self.reader = FrameReader()
         self.seq = 0

@@ -28,7 +28,6 @@ from workbench.errors import WorkbenchError
 
 MAGIC = b"WBMODEL\0"
 FORMAT_VERSION = 1
-SUFFIX = ".wbm"
 
 
 @dataclass
