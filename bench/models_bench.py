@@ -75,8 +75,7 @@ def families(dataset: str, only: list[str] | None) -> list[tuple[str, dict]]:
 
 
 def load(dataset: str):
-    from workbench.data import load_dataset
-    from workbench.models.train import align_to_window
+    from workbench.data import align_to_window, load_dataset
 
     tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
     window = DATASETS.get(dataset, {}).get("window")

@@ -25,18 +25,26 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.boards import load_board  # noqa: E402
-from workbench.commands.run import run_model  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
+from workbench.pipeline import (  # noqa: E402
+    BuildOptions,
+    RunSpec,
+    device_inputs,
+    export_and_build,
+    host_logits,
+    host_sliding_logits,
+    model_windows,
+    reference_logits,
+    reference_sliding_logits,
+    stream_of_windows,
+    torch_logits,
+)
+from workbench.pipeline.run import run  # noqa: E402
 from workbench.targets import LINKS  # noqa: E402
-from workbench.pipeline import (BuildOptions, device_inputs, export_and_build, host_logits, host_sliding_logits,  # noqa: E402
-                                model_windows, reference_logits, reference_sliding_logits, stream_of_windows,
-                                torch_logits)
 
 CHECKS = ("agreement.device_host", "agreement.device_reference", "agreement.host_reference", "agreement.stream_full",
           "agreement.sliding_device_host", "agreement.sliding_device_reference")
@@ -93,10 +101,10 @@ def main(argv=None) -> int:
         logits = {}
         for kernel in ("dsp", "portable"):
             t0 = time.monotonic()
-            prof, _ = run_model("mps2-an386", Path(path), None, "test", out_dir / f"{Path(path).stem}-{kernel}.json",
-                                True, True, "plugin", args.limit, quant="q15", kernel_path=kernel,
-                                sliding=not args.no_sliding and cfg["family"] == "sharnn",
-                                options=BuildOptions(link=args.link))
+            spec = RunSpec(path, out=out_dir / f"{Path(path).stem}-{kernel}.json", force=True, limit=args.limit,
+                           quant="q15", kernel_path=kernel, sliding=not args.no_sliding and cfg["family"] == "sharnn",
+                           build=BuildOptions(link=args.link))
+            prof, _ = run(spec)
             m = prof["metrics"]
             logits[kernel] = [w["logits"] for w in prof["windows"]]
             checks = {c: m[c]["value"] for c in CHECKS if c in m}
@@ -107,11 +115,13 @@ def main(argv=None) -> int:
         same = logits["dsp"] == logits["portable"]
         ok &= same
         r = rows[-1]
-        print(f"{name}: {r[2]} windows over the {args.link} link, float {r[3]:.4f}, int16 {r[4]:.4f} ({100 * (r[4] - r[3]):+.2f} points); "
+        print(f"{name}: {r[2]} windows over the {args.link} link, float {r[3]:.4f}, int16 {r[4]:.4f} "
+              f"({100 * (r[4] - r[3]):+.2f} points); "
               f"SMLAD == portable: {same}", flush=True)
         for row in rows[-2:]:
             print(f"   {row[1]:8} " + ", ".join(f"{k.split('.', 1)[1]} {v:.4f}" for k, v in row[5].items())
-                  + (f"; streamed window {row[6]:,.0f} instructions" if row[6] else "") + f"; {row[7]:.0f} s", flush=True)
+                  + (f"; streamed window {row[6]:,.0f} instructions" if row[6] else "") + f"; {row[7]:.0f} s",
+                  flush=True)
     print("all bit-exact" if ok else "MISMATCH")
     return 0 if ok else 1
 

@@ -43,7 +43,7 @@ def run_cli(*args, timeout=300):
 
 def run_windows(prep, inputs, tmp_path, stream=True):
     """The windows through the product's own path: unix port + harness, mpremote copy, REPL loop."""
-    from workbench.commands.deploy import run_on_device
+    from workbench.pipeline.micropython import run_on_device
     from workbench.targets.micropython import UnixPortTarget
 
     session, _ = run_on_device(prep, UnixPortTarget(tmp_path / "fs"), inputs, stream=stream)
@@ -61,7 +61,7 @@ def first(data, n):
 
 def prepare(model, kernel, quant="f32", arch="x64"):
     from workbench.boards import load_board
-    from workbench.commands.deploy import prepare as prep
+    from workbench.pipeline.micropython import prepare as prep
 
     return prep(from_module(model, {"dataset": "BasicMotions"}), load_board("pyboard"), arch, kernel, quant, MPY_DIR)
 
@@ -115,7 +115,7 @@ def test_every_runtime_file_compiles_with_mpy_cross(tmp_path, arch):
 def test_float_runtime_on_unix_port_matches_host_c_and_torch(tmp_path, basicmotions, kernel):
     import torch
 
-    from workbench.commands.deploy import device_inputs, host_reference
+    from workbench.pipeline.micropython import device_inputs, host_reference
 
     model = tiny_model(cells=("lstm", "gru"), hidden=(8, 8))
     prep = prepare(model, kernel)
@@ -134,7 +134,7 @@ def test_float_runtime_on_unix_port_matches_host_c_and_torch(tmp_path, basicmoti
 @needs_unix_port
 @needs_mpy_tree
 def test_native_module_float_equals_host_c_bit_for_bit(tmp_path, basicmotions):
-    from workbench.commands.deploy import device_inputs, host_reference
+    from workbench.pipeline.micropython import device_inputs, host_reference
 
     prep = prepare(tiny_model(cells=("gru", "lstm"), hidden=(8, 6)), "natmod")
     test = first(basicmotions[1], 8)
@@ -156,7 +156,7 @@ def test_native_module_builds_for_cortex_m4f(tmp_path):
 # ------------------------------------------------------------------------------------------ integer
 
 def _q15_windows(prep, data):
-    from workbench.commands.deploy import device_inputs, host_reference
+    from workbench.pipeline.micropython import device_inputs, host_reference
 
     inputs = device_inputs(prep, data)
     return inputs, host_reference(prep, inputs)
@@ -211,7 +211,7 @@ def keywords(tmp_path_factory):
 def test_int16_runtime_equals_numpy_reference_on_keyword_windows(tmp_path, keywords, kernel):
     """The keyword-spotting shape: ShaRNN LSTM/LSTM 32/16, k=11 over 99 frames of 32 features."""
     from workbench.boards import load_board
-    from workbench.commands.deploy import prepare as prep
+    from workbench.pipeline.micropython import prepare as prep
 
     calib_x, test = keywords
     model = tiny_model(cells=("lstm", "lstm"), hidden=(32, 16), k=11, window=test.window_length,
@@ -287,7 +287,6 @@ def test_deploy_refuses_a_model_too_large_for_the_board_before_copying(tmp_path)
 
 @needs_unix_port
 def test_deploy_copies_with_mpremote_and_the_model_loads(tmp_path, model_file):
-    from workbench.models.modelfile import load
     from workbench.targets.micropython import UnixPortTarget
 
     with UnixPortTarget(tmp_path / "fs") as target:

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from tests.test_cli_errors import assert_one_line_error, run_cli
-from workbench.commands.train import default_k, parse_cell_options
-from workbench.data import Dataset
+from workbench.commands.train import parse_cell_options
+from workbench.data import Dataset, align_to_window
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.models.modelfile import load
-from workbench.models.train import TrainConfig, accuracy, align_to_window, augment_batch, train
+from workbench.models.train import TrainConfig, accuracy, augment_batch, train
+from workbench.pipeline.training import default_k
 
 
 class Quiet:

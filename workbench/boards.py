@@ -6,9 +6,10 @@ board and the field.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from workbench.errors import WorkbenchError
 from workbench.paths import boards_dir
@@ -45,6 +46,11 @@ class Board:
     @property
     def qemu(self) -> dict | None:
         return self.emulators.get("qemu")
+
+    @property
+    def runs_micropython(self) -> bool:
+        """A MicroPython board: the model goes there as files, runs through the REPL (no firmware build)."""
+        return "micropython" in self.backends
 
     @property
     def default_backend(self) -> str:

@@ -9,10 +9,11 @@ from importlib import import_module
 
 from workbench import __version__
 from workbench.commands.common import OneLineParser
-from workbench.errors import WorkbenchError
+from workbench.errors import Interrupted, WorkbenchError
 
 # One module per command group, in the order `workbench --help` lists them.
-COMMANDS = ("boards", "train", "build", "run", "flash", "deploy", "link", "profile", "compare", "sweep", "dashboard")
+COMMANDS = ("boards", "train", "export", "build", "run", "flash", "deploy", "link_proxy", "profile", "compare", "sweep",
+            "dashboard")
 
 
 def build_parser() -> OneLineParser:
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return args.func(args)
+    except Interrupted as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return exc.exit_code
     except WorkbenchError as exc:
         if debug:
             raise

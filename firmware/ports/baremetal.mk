@@ -1,7 +1,9 @@
 # Builds the device runner + sharnn kernel + an exported model for one bare-metal port.
 #
-#   make -f firmware/ports/baremetal.mk PORT=mps2-an386 MODEL_DIR=<export dir> OUT=<build dir> [QUANT=f32]
-#       [LINK=uart|semihost]
+#   make -f firmware/ports/baremetal.mk PORT=mps2-an386 MODEL_DIR=<export dir> OUT=<build dir> STACK_SIZE=4096
+#       [QUANT=f32] [LINK=uart|semihost]
+#
+# STACK_SIZE: bytes reserved for the stack (workbench passes workbench.build.baremetal.STACK_BYTES).
 #
 # LINK: the runner's byte link. uart (default) is the board's UART, as on hardware; semihost carries the
 # same frames through Arm semihosting (ports/cortex-m/link_semihost.c), for emulated ports that list
@@ -21,6 +23,9 @@ ifeq ($(wildcard $(PORT_DIR)/port.mk),)
 $(error unknown bare-metal port '$(PORT)')
 endif
 include $(PORT_DIR)/port.mk
+ifeq ($(STACK_SIZE),)
+$(error STACK_SIZE is not set: pass STACK_SIZE=<bytes> (workbench passes its STACK_BYTES))
+endif
 
 LINK ?= uart
 PORT_LINKS ?= uart

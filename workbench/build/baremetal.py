@@ -16,6 +16,7 @@ from workbench.export.c import ExportInfo
 from workbench.paths import firmware_dir
 
 CROSS = "arm-none-eabi-"
+STACK_BYTES = 4096      # the runner's reserved stack on every bare-metal port (make's STACK_SIZE)
 
 
 def gcc_version(cross: str = CROSS) -> str:
@@ -28,7 +29,7 @@ def gcc_version(cross: str = CROSS) -> str:
     return m.group(1) if m else "unknown"
 
 
-def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int | None = None,
+def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int = STACK_BYTES,
           extra_cflags: str = "", opt: str = "-O2", make_vars: dict[str, str] | None = None) -> Artifact:
     """The device runner with the exported model ``info``. ``make_vars``: extra ``NAME=value`` for
     baremetal.mk (tests set ``GLUE_SRC`` to a glue that faults or hangs on purpose)."""
@@ -41,10 +42,11 @@ def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", 
     """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port."""
     if not (firmware_dir() / app).is_dir():
         raise WorkbenchError(f"no firmware program '{app}' under firmware/")
-    return _make(board, out_dir, [f"APP={app}", f"MODEL_DIR={out_dir}"], Path(out_dir), None, extra_cflags, opt)
+    return _make(board, out_dir, [f"APP={app}", f"MODEL_DIR={out_dir}"], Path(out_dir), STACK_BYTES, extra_cflags,
+                 opt)
 
 
-def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, stack_size: int | None,
+def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, stack_size: int,
           extra_cflags: str, opt: str) -> Artifact:
     port = board.backends.get("baremetal")
     if not port:
@@ -57,9 +59,8 @@ def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = ["make", "-s", "-f", str(firmware_dir() / "ports" / "baremetal.mk"), f"-j{os.cpu_count() or 1}",
-           f"PORT={port}", f"OUT={out_dir}", *variables, f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}"]
-    if stack_size:
-        cmd.append(f"STACK_SIZE={stack_size}")
+           f"PORT={port}", f"OUT={out_dir}", *variables, f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}",
+           f"STACK_SIZE={stack_size}"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).splitlines()

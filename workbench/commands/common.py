@@ -24,20 +24,36 @@ def console():
 
 
 def progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A live bar on a terminal; plain lines (one per task every 10 s) in logs and pipes."""
+    from workbench.progress import progress_for
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return progress_for(console())
+
+
+def levels(text: str) -> list[str]:
+    """Per-level values: ``gru`` or ``lstm,gru`` (lower,upper); ``/`` works as well as ``,``."""
+    return [v.strip() for v in text.replace("/", ",").split(",")]
 
 
 def int_list(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",")]
+        return [int(v) for v in levels(text)]
     except ValueError:
         raise WorkbenchError(f"expected comma-separated integers, got '{text}'") from None
 
 
+def quant_option(s) -> None:
+    from workbench.models.families import cells_help
+    from workbench.quantize import QUANT_SCHEMES
+
+    s.add_argument("--quant", default="f32", choices=QUANT_SCHEMES,
+                   help="kernel arithmetic: float32, or int16 weights/activations with int32 accumulators "
+                        f"(cells per arithmetic: {cells_help()}) [f32]")
+
+
 def quant_options(s) -> None:
-    s.add_argument("--quant", default="f32", choices=["f32", "q15"],
-                   help="kernel arithmetic: float32, or int16 weights/activations with int32 accumulators [f32]")
-    s.add_argument("--kernel", default="dsp", choices=["dsp", "portable"],
+    from workbench.pipeline.spec import KERNEL_PATHS
+
+    quant_option(s)
+    s.add_argument("--kernel", default="dsp", choices=KERNEL_PATHS,
                    help="int kernel path on the device: SMLAD (Cortex-M4 DSP) or plain C; same integers [dsp]")

@@ -47,10 +47,12 @@ def cmd_flash(args) -> int:
 
 
 def register(sub) -> None:
+    from workbench.pipeline.spec import BACKENDS
+
     s = sub.add_parser("flash", help="flash the runner firmware to a real board through its debug probe")
     s.add_argument("--board", required=True, help="board name or alias (one with [flashing] in its board file)")
     s.add_argument("--model", help="model file (.wbm): build the firmware for it, then flash")
     s.add_argument("--firmware", help="flash this ELF/hex with pyOCD instead")
-    s.add_argument("--backend", choices=["baremetal", "zephyr"], help="firmware backend [the board's default]")
+    s.add_argument("--backend", choices=BACKENDS, help="firmware backend [the board's default]")
     quant_options(s)
     s.set_defaults(func=cmd_flash)

@@ -3,7 +3,9 @@ defaults for its --help while keeping its start instant)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from workbench.errors import WorkbenchError
 
 
 @dataclass
@@ -26,6 +28,18 @@ class TrainConfig:
     refit: bool = True         # retrain on all training windows for the chosen number of epochs
     clip: float = 5.0          # gradient norm clip
 
+    def __post_init__(self):
+        for name in ("epochs", "patience", "batch_size"):
+            if getattr(self, name) < 1:
+                raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: give at least 1")
+        for name in ("lr", "weight_decay", "augment", "mask_channels", "mask_steps"):
+            if getattr(self, name) < 0:
+                raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: must not be negative")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.shift <= 1.0:
+            raise WorkbenchError(f"--shift must lie in [0, 1], got {self.shift}")
+
 
 # Settings that differ from TrainConfig's defaults per dataset; `workbench train` applies them unless its
 # options say otherwise, and bench/models_bench.py trains every family of a dataset with them.
@@ -42,6 +56,16 @@ DATASET_TRAINING: dict[str, dict] = {
     "keywords": {"epochs": 120, "batch_size": 64, "lr": 5e-3, "patience": 20, "val_fraction": 0.1, "refit": False,
                  "augment": 0.05, "shift": 0.1, "mask_channels": 6, "mask_steps": 12},
 }
+
+
+def dataset_training(dataset: str, **given) -> dict:
+    """The training options for ``dataset``: its own settings (DATASET_TRAINING) overridden by the
+    options ``given`` (None: not given). Unknown names are refused; the values are TrainConfig's to check."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise WorkbenchError(f"unknown training option(s) {', '.join(unknown)} (have: {', '.join(sorted(known))})")
+    return {**DATASET_TRAINING.get(dataset, {}), **{k: v for k, v in given.items() if v is not None}}
 
 
 @dataclass

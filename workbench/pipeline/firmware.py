@@ -1,7 +1,7 @@
-"""Wiring of the stages for one run: model file -> export -> build -> target -> session -> profile.
+"""Wiring of the stages for one firmware run: model file -> export -> build -> target -> session -> profile.
 
-The CLI's ``run`` and ``demo`` (and sweeps) call these; each function takes the previous stage's
-product and nothing else.
+``workbench.pipeline.run`` (the CLI's ``run`` and ``demo``, the Python API) and sweeps call these;
+each function takes the previous stage's product and nothing else.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
-from workbench.targets import check_link
+from workbench.pipeline.spec import BuildOptions, RunSpec, check_kernel_path, check_quantization
 
 if TYPE_CHECKING:
     from workbench.quantize import QuantModel
-
-
-KERNEL_PATHS = ("dsp", "portable")
 
 
 @dataclass
@@ -46,40 +43,6 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
             "quantization": info.quantization, "parameters": info.parameters, "sha256": mf.content_hash,
             "macs": model.macs(), "meta": {k: v for k, v in mf.meta.items() if k in ("dataset", "seed", "train")},
             **({"quant_plan": info.plan} if info.plan else {})}
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Compiler knobs of a firmware build (recorded in the profile: they change every cost), and the
-    runner's byte link: ``uart`` (the board's UART, as on hardware) or ``semihost`` (the same frames
-    through QEMU semihosting, bare metal on QEMU only: a 6.3 KB keyword window in 0.034 s instead of
-    0.64 s)."""
-
-    opt: str = "-O2"
-    extra_cflags: str = ""
-    link: str = "uart"
-
-    @property
-    def compiler_default(self) -> bool:
-        return (self.opt, self.extra_cflags) == ("-O2", "")
-
-    @property
-    def tag(self) -> str:
-        """A folder name that separates builds with different knobs (make does not track flags)."""
-        import hashlib
-
-        tag = "" if self.compiler_default else \
-            "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
-        return tag + ("" if self.link == "uart" else f"-{self.link}")
-
-
-def check_quantization(quant: str) -> str:
-    from workbench.quantize import QUANT_SCHEMES
-
-    if quant not in QUANT_SCHEMES:
-        raise WorkbenchError(f"quantization '{quant}' is not supported by this build "
-                             f"(have: {', '.join(QUANT_SCHEMES)})")
-    return quant
 
 
 def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
@@ -105,24 +68,21 @@ def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
     prep = mf.meta.get("window_prep")
     if not prep or data.window_length == prep["window"]:
         return data
-    from workbench.models.train import align_to_window
+    from workbench.data import align_to_window
 
     return align_to_window(data, int(prep["window"]))
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
                      calib_x: np.ndarray | None = None, kernel_path: str = "dsp",
-                     options: BuildOptions = BuildOptions(), root: Path | None = None) -> Built:
-    if kernel_path not in KERNEL_PATHS:
-        raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
+                     options: BuildOptions | None = None, root: Path | None = None) -> Built:
+    from workbench.models.families import check_kernel_cells
+
+    options = options or BuildOptions()
+    check_kernel_path(kernel_path)
     check_quantization(quant)
-    check_link(options.link)
-    if backend == "zephyr" and not options.compiler_default:
-        raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
-                             "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
-    if backend == "zephyr" and options.link != "uart":
-        raise WorkbenchError(f"--link {options.link} is a bare-metal port's link: a Zephyr build talks over the "
-                             "board's UART")
+    options.check(backend)
+    check_kernel_cells(mf.config["cells"], quant)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -180,18 +140,13 @@ def estimate_memory(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEs
         scratch = 0
     ring = (cfg["window"] // cfg["k"]) * cfg["hidden"][0] if levels == 2 and cfg.get("k") else 0
     return MemoryEstimate(weights=weights, staging=cfg["window"] * cfg["input_dim"] * element_bytes,
-                          model_state=(scratch + ring) * element_bytes, stack=_port_stack_bytes(board))
+                          model_state=(scratch + ring) * element_bytes, stack=_reserved_stack(board))
 
 
-def _port_stack_bytes(board: Board) -> int:
-    import re
+def _reserved_stack(board: Board) -> int:
+    from workbench.build.baremetal import STACK_BYTES
 
-    from workbench.paths import firmware_dir
-
-    port = board.backends.get("baremetal")
-    mk = firmware_dir() / "ports" / str(port) / "port.mk"
-    m = re.search(r"^STACK_SIZE\s*\??=\s*(\d+)", mk.read_text(), re.M) if port and mk.is_file() else None
-    return int(m.group(1)) if m else 0
+    return STACK_BYTES if "baremetal" in board.backends else 0
 
 
 def check_fits_before_build(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEstimate:
@@ -210,19 +165,25 @@ def check_fits_before_build(mf: ModelFile, board: Board, quant: str = "f32") -> 
 def check_fits(board: Board, art: Artifact) -> None:
     mem = art.memory
     if mem.flash_total > board.flash_bytes:
-        raise WorkbenchError(f"model needs {mem.flash_total} bytes of flash; board {board.name} has {board.flash_bytes}")
+        raise WorkbenchError(f"model needs {mem.flash_total} bytes of flash; board {board.name} has "
+                             f"{board.flash_bytes}")
     if mem.ram_total > board.ram_bytes:
         raise WorkbenchError(f"model needs {mem.ram_total} bytes of RAM; board {board.name} has {board.ram_bytes}")
+
+
+def check_windows(mf: ModelFile, data: Dataset) -> None:
+    """The data's windows are the shape the model takes (T steps of D channels)."""
+    cfg = mf.config
+    if data.window_length != cfg["window"] or data.num_channels != cfg["input_dim"]:
+        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
+                             f"the model takes {cfg['window']}x{cfg['input_dim']}")
 
 
 def device_inputs(built, data: Dataset) -> np.ndarray:
     """The dataset in the form the device takes (``built``: anything with ``export`` and ``quant``, a
     firmware build or a MicroPython deployment): float32 raw windows, or for int plans the int16
     windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
-    info = built.export
-    if data.window_length != info.window or data.num_channels != info.input_dim:
-        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
-                             f"the model takes {info.window}x{info.input_dim}")
+    check_windows(built.model, data)
     if built.quant is None:
         return data.x.astype("<f4")
     return built.quant.quantize_inputs(data.x).astype("<i2")
@@ -297,18 +258,13 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
     USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
     target needs (the emulator, the port) is checked now, before a long build; the returned function
     opens the target on the built firmware. The fault-injecting proxy (``fault_link``) sits on QEMU's
-    serial line only; ``link`` "semihost" carries the frames through QEMU semihosting instead of the
-    UART (a firmware built with that link)."""
-    if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
-        raise WorkbenchError("--fault-link works on QEMU targets only")
-    if link != "uart" and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
-        raise WorkbenchError(f"--link {link} works on QEMU targets only (a board or Renode talks over the UART)")
-    check_link(link, fault_link)
+    serial line; ``link`` "semihost" carries the frames through QEMU semihosting instead of the UART
+    (a firmware built with that link). Which of these combine is RunSpec.check_for's to say."""
     if port:
-        from workbench.targets.hardware import BoardTarget, find_serial_port
+        from workbench.targets.hardware import HardwareTarget, find_serial_port
 
         port = find_serial_port(board) if port == "auto" else port
-        return lambda built: BoardTarget(board, port)
+        return lambda built: HardwareTarget(board, port)
     emulator = emulator or next((e for e in ("qemu", "renode") if e in board.emulators), None)
     if emulator is None:
         raise WorkbenchError(f"board {board.name} has no emulator: flash it (workbench flash) and pass --port")
@@ -335,8 +291,6 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
     wrong, an emulator is reaped before this returns or raises."""
     from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session, run_sliding
-    from workbench.targets.qemu import close_serial
-
     with target:
         port = target.start()
         try:
@@ -359,7 +313,7 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
         except DeviceError as exc:
             raise device_failure(target, exc) from None
         finally:
-            close_serial(port)
+            target.close_port(port)
         rc = target.stop()
     if rc not in (0, None):
         fault = target.fault()
@@ -391,60 +345,58 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     return DeviceError(f"{exc}; {how}")
 
 
-def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
-                  stream: bool = True, options: BuildOptions = BuildOptions(), quant: str = "f32",
-                  kernel_path: str = "dsp", sliding: bool = False, backend: str | None = None,
-                  emulator: str | None = None, port: str | None = None, renode: str | None = None,
-                  root: Path | None = None, progress=None, on_stage=None, fault_link=None,
-                  link_timeout: float | None = None) -> dict:
-    """One whole run: export, build, host references, QEMU session; returns the profile (not written).
-
-    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
-    ``sliding`` also pushes every window end to end brick by brick; ``backend`` defaults to the
-    board's; ``emulator``/``port``/``renode``/``fault_link`` choose the target (``target_factory``).
-    """
+def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, root: Path | None = None,
+                  progress=None, on_stage=None) -> dict:
+    """One whole run as ``spec`` describes it (already checked): export, build, host references,
+    device session; returns the profile (not written). ``data``: the windows to stream (already
+    selected). ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker
+    reports it); ``root``: the build folder [build/<model hash>]."""
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
     from workbench.profile.metrics import session_metrics, sliding_metrics
 
-    if sliding and mf.config.get("family") != "sharnn":
-        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
     stage = on_stage or (lambda text: None)
-    backend = backend or board.default_backend
-    open_target = target_factory(board, emulator=emulator, port=port, renode=renode,
-                                 use_plugin=(counter == "plugin"), fault_link=fault_link, link=options.link)
-    stage(f"build firmware for {board.name} ({backend}, {quant}, {kernel_path} kernel)")
-    built = export_and_build(mf, board, backend, quant=quant, kernel_path=kernel_path, options=options, root=root)
+    backend = spec.backend or board.default_backend
+    faults = spec.faults
+    open_target = target_factory(board, emulator=spec.emulator, port=spec.port, renode=spec.renode,
+                                 use_plugin=(spec.counter == "plugin"), fault_link=faults, link=spec.build.link)
+    stage(f"build firmware for {board.name} ({backend}, {spec.quant}, {spec.kernel_path} kernel)")
+    built = export_and_build(mf, board, backend, quant=spec.quant, kernel_path=spec.kernel_path,
+                             options=spec.build, root=root)
     target = open_target(built)
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
     host = host_logits(built, inputs)
     golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
-    long_stream = stream_of_windows(inputs) if sliding else None
-    stage(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}"
-          + (f" over a faulty link ({fault_link})" if fault_link else "")
-          + (", then all of them end to end by bricks" if sliding else ""))
-    session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=long_stream,
-                            link_timeout=link_timeout)
+    long_stream = stream_of_windows(inputs) if spec.sliding else None
+    stage(f"streaming {len(inputs)} {data.name} {data.split} windows through {target.describe()}"
+          + (f" over a faulty link ({faults})" if faults else "")
+          + (", then all of them end to end by bricks" if spec.sliding else ""))
+    session = run_on_target(target, built, inputs, stream=spec.stream, progress=progress, sliding=long_stream,
+                            link_timeout=spec.link_timeout)
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
-    if sliding:
+    if spec.sliding:
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
                                        built.export.window // built.export.k, target.measure))
     model = model_summary(mf, built.export)
-    model["kernel_path"] = kernel_path
+    model["kernel_path"] = spec.kernel_path
     return new_profile(
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
-        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
-        metrics=metrics, windows=windows,
+        dataset=dataset_summary(data, len(inputs)), metrics=metrics, windows=windows,
         tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
                        "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
-               "link": {"transport": options.link, **session.link},
+        extra={"build": {"opt": spec.build.opt, "extra_cflags": spec.build.extra_cflags},
+               "link": {"transport": spec.build.link, **session.link},
                "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+
+
+def dataset_summary(data: Dataset, count: int) -> dict:
+    """What a profile records of the data it streamed."""
+    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names}
 
 
 def host_cc_version() -> str:

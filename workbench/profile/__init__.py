@@ -89,11 +89,22 @@ def validate(p, where: str) -> None:
     check(p, where, schema=SCHEMA, version=SCHEMA_VERSION, sources=SOURCES)
 
 
-def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write atomically (temp file + rename); refuse to replace an existing file unless ``force``."""
+def check_out(path: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse, before any slow work, a profile path that cannot be written or would be replaced
+    unasked: the one check of every command that writes a profile."""
     path = Path(path)
+    if path.is_dir():
+        raise WorkbenchError(f"--out {path} is a folder; give the profile's file name")
     if path.exists() and not force:
         raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
+    if any(p.exists() and not p.is_dir() for p in path.absolute().parents):
+        raise WorkbenchError(f"--out {path}: a parent of it is a file, not a folder")
+    return path
+
+
+def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write atomically (temp file + rename); refuse to replace an existing file unless ``force``."""
+    path = check_out(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -97,16 +97,31 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
         if name not in bm:
             deltas.append(Delta(name, kind_of(name, n), n["unit"], n["source"], None, n["value"], "added"))
     notes = []
-    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("backend", ("backend",)), ("dataset", ("dataset", "name"))):
+    data_note = dataset_note(base, new)
+    if data_note:
+        notes.append(data_note)
+    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("backend", ("backend",))):
         a, b = _dig(base, key), _dig(new, key)
         if a != b:
             notes.append(f"{what} differs: {str(a)[:16]} vs {str(b)[:16]}")
-    if base["dataset"].get("count") != new["dataset"].get("count"):
-        notes.append(f"window count differs: {base['dataset'].get('count')} vs {new['dataset'].get('count')}")
     logits = logits_note(base, new)
     if logits:
         notes.append(logits)
     return Comparison(deltas, fail_over, notes)
+
+
+def dataset_note(base: dict, new: dict) -> str | None:
+    """A note when the two profiles streamed different windows (another data set, split or count):
+    their accuracies and agreements then describe different data."""
+    def what(p):
+        d = p.get("dataset", {})
+        return (d.get("name"), d.get("split"), d.get("count"))
+
+    if what(base) == what(new):
+        return None
+    (bn, bs, bc), (nn, ns, nc) = what(base), what(new)
+    return (f"data sets differ: {bn} {bs} ({bc} windows) vs {nn} {ns} ({nc} windows): accuracy and agreement "
+            "figures describe different data")
 
 
 def logits_note(base: dict, new: dict) -> str | None:
@@ -192,7 +207,8 @@ def render(c: Comparison, base_name: str, new_name: str):
         for d in deltas:
             pct = "" if d.change is None else ("inf" if abs(d.change) == float("inf") else f"{d.change * 100:+.2f}%")
             t.add_row("  " + escape(d.name), format_value(d.base, d.unit), format_value(d.new, d.unit),
-                      _format_diff(d), pct, Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")))
+                      _format_diff(d), pct,
+                      Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")))
     parts = [t] + [Text(f"note: {n}", style="dim") for n in c.notes]
     return Group(*parts)
 
@@ -201,7 +217,9 @@ def summary(c: Comparison) -> str:
     """One line: what failed the gate, or that it passed."""
     if c.fail_over is None:
         worse = [d.name for d in c.deltas if d.verdict == "worse"]
-        return f"{len(worse)} metric(s) worse, no gate (pass --fail-over PCT to gate)"
+        differ = "; the data sets differ (see the note)" if any(n.startswith("data sets differ") for n in c.notes) \
+            else ""
+        return f"{len(worse)} metric(s) worse, no gate (pass --fail-over PCT to gate){differ}"
     if not c.regressions:
         return f"gate passed: no cost metric grew more than {c.fail_over:g}% and no accuracy or agreement dropped"
     parts = []

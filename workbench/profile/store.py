@@ -16,11 +16,13 @@ from workbench.profile import load_profile, write_profile
 
 
 def expand(paths) -> list[Path]:
-    """Files as given; a folder stands for the ``*.json`` profiles directly inside it."""
+    """Files as given; a folder stands for the ``*.json`` profiles in it and its subfolders (a sweep's
+    folder, profiles/baselines, ...), hidden files and folders left out."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(q for q in p.glob("*.json") if not q.name.startswith("."))
+            found = sorted(q for q in p.rglob("*.json")
+                           if not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 raise WorkbenchError(f"{p}: no profiles (*.json) in this folder")
             out += found

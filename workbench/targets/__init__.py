@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 
@@ -24,6 +25,29 @@ def check_link(link: str, fault_link=None) -> None:
         raise WorkbenchError(f"unknown link '{link}' (have: {', '.join(LINKS)})")
     if link != "uart" and fault_link is not None:
         raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for an emulator's serial server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def close_serial(port) -> None:
+    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
+    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        port._socket = None
+        port.is_open = False
+    else:
+        port.close()
 
 
 @dataclass
@@ -48,6 +72,10 @@ class Target:
 
     def alive(self) -> bool:
         return True
+
+    def close_port(self, port) -> None:
+        """Close the port ``start`` returned (the session is over or failed)."""
+        close_serial(port)
 
     def attach(self, hello) -> None:
         """Called with the device's handshake before the session (a target whose cost source

@@ -36,7 +36,7 @@ def find_serial_port(board: Board) -> str:
                          "connect the board or pass --port")
 
 
-class BoardTarget(Target):
+class HardwareTarget(Target):
     kind = "hardware"
 
     def __init__(self, board: Board, port: str | None = None):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.paths import firmware_dir
-from workbench.targets import Measure, Target
+from workbench.targets import Measure, Target, free_port
 
 TICKS_US = Measure("us", "micropython-ticks-us", "time.ticks_us() around each call, on the device")
 ANSWER_TIMEOUT_S = 1.5         # a live MicroPython answers ctrl-A (raw REPL banner) at once
@@ -133,7 +133,7 @@ class ReplLink:
             self.t.close()
 
 
-class BoardTarget(Target):
+class MicroPythonBoardTarget(Target):
     """A real board at a pyserial URL; nothing to start or stop."""
 
     kind = "hardware"
@@ -164,7 +164,7 @@ class UnixPortTarget(Target):
     def start(self) -> str:
         self.fs_dir.mkdir(parents=True, exist_ok=True)
         harness = firmware_dir() / "micropython" / "harness" / "unix_raw_repl.py"
-        port = _free_port()
+        port = free_port()
         self.log = self.fs_dir.parent / "unix-port.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([micropython_exe(), str(harness), str(port)], cwd=self.fs_dir, stdout=log,
@@ -201,12 +201,6 @@ class UnixPortTarget(Target):
 
     def versions(self) -> dict[str, str]:
         return {"micropython-unix": unix_port_version()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the on-device run loop, driven through the REPL ---------------------------------------------------

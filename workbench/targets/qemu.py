@@ -28,14 +28,14 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, ProcessTarget, check_link
-from workbench.targets.faults import FAULT_EXIT_CODE, FAULT_RE  # noqa: F401 (re-exported)
+from workbench.targets import Measure, ProcessTarget, check_link, free_port
 
 
 def qemu_binary() -> str:
     exe = shutil.which("qemu-system-arm")
     if exe is None:
-        raise WorkbenchError("qemu-system-arm not found (Debian: apt-get install --no-install-recommends qemu-system-arm)")
+        raise WorkbenchError("qemu-system-arm not found (Debian: apt-get install --no-install-recommends "
+                             "qemu-system-arm)")
     return exe
 
 
@@ -43,12 +43,6 @@ def qemu_version() -> str:
     out = subprocess.run([qemu_binary(), "--version"], capture_output=True, text=True).stdout
     m = re.search(r"version (\S+)", out)
     return m.group(1) if m else "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
@@ -60,22 +54,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def close_serial(port) -> None:
-    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
-    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
-    sock = getattr(port, "_socket", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-        port._socket = None
-        port.is_open = False
-    else:
-        port.close()
 
 
 def _die_with_parent() -> None:
