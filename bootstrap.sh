@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating the virtual environment .venv"
     python3 -m venv .venv
 fi
 . .venv/bin/activate
+echo "bootstrap: installing invoke (runs the set-up and the task '${1:-}')"
 python -m pip install --quiet --disable-pip-version-check invoke==3.0.3
 exec invoke setup "$@"

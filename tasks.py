@@ -32,20 +32,30 @@ def _missing_debian(packages):
     return missing
 
 
+def _step(n: int, total: int, text: str) -> None:
+    print(f"setup {n}/{total}: {text}", flush=True)
+
+
 @task
 def setup(c):
     """Install the Debian packages (apt, --no-install-recommends) and the Python packages (.venv)."""
     missing = _missing_debian(APT_PACKAGES) if shutil.which("dpkg-query") else []
     if missing:
         sudo = "" if os.geteuid() == 0 else "sudo "
-        print(f"installing Debian packages: {' '.join(missing)}")
+        _step(1, 5, f"Debian packages (apt-get, about 1 minute): {' '.join(missing)}")
         c.run(f"{sudo}apt-get update -qq", hide="out")
         c.run(f"{sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
               f"{' '.join(missing)}", hide="out")
+    else:
+        _step(1, 5, "Debian packages: all there")
     pip = f"{sys.executable} -m pip install --quiet --disable-pip-version-check"
+    _step(2, 5, f"{TORCH} (the CPU wheel, about 1 minute) into {sys.prefix}")
     c.run(f"{pip} {TORCH}")
+    _step(3, 5, "the pinned Python packages of requirements.txt")
     c.run(f"{pip} -r requirements.txt")
+    _step(4, 5, f"{AEON} without its dependencies (it carries the UCR/UEA data files)")
     c.run(f"{pip} --no-deps {AEON}")
+    _step(5, 5, "workbench itself (editable)")
     c.run(f"{pip} --no-deps -e .")
 
 
