@@ -2,7 +2,7 @@
 
 Not a test: it trains every family on every dataset (minutes to an hour on 2 cores) and prints a table.
 Accuracies are float32 torch on the host, on the dataset's test split, for the seeds given; each model is
-trained with the default ``TrainConfig`` (the settings the README names) and nothing is tuned per seed.
+trained with the default ``TrainConfig`` (the settings docs/models.md names) and nothing is tuned per seed.
 
 MACs are computed from the model (``model.macs()``; formulas in ``workbench/models/cells.py`` and
 ``ShaRNN.macs``): multiply-accumulates of weights with activations, for a full window and for the
@@ -41,7 +41,7 @@ DATASETS = {
 }
 
 # The robustness study on BasicMotions: (family, settings that differ from TrainConfig's defaults), each
-# change added to the one before (the figures in the README's training table).
+# change added to the one before (the figures in docs/benchmarks.md's training table).
 BEFORE = {"criterion": "accuracy", "augment": 0.0, "schedule": "constant", "refit": False}
 STUDY = {
     "before: accuracy criterion, no augmentation, constant lr, no refit": ("sharnn-gru", BEFORE),

@@ -13,8 +13,8 @@ For every model file (its dataset is the one it was trained on, re-aligned to th
    of windows whose device logits equal the host C and the reference bit for bit, whether the SMLAD
    and portable builds gave the same logits, the streamed-window cost and the wall time. The frames
    travel over the semihosting link by default (``workbench run --link semihost``: the same protocol
-   and runner, a keyword window in 0.034 s); ``--link uart`` takes the board's UART, which QEMU
-   moves at ~20 KiB/s (0.64 s per keyword window), so there --limit suits large test sets.
+   and runner; docs/accuracy.md has the speeds); ``--link uart`` takes the board's UART, which QEMU
+   moves at ~20 KiB/s, so there --limit suits large test sets.
 Profiles are kept in --profiles.
 """
 

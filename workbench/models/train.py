@@ -4,7 +4,7 @@ Seeded end to end (split, init, batch order, augmentation) with a fixed thread c
 data give the same weights on any machine with the same torch build.
 
 What makes it hold up on tiny sets (BasicMotions trains on 40 windows; measured in
-``bench/models_bench.py --study``, figures in the README):
+``bench/models_bench.py --study``, figures in docs/benchmarks.md):
 - the stopping criterion is the validation *loss* (averaged over ``smooth`` epochs), not the accuracy,
   which on 8 validation windows moves in steps of 12.5 % and ties for dozens of epochs;
 - light augmentation of the raw windows (a per-window, per-channel gain and additive jitter);

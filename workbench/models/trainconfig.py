@@ -48,7 +48,7 @@ class TrainConfig:
 # - keywords: 7,200 training clips of 40 voice variants, tested on 10 unseen variants. Without
 #   augmentation a ShaRNN LSTM 32/16 reached 92 % on its training voices but 79 % on the unseen ones;
 #   with SpecAugment masks and a small time shift, 120 epochs, 94 % and 89.6 % at lr 3e-3; at lr 5e-3
-#   95.6 % and 90.75 %, and the single-level LSTM 32 (which underfits at 3e-3: 82.3 %) 89.7 % (README
+#   95.6 % and 90.75 %, and the single-level LSTM 32 (which underfits at 3e-3: 82.3 %) 89.7 % (docs/benchmarks.md
 #   benchmark). A tenth of the clips decides the epochs, and there is no refit (it would double the
 #   training to win back a tenth of the data).
 DATASET_TRAINING: dict[str, dict] = {
