@@ -1,7 +1,9 @@
-"""Training: Adam on cross-entropy, early stopping on a stratified validation split, a rich progress bar.
+"""Training: Adam on cross-entropy, early stopping on a stratified validation split, epochs reported to a
+progress object (workbench.progress).
 
 Seeded end to end (split, init, batch order, augmentation) with a fixed thread count: the same seed and
-data give the same weights on any machine with the same torch build.
+data give the same weights bit for bit on one machine; not across CPU types (their float kernels differ),
+so another machine may train another model from the same command.
 
 What makes it hold up on tiny sets (BasicMotions trains on 40 windows; measured in
 ``bench/models_bench.py --study``, figures in docs/benchmarks.md):
