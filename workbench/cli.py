@@ -48,6 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # The disk, not the code: a full or read-only file system anywhere the work writes. (Any other
+        # OSError is a bug and keeps its traceback.)
+        from workbench.filesystem import STORAGE_ERRNOS, why
+
+        if debug or exc.errno not in STORAGE_ERRNOS:
+            raise
+        where = f" at {exc.filename}" if exc.filename else ""
+        print(f"workbench: error: cannot go on{where}: {why(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

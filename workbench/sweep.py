@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from workbench.errors import Interrupted, WorkbenchError
+from workbench.filesystem import write_atomic
 from workbench.models.families import FAMILY_LEVELS
 from workbench.profile.store import ProfileStore
+from workbench.targets import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,13 @@ def _worker_main(worker: str, tasks, events) -> None:
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, terminate)
+    # A driver killed outright (SIGKILL) runs no cleanup: the kernel then sends this worker SIGTERM, and
+    # its QEMU goes with it (the `with` of the target, and QEMU's own death signal).
+    die_with_parent(signal.SIGTERM)
     events.cancel_join_thread()      # never hang at exit on a driver that is gone
     parent = mp.parent_process()
+    if parent is not None and not parent.is_alive():
+        return                       # the driver died before the death signal was armed
     while True:
         config = tasks.get()
         if config is None or (parent is not None and not parent.is_alive()):
@@ -365,9 +372,5 @@ def run_sweep(configs: list[Config], out_dir: Path, engine, on_event: Callable[[
 
 def _store_result(store: ProfileStore, result: dict) -> Path:
     key = result["key"]
-    model = store.folder / "models" / f"{key}.wbm"
-    model.parent.mkdir(parents=True, exist_ok=True)
-    tmp = model.with_name(f".{model.name}.tmp")
-    tmp.write_bytes(result["model"])
-    os.replace(tmp, model)
+    write_atomic(store.folder / "models" / f"{key}.wbm", result["model"], what="write the model file")
     return store.put(key, result["profile"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from workbench.errors import WorkbenchError
 
@@ -12,6 +13,18 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise WorkbenchError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def finite_float(text: str) -> float:
+    """An option's number: a float, but never NaN or an infinity (``--fail-over nan`` would turn a gate
+    off without a word: every comparison with NaN is false)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def console():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.commands.common import console, progress, quant_options
+from workbench.commands.common import console, finite_float, progress, quant_options
 from workbench.errors import WorkbenchError
 
 
@@ -71,7 +71,7 @@ def register(sub) -> None:
         s.add_argument("--fault-link", metavar="SPEC",
                        help="damage the serial line on purpose, e.g. drop=0.01,flip=0.01,dup=0.01,seed=1 "
                             "(per-byte rates; also delay=, delay_ms=, to=device|host)")
-        s.add_argument("--link-timeout", type=float, metavar="S",
+        s.add_argument("--link-timeout", type=finite_float, metavar="S",
                        help="seconds to wait for a valid answer to any one request before failing [10]")
         quant_options(s)
 

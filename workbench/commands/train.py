@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.commands.common import console, int_list, progress
+from workbench.commands.common import console, finite_float, int_list, progress
 from workbench.commands.common import levels as levels_of
 from workbench.errors import WorkbenchError
 
@@ -96,18 +96,18 @@ def register(sub) -> None:
     s.add_argument("--epochs", type=int, default=None, help=f"maximum epochs [{d.epochs}]")
     s.add_argument("--patience", type=int, default=None,
                    help=f"early stopping: epochs without a better validation loss [{d.patience}]")
-    s.add_argument("--val-fraction", type=float, default=None,
+    s.add_argument("--val-fraction", type=finite_float, default=None,
                    help=f"fraction of every class held out for early stopping [{d.val_fraction}]")
-    s.add_argument("--lr", type=float, default=None, help=f"Adam learning rate [{d.lr}]")
+    s.add_argument("--lr", type=finite_float, default=None, help=f"Adam learning rate [{d.lr}]")
     s.add_argument("--batch-size", type=int, default=None, help=f"batch size [{d.batch_size}]")
     s.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="after early stopping, retrain on every training window for the chosen number of epochs "
                         f"(doubles the time; pays on small sets) [{'on' if d.refit else 'off'}]")
-    s.add_argument("--shift", type=float, default=None,
+    s.add_argument("--shift", type=finite_float, default=None,
                    help="augmentation: random circular time shift up to this fraction of the window, for data "
                         f"whose label does not depend on where in the window things happen (activity) [{d.shift}]")
-    s.add_argument("--weight-decay", type=float, default=None, help=f"Adam weight decay (L2) [{d.weight_decay}]")
-    s.add_argument("--augment", type=float, default=None,
+    s.add_argument("--weight-decay", type=finite_float, default=None, help=f"Adam weight decay (L2) [{d.weight_decay}]")
+    s.add_argument("--augment", type=finite_float, default=None,
                    help=f"augmentation: per-window gain and per-step jitter of this relative size [{d.augment}]")
     s.add_argument("--mask-channels", type=int, default=None,
                    help=f"augmentation (SpecAugment): mask a band of up to N adjacent channels [{d.mask_channels}]")

@@ -126,15 +126,6 @@ def _finite(node):
 
 
 def write_dashboard(profiles: list[tuple[Path, dict]], out: Path, title: str = "workbench dashboard") -> Path:
-    import os
-    import tempfile
+    from workbench.filesystem import write_atomic
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = render_html(profiles, title)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
-    return out
+    return write_atomic(out, render_html(profiles, title), what="write the dashboard")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.filesystem import io_error, write_if_changed
 from workbench.models.modelfile import ModelFile
 
 CELL_KIND = {"lstm": 1, "gru": 2}
@@ -55,7 +56,7 @@ class ExportInfo:
         return 4 if self.quantization == "f32" else 2
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+        write_if_changed(path, json.dumps(asdict(self), indent=1, sort_keys=True), what="write the export record")
 
     @classmethod
     def load(cls, path: Path) -> "ExportInfo":
@@ -270,7 +271,10 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
     if quant is not None and quant.model_hash != mf.content_hash:
         raise WorkbenchError("the quantized model was planned for another model file")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise io_error("create the export folder", out, exc) from None
     model_hash = mf.content_hash
     arrays = _Arrays()
     net, sizes = _float_source(mf, arrays) if quant is None else _q15_source(quant, arrays)
@@ -300,8 +304,8 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
 {extra}
 #endif
 """
-    (out / "wb_model_data.c").write_text(data_c)
-    (out / "wb_model_config.h").write_text(config_h)
+    write_if_changed(out / "wb_model_data.c", data_c, what="write the generated C")
+    write_if_changed(out / "wb_model_config.h", config_h, what="write the generated C")
     info = ExportInfo(model_hash=model_hash, quantization=scheme, window=cfg["window"], input_dim=cfg["input_dim"],
                       k=k, levels=levels, num_classes=cfg["num_classes"], input_dtype=sizes["in_dtype"],
                       output_dtype=sizes["out_dtype"], scratch_len=sizes["scratch_len"],

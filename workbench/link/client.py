@@ -64,6 +64,7 @@ class LinkCounters:
     chunk_splits: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
+    frames_in: int = 0          # valid frames received (answers, NAKs, stale copies): the line works
     events: list[str] = field(default_factory=list)
 
 
@@ -163,17 +164,31 @@ class DeviceLink:
                     rtt.sample(time.monotonic() - sent_at)    # Karn: only unambiguous round trips
                 return answer
             silent_sends = silent_sends + 1 if outcome == "timeout" else 0
-        waited = time.monotonic() - start
-        where = f" ({context})" if context else ""
-        if self.counters.bytes_in == heard:
-            raise self._fail(NoAnswer(f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} "
-                                      f"send(s){self._alive_note()}"))
-        what = ", ".join(f"{n} {k}" for k, n in seen.most_common()) or "nothing usable"
-        raise self._fail(NoAnswer(f"no valid answer to {name}{where} after {sends} sends in {waited:.1f}s; "
-                                  f"seen: {what}"))
+        raise self._fail(NoAnswer(self._no_answer(name, context, sends, time.monotonic() - start,
+                                                  self.counters.bytes_in == heard, seen)))
 
-    def _alive_note(self) -> str:
-        return "" if self.alive is None else " (the emulator is still running: the firmware hangs or is stuck)"
+    def _no_answer(self, name: str, context: str, sends: int, waited: float, silent: bool, seen: Counter) -> str:
+        """Why a request got no answer, told apart by what the line carried since it opened: not one
+        byte (a cut line, a device that never started), bytes but never a valid frame (a garbled line),
+        or silence after a good start (a device that hangs)."""
+        where = f" ({context})" if context else ""
+        c = self.counters
+        if c.bytes_in == 0:
+            note = "" if self.alive is None else " (the emulator is running: the line to it is cut, or the firmware " \
+                                                 "never started its runner)"
+            return f"not one byte from the device in {waited:.1f}s: no answer to {name}{where} after {sends} " \
+                   f"send(s){note}"
+        if silent and c.frames_in:
+            note = "" if self.alive is None else "; the emulator is still running: the firmware hangs or is stuck"
+            return f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} send(s) (after " \
+                   f"{c.frames_in} good frame(s) before{note})"
+        if silent:
+            return f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} send(s); the " \
+                   f"{c.bytes_in} bytes it sent before held no valid frame (a garbled line)"
+        what = ", ".join(f"{n} {k}" for k, n in seen.most_common()) or "nothing usable"
+        garbled = "" if c.frames_in else f"; not one valid frame in {c.bytes_in} bytes from the device: the line " \
+                                         "garbles what it carries"
+        return f"no valid answer to {name}{where} after {sends} sends in {waited:.1f}s; seen: {what}{garbled}"
 
     def _await(self, rtype: int, name: str, context: str, rto: float, deadline: float,
                seen: Counter) -> tuple[str, bytes | None]:
@@ -202,6 +217,7 @@ class DeviceLink:
             bad_before = self.reader.bad_frames
             frames = self.reader.feed(data)
             bad = self.reader.bad_frames - bad_before
+            self.counters.frames_in += len(frames)
             self._in_flight = max(0, self._in_flight - len(frames) - bad)   # each one answers a send
             if self._trace_path:
                 self._note(f"recv {len(data)} bytes: " + " ".join(f"[{f.type:02x} seq={f.seq} {f.payload[:6].hex()}]"

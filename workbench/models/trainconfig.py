@@ -3,6 +3,7 @@ defaults for its --help while keeping its start instant)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from workbench.errors import WorkbenchError
@@ -29,6 +30,10 @@ class TrainConfig:
     clip: float = 5.0          # gradient norm clip
 
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise WorkbenchError(f"--{f.name.replace('_', '-')} {value}: give a finite number")
         for name in ("epochs", "patience", "batch_size"):
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: give at least 1")

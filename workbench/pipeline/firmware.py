@@ -17,6 +17,7 @@ from workbench.build import Artifact
 from workbench.data import Dataset
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
+from workbench.filesystem import locked
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
 from workbench.pipeline.spec import BuildOptions, RunSpec, check_kernel_path, check_quantization
@@ -77,7 +78,9 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                      calib_x: np.ndarray | None = None, kernel_path: str = "dsp",
                      options: BuildOptions | None = None, root: Path | None = None) -> Built:
     from workbench.models.families import check_kernel_cells
+    from workbench.models.modelfile import validate
 
+    validate(mf)                   # a ModelFile made in Python, not loaded from a file, is checked too
     options = options or BuildOptions()
     check_kernel_path(kernel_path)
     check_quantization(quant)
@@ -86,24 +89,28 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
-    info = export_c(mf, root / f"export-{quant}", qm)
+    with locked(root):             # runs, sweeps and benchmarks of one model share its build folder
+        info = export_c(mf, root / f"export-{quant}", qm)
+        art = _build_firmware(board, info, root, backend, quant, kernel_path, options)
+    check_fits(board, art)
+    return Built(mf, info, art, root, qm, kernel_path)
+
+
+def _build_firmware(board: Board, info: ExportInfo, root: Path, backend: str, quant: str, kernel_path: str,
+                    options: BuildOptions) -> Artifact:
     if backend == "baremetal":
         from workbench.build import baremetal
 
         cflags = " ".join(filter(None, ["-DSHARNN_PORTABLE" if kernel_path == "portable" else "",
                                         options.extra_cflags]))
-        art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
-                              opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
-    elif backend == "zephyr":
+        return baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
+                               opt=options.opt, extra_cflags=cflags, make_vars={"LINK": options.link})
+    if backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
-                           portable=(kernel_path == "portable"))
-    else:
-        raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
-    check_fits(board, art)
-    return Built(mf, info, art, root, qm, kernel_path)
+        return zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
+                            portable=(kernel_path == "portable"))
+    raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
 
 
 @dataclass
@@ -201,6 +208,16 @@ def host_logits(built: Built, inputs: np.ndarray) -> np.ndarray:
     return np.stack([kernel.infer(x) for x in inputs])
 
 
+def check_finite_logits(logits: np.ndarray, where: str) -> None:
+    """A model whose float logits overflow (huge weights) has no class to score: refused in one line
+    before a device is asked (an argmax over inf and NaN still picks a class, and JSON has no inf)."""
+    bad = ~np.isfinite(np.asarray(logits, dtype=np.float64)).all(axis=-1)
+    if bad.any():
+        raise WorkbenchError(f"the model's logits are not finite (inf or NaN) on {int(bad.sum())} of {len(bad)} "
+                             f"windows of {where} (first: window {int(np.argmax(bad))}): its weights overflow "
+                             "float32, so no class can be scored")
+
+
 def reference_logits(built: Built, inputs: np.ndarray) -> np.ndarray | None:
     """The numpy integer reference's logits (int plans only): the golden model."""
     if built.quant is None:
@@ -275,13 +292,12 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
         from workbench.targets.renode import RenodeTarget, renode_command, renode_root
 
         renode_root(renode_command(renode))
-        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode,
-                                          workdir=built.artifact.elf.parent / "renode")
+        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode)
     from workbench.targets.qemu import QemuTarget, qemu_binary
 
     qemu_binary()
-    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
-                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link, link=link)
+    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, fault_link=fault_link,
+                                    link=link)
 
 
 def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None,
@@ -342,7 +358,18 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     rc = target.proc.returncode if target.proc is not None else None
     name = target.process_name
     how = f"{name} killed" if running else f"{name} exited with code {rc}: {target.log_tail()}"
-    return DeviceError(f"{exc}; {how}")
+    return DeviceError(f"{exc}{_proxy_note(target)}; {how}")
+
+
+def _proxy_note(target) -> str:
+    """What the fault-injecting link let through, when one was in the way (drop=1 cuts the line: the
+    firmware is not to blame)."""
+    proxy = getattr(target, "proxy", None)
+    if proxy is None:
+        return ""
+    down, up = proxy.stats.to_device, proxy.stats.to_host
+    return (f"; --fault-link delivered {down.bytes_out} of {down.bytes_in} bytes to the device and "
+            f"{up.bytes_out} of {up.bytes_in} to the host")
 
 
 def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, root: Path | None = None,
@@ -367,6 +394,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
     host = host_logits(built, inputs)
+    check_finite_logits(host, "the host C kernel")
     golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
     long_stream = stream_of_windows(inputs) if spec.sliding else None

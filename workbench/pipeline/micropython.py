@@ -118,19 +118,21 @@ def profile_micropython(mf, board, data, spec, *, progress=None, on_stage=None) 
 def micropython_profile(board, target, prep, data, session, versions) -> dict:
     import numpy as np
 
-    from workbench.pipeline.firmware import dataset_summary, model_summary, torch_logits
+    from workbench.pipeline.firmware import check_finite_logits, dataset_summary, model_summary, torch_logits
     from workbench.profile import metric, new_profile
     from workbench.profile.metrics import session_metrics
 
     mf, info, built = prep.model, prep.export, prep.build
     inputs = device_inputs(prep, data)
     host = host_c_logits(prep, inputs)
+    check_finite_logits(host, "the host C kernel")
     golden = {} if prep.quant is None else {"reference_logits": host_reference(prep, inputs)}
     metrics, windows = session_metrics(session, data.y, host, torch_logits(mf, data), target.measure, None,
                                        data.num_classes, **golden)
     dev = np.stack([w.logits for w in session.windows])
-    metrics["agreement.device_host_max_abs"] = metric(float(np.abs(dev.astype(np.float64) - host).max()),
-                                                      "logit units", "device-output")
+    gap = float(np.abs(dev.astype(np.float64) - host).max())
+    metrics["agreement.device_host_max_abs"] = metric(gap if np.isfinite(gap) else None, "logit units",
+                                                      "device-output")      # null: a device logit was inf/NaN
     metrics["ram.heap_model"] = metric(session.hello.heap_bytes, "bytes", "micropython-gc")
     metrics["ram.heap_estimate"] = metric(built.heap_bytes, "bytes", "estimate")
     metrics["flash.files"] = metric(built.file_bytes, "bytes", "file-size")

@@ -31,7 +31,7 @@ def run(spec: RunSpec, *, progress=None, on_stage=None) -> tuple[dict, Path]:
     streamed (workbench.progress), ``on_stage(text)`` which stage is running."""
     from workbench.boards import load_board
     from workbench.models.modelfile import load
-    from workbench.profile import default_profile_path, write_profile
+    from workbench.profile import default_profile_path, save_measured
 
     spec.check()
     board = load_board(spec.board)
@@ -46,6 +46,6 @@ def run(spec: RunSpec, *, progress=None, on_stage=None) -> tuple[dict, Path]:
         from workbench.pipeline.firmware import profile_model
 
         profile = profile_model(mf, board, data, spec, progress=progress, on_stage=on_stage)
-    path = write_profile(profile, spec.out_path or default_profile_path(board.name, profile["model"]),
+    path = save_measured(profile, spec.out_path or default_profile_path(board.name, profile["model"]),
                          force=spec.force)
     return profile, path

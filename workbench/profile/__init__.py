@@ -92,6 +92,8 @@ def validate(p, where: str) -> None:
 def check_out(path: str | os.PathLike, force: bool = False) -> Path:
     """Refuse, before any slow work, a profile path that cannot be written or would be replaced
     unasked: the one check of every command that writes a profile."""
+    from workbench.filesystem import check_writable
+
     path = Path(path)
     if path.is_dir():
         raise WorkbenchError(f"--out {path} is a folder; give the profile's file name")
@@ -99,35 +101,70 @@ def check_out(path: str | os.PathLike, force: bool = False) -> Path:
         raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
     if any(p.exists() and not p.is_dir() for p in path.absolute().parents):
         raise WorkbenchError(f"--out {path}: a parent of it is a file, not a folder")
-    return path
+    return check_writable(path, "write the profile")
+
+
+def profile_json(p: dict) -> str:
+    """Strict JSON (no NaN or Infinity, which strict parsers refuse): a non-finite number in a
+    profile is a bug of the code that put it there, not something to write."""
+    try:
+        return json.dumps(p, indent=1, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise ValueError(f"profile holds a non-finite number: {exc}") from None
 
 
 def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write atomically (temp file + rename); refuse to replace an existing file unless ``force``."""
+    from workbench.filesystem import write_atomic
+
     path = check_out(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    return write_atomic(path, profile_json(p), what="write the profile")
+
+
+def fallback_paths(path: Path) -> list[Path]:
+    """Where a measured profile goes when its own path cannot take it: the system's temp folder, then
+    the profiles folder and the working folder (any of them may be on another, healthy disk)."""
+    from workbench.paths import profiles_dir
+
+    name = f"workbench-rescued-{os.getpid()}-{Path(path).name}"
+    return [Path(tempfile.gettempdir()) / name, profiles_dir() / name, Path.cwd() / name]
+
+
+def save_measured(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """``write_profile`` for a profile that took a measurement to make: if it cannot be written (the
+    disk filled up, the folder became read-only), it goes to a fallback file, and the one-line error
+    names that file, so a measured result is never lost."""
+    from workbench.filesystem import write_atomic
+
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(p, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; a profile is a shared record
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return write_profile(p, path, force=force)
+    except WorkbenchError as first:
+        text = profile_json(p)
+        for rescue in fallback_paths(Path(path)):
+            try:
+                write_atomic(rescue, text, what="write the profile")
+            except WorkbenchError:
+                continue
+            raise WorkbenchError(f"{first}; the measured profile is saved in {rescue}") from None
+        raise WorkbenchError(f"{first}; no fallback folder could take the profile either") from None
+
+
+def _non_finite(name: str):
+    raise ValueError(name)
 
 
 def load_profile(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
-        p = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"profile {path} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        p = json.loads(path.read_text(), parse_constant=_non_finite)
+    except ValueError as exc:
+        if not isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+            raise WorkbenchError(f"profile {path} is not strict JSON: it holds {exc} (strict parsers refuse "
+                                 "it)") from None
         why = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise WorkbenchError(f"profile {path} is not valid JSON (truncated or corrupt: {why})") from None
+    except FileNotFoundError:
+        raise WorkbenchError(f"profile {path} not found") from None
     except IsADirectoryError:
         raise WorkbenchError(f"profile {path} is a folder, not a file") from None
     validate(p, str(path))

@@ -15,6 +15,7 @@ A gated metric that the new profile lacks fails the gate: a gate must not pass b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
@@ -75,7 +76,7 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
             new_name: str = "NEW") -> Comparison:
     """Deltas of every metric; ``fail_over`` (percent) turns cost growth above it and any quality drop
     into regressions."""
-    if fail_over is not None and fail_over < 0:
+    if fail_over is not None and not (math.isfinite(fail_over) and fail_over >= 0):
         raise WorkbenchError(f"--fail-over must be a percentage >= 0, got {fail_over}")
     bm, nm = base["metrics"], new["metrics"]
     deltas: list[Delta] = []

@@ -49,13 +49,11 @@ class ProfileStore:
         return self.folder / f"{key}.json"
 
     def clean_partial(self) -> list[Path]:
-        """Remove temp files left by writes that were interrupted (``.<name>.json.<random>``)."""
-        removed = []
-        if self.folder.is_dir():
-            for tmp in self.folder.glob(".*.json.*"):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-        return removed
+        """Remove temp files left by writes that were interrupted (``.<name>.json.<pid>.<random>``),
+        not those of a writer still at work (another sweep into the same folder)."""
+        from workbench.filesystem import remove_stale_temps
+
+        return remove_stale_temps(self.folder, ".*.json.*") if self.folder.is_dir() else []
 
     def done(self, key: str) -> bool:
         path = self.path(key)

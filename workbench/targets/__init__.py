@@ -6,6 +6,7 @@ A target also says what its counter readings mean: ``Measure`` turns a result's 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -25,6 +26,17 @@ def check_link(link: str, fault_link=None) -> None:
         raise WorkbenchError(f"unknown link '{link}' (have: {', '.join(LINKS)})")
     if link != "uart" and fault_link is not None:
         raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """In a child process (an emulator before exec, a sweep worker): the kernel sends it ``signum``
+    when the process that started it dies, however it dies (Linux PR_SET_PDEATHSIG), so a killed run
+    or sweep leaves no emulator or worker behind. Bound to the thread that started the child: start
+    it from a thread that outlives it."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:

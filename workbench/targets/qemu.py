@@ -14,13 +14,10 @@ same protocol frames travel through two FIFOs the guest reads and writes with se
 
 from __future__ import annotations
 
-import ctypes
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +25,8 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, ProcessTarget, check_link, free_port
+from workbench.filesystem import scratch_for
+from workbench.targets import Measure, ProcessTarget, check_link, die_with_parent, free_port
 
 
 def qemu_binary() -> str:
@@ -56,16 +54,6 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: QEMU gets SIGKILL if the workbench process dies (Linux), so a killed
-    run never leaves an emulator behind. (Bound to the thread that started it: start QEMU from a
-    thread that outlives the target.)"""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class QemuTarget(ProcessTarget):
     kind = "qemu"
     process_name = "QEMU"
@@ -82,8 +70,13 @@ class QemuTarget(ProcessTarget):
             raise WorkbenchError(f"board {board.name} has no QEMU machine in its board file")
         self.board, self.elf = board, Path(elf).absolute()
         self.icount_shift = icount_shift
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-qemu-")).absolute()
+        # Everything this run writes (log, plugin counts, link FIFOs) goes to a folder of its own, and it
+        # runs a copy of the ELF: runs of one model at once never share a file, and a rebuild of the
+        # firmware while this one runs cannot change what it runs or the symbols its faults are read with.
+        self.workdir = Path(workdir).absolute() if workdir else scratch_for(self, "qemu")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if workdir is None and self.elf.is_file():
+            self.elf = Path(shutil.copy2(self.elf, self.workdir / "firmware.elf"))
         self.connect_timeout = connect_timeout
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -131,7 +124,7 @@ class QemuTarget(ProcessTarget):
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(self.command(self.port), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=_die_with_parent)
+                                             preexec_fn=die_with_parent)
             deadline = time.monotonic() + self.connect_timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -155,7 +148,7 @@ class QemuTarget(ProcessTarget):
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.command(None), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
         return port
 
     def run_to_exit(self, timeout: float = 120.0) -> list[int]:

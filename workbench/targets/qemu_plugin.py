@@ -25,7 +25,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from workbench import paths
+from workbench.build import cache
 from workbench.errors import WorkbenchError
+from workbench.filesystem import locked, storage_trouble
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "insn_count.c"
 # Undefined qemu_plugin_* symbols are left for QEMU to resolve from its own executable at load time.
@@ -48,28 +50,33 @@ class Markers:
 def build_plugin(build_dir: Path | None = None) -> Path:
     """Compile the plugin with the host gcc, once per source/flags version; return the ``.so``."""
     source = PLUGIN_SOURCE.read_bytes()
-    key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
+    inputs = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()
     out_dir = (build_dir or paths.build_dir()) / "qemu_plugin"
-    target = out_dir / f"insn_count-{key}.so"
-    if target.is_file():
+    target = out_dir / f"insn_count-{inputs[:16]}.so"
+    if cache.intact(target, inputs):     # verified before every use: QEMU cannot load a truncated .so
         return target
 
     gcc = shutil.which("gcc")
     if gcc is None:
         raise WorkbenchError("host gcc not found: it is needed to build the QEMU instruction-count plugin")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".insn_count-", suffix=".so", dir=out_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        proc = subprocess.run([gcc, *CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-            why = next((line for line in lines if "error" in line), lines[-1] if lines else f"exit {proc.returncode}")
-            raise WorkbenchError(f"gcc failed to build the QEMU instruction-count plugin: {why}")
-        os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
-    finally:
-        tmp.unlink(missing_ok=True)
+    with locked(out_dir, "plugin build folder"):
+        if cache.intact(target, inputs):
+            return target
+        fd, tmp_name = tempfile.mkstemp(prefix=".insn_count-", suffix=".so", dir=out_dir)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            proc = subprocess.run([gcc, *CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE)], capture_output=True,
+                                  text=True)
+            if proc.returncode != 0:
+                lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+                why = storage_trouble(proc.stderr) or next((line for line in lines if "error" in line),
+                                                           lines[-1] if lines else f"exit {proc.returncode}")
+                raise WorkbenchError(f"gcc failed to build the QEMU instruction-count plugin: {why}")
+            os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
+        finally:
+            tmp.unlink(missing_ok=True)
+        cache.stamp(target, inputs)
     return target
 
 

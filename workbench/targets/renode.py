@@ -32,12 +32,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
+from workbench.filesystem import plain_path, scratch_for
 from workbench.targets import Measure, ProcessTarget
 
 INSTALL_HINT = ("install it (https://renode.io, e.g. the renode_1.15.3_amd64.deb release) so `renode` is on "
@@ -123,11 +123,11 @@ def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path) 
     resc.write_text(
         f"# {board.name} for workbench (generated): the runner firmware with its UART on a pty\n"
         f'mach create "{board.name}"\n'
-        f"machine LoadPlatformDescription @{repl}\n"
+        f"machine LoadPlatformDescription @{plain_path(repl)}\n"
         f"{cpu} PerformanceInMips {mips}\n"
-        f'emulation CreateUartPtyTerminal "wb_uart" "{pty}"\n'
+        f'emulation CreateUartPtyTerminal "wb_uart" "{plain_path(pty.parent)}/{pty.name}"\n'
         f"connector Connect {r.get('uart', 'sysbus.uart0')} wb_uart\n"
-        f"sysbus LoadELF @{Path(elf).resolve()}\n")
+        f"sysbus LoadELF @{plain_path(Path(elf).resolve())}\n")
     return resc
 
 
@@ -143,7 +143,7 @@ class RenodeTarget(ProcessTarget):
         self.board, self.elf = board, Path(elf)
         self.command = renode_command(renode)
         self.root = renode_root(self.command)
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-renode-")).resolve()
+        self.workdir = Path(workdir).resolve() if workdir else scratch_for(self, "renode")   # this run's alone
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "renode.log"
@@ -166,8 +166,8 @@ class RenodeTarget(ProcessTarget):
         self.pty.unlink(missing_ok=True)
         repl = write_platform(self.board, self.root, self.workdir)
         resc = write_script(self.board, self.elf, repl, self.pty, self.workdir)
-        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e", f"include @{resc}",
-               "-e", "start"]
+        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e",
+               f"include @{plain_path(resc)}", "-e", "start"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.workdir, env=dict(os.environ, TMPDIR=str(tmp)),
