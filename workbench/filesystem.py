@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import weakref
 from pathlib import Path
@@ -67,6 +68,20 @@ def storage_trouble(output: str) -> str | None:
     return None if code is None else why(OSError(code, ""))
 
 
+KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+         (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular(path: str | os.PathLike) -> str | None:
+    """What ``path`` is if it exists and is not a regular file ("a named pipe": reading it would wait
+    for a writer forever; "a character device": /dev/zero never ends), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else next((kind for test, kind in KINDS if test(mode)), "not a regular file")
+
+
 def nearest_folder(path: Path) -> Path:
     """The folder that holds ``path``, or its nearest ancestor that exists (where a mkdir would start)."""
     folder = Path(path).absolute().parent
@@ -75,12 +90,12 @@ def nearest_folder(path: Path) -> Path:
     return folder
 
 
-def check_writable(path: str | os.PathLike, what: str = "write") -> Path:
+def check_writable(path: str | os.PathLike, what: str = "write", *, folder: bool = False) -> Path:
     """Refuse, at once, an output path where no file can be created (read-only or full file system, no
     permission): create and remove a small temp file in its folder (or the nearest existing ancestor,
-    which the write would create the rest in)."""
+    which the write would create the rest in). ``folder``: ``path`` is an output folder, not a file."""
     path = Path(path)
-    folder = nearest_folder(path)
+    folder = nearest_folder(path / "x" if folder else path)
     if not folder.is_dir():
         raise WorkbenchError(f"cannot {what} {path}: {folder} is a file, not a folder")
     try:
@@ -96,10 +111,28 @@ def check_writable(path: str | os.PathLike, what: str = "write") -> Path:
     return path
 
 
+def check_output_file(path: str | os.PathLike, noun: str, option: str = "--out") -> Path:
+    """Refuse, before slow work, an output file path that is a folder, a device or a pipe (a rename
+    over /dev/null would replace the device), lies under a file, or where nothing can be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise WorkbenchError(f"{option} {path} is a folder; give the {noun}'s file name")
+    kind = not_regular(path)
+    if kind:
+        raise WorkbenchError(f"{option} {path} is {kind}; give the {noun}'s file name")
+    if any(p.exists() and not p.is_dir() for p in path.absolute().parents):
+        raise WorkbenchError(f"{option} {path}: a parent of it is a file, not a folder")
+    return check_writable(path, f"write the {noun}")
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, what: str = "write", mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` through a temp file in its folder and a rename. On failure the temp
-    file is removed and the OSError becomes one line naming its cause."""
+    file is removed and the OSError becomes one line naming its cause. Never renames over anything but
+    a regular file."""
     path = Path(path)
+    kind = not_regular(path)
+    if kind:
+        raise WorkbenchError(f"cannot {what} {path}: it is {kind}, not a file")
     raw = data.encode() if isinstance(data, str) else bytes(data)
     tmp = None
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from workbench.boards import Board
 from workbench.errors import WorkbenchError
 from workbench.export.micropython import KERNEL_MODULE, MODEL_FILE, RUNTIME, MicroPythonExport
+from workbench.filesystem import plain_path
 from workbench.paths import firmware_dir
 
 MPY_DIR_ENV = "WORKBENCH_MICROPYTHON_DIR"
@@ -109,8 +110,8 @@ def build_natmod(mpy_dir: Path, arch: str, out_dir: Path) -> tuple[Path, int]:
         raise WorkbenchError(f"{cross}gcc not found: it is needed to build the native module for {arch}")
     out_dir.mkdir(parents=True, exist_ok=True)
     makefile = firmware_dir() / "micropython" / "natmod" / "Makefile"
-    proc = subprocess.run(["make", "-C", str(out_dir), "-f", str(makefile), f"MPY_DIR={mpy_dir}", f"ARCH={arch}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(["make", "-C", plain_path(out_dir), "-f", plain_path(makefile),      # make: no spaces
+                           f"MPY_DIR={plain_path(mpy_dir)}", f"ARCH={arch}"], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [l for l in (proc.stderr + proc.stdout).splitlines() if "rror" in l] or proc.stderr.splitlines()
         raise WorkbenchError(f"native module build for {arch} failed: {(lines or ['no output'])[0].strip()}")

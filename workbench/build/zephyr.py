@@ -22,6 +22,7 @@ from workbench.build import Artifact
 from workbench.build.elfreport import memory_report
 from workbench.errors import WorkbenchError
 from workbench.export.c import ExportInfo
+from workbench.filesystem import plain_path
 from workbench.paths import firmware_dir
 
 SETUP = ("pip install west && west init -m https://github.com/zephyrproject-rtos/zephyr --mr v4.1.0 zephyrproject "
@@ -142,8 +143,10 @@ def first_error(lines: list[str]) -> str:
 def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_dir: Path, *,
                        portable: bool = False) -> list[str]:
     """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE)."""
-    return [ws.west, "build", "-p", "auto", "-b", zephyr_board, "-d", str(out_dir), "-s", str(app_dir()), "--",
-            f"-DZEPHYR_EXTRA_MODULES={module_dir()}", f"-DWB_MODEL_DIR={Path(info.directory).resolve()}",
+    # plain_path: CMake lists split at ';', Zephyr's scripts at spaces; aliases keep a checkout at any path working.
+    return [ws.west, "build", "-p", "auto", "-b", zephyr_board, "-d", plain_path(out_dir), "-s", plain_path(app_dir()),
+            "--", f"-DZEPHYR_EXTRA_MODULES={plain_path(module_dir())}",
+            f"-DWB_MODEL_DIR={plain_path(Path(info.directory).resolve())}",
             f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}"]
 
 

@@ -9,6 +9,7 @@ from workbench.errors import WorkbenchError
 
 
 def cmd_export(args) -> int:
+    from workbench.filesystem import check_writable
     from workbench.models.modelfile import load
     from workbench.pipeline.firmware import quantize
 
@@ -16,6 +17,7 @@ def cmd_export(args) -> int:
     if out.exists() and not out.is_dir():
         kind = "C" if args.target == "c" else "MicroPython"
         raise WorkbenchError(f"--out {out} is a file; export writes a folder of {kind} files")
+    check_writable(out, "export into", folder=True)
     mf = load(args.model)
     qm = quantize(mf, args.quant)
     if args.target == "micropython":

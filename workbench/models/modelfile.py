@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.errors import WorkbenchError
-from workbench.filesystem import write_atomic
+from workbench.filesystem import not_regular, write_atomic
 
 MAGIC = b"WBMODEL\0"
 FORMAT_VERSION = 2
@@ -102,6 +102,9 @@ def save(mf: ModelFile, path: str | os.PathLike) -> Path:
 def load(path: str | os.PathLike) -> ModelFile:
     """Read, verify (checksum over every byte) and validate a model file; a broken one is one line."""
     path = Path(path)
+    kind = not_regular(path)
+    if kind and kind != "a folder":       # a pipe or a device would block or never end
+        raise WorkbenchError(f"model file {path} is {kind}, not a file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.filesystem import check_output_file
 from workbench.models.families import FAMILY_LEVELS, check_cells
 
 # The demo's model: ShaRNN, GRU lower and upper cells, hidden 16/16, bricks of 10 steps, on BasicMotions.
@@ -93,6 +94,7 @@ def train_model(dataset: str, family: str, cells, hidden, k: int | None, epochs:
     from workbench.models.trainconfig import TrainConfig
 
     cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
+    check_output_file(out, "model file")       # before the training, not after it
     tr = load_dataset(dataset, "train")
     te = load_dataset(dataset, "test")
     if window is not None:
@@ -132,6 +134,7 @@ def import_edgeml(dataset: str, state_path: Path, k: int | None, out: Path, raw_
     from workbench.models.modelfile import from_module, save
     from workbench.models.train import accuracy
 
+    check_output_file(out, "model file")
     sd = load_state_dict_file(state_path)
     cell_type = cell_type_of(sd)
     tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")

@@ -92,16 +92,12 @@ def validate(p, where: str) -> None:
 def check_out(path: str | os.PathLike, force: bool = False) -> Path:
     """Refuse, before any slow work, a profile path that cannot be written or would be replaced
     unasked: the one check of every command that writes a profile."""
-    from workbench.filesystem import check_writable
+    from workbench.filesystem import check_output_file
 
     path = Path(path)
-    if path.is_dir():
-        raise WorkbenchError(f"--out {path} is a folder; give the profile's file name")
-    if path.exists() and not force:
+    if path.is_file() and not force:
         raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
-    if any(p.exists() and not p.is_dir() for p in path.absolute().parents):
-        raise WorkbenchError(f"--out {path}: a parent of it is a file, not a folder")
-    return check_writable(path, "write the profile")
+    return check_output_file(path, "profile")
 
 
 def profile_json(p: dict) -> str:
@@ -154,7 +150,12 @@ def _non_finite(name: str):
 
 
 def load_profile(path: str | os.PathLike) -> dict:
+    from workbench.filesystem import not_regular
+
     path = Path(path)
+    kind = not_regular(path)
+    if kind and kind != "a folder":       # a pipe or a device would block or never end
+        raise WorkbenchError(f"profile {path} is {kind}, not a file")
     try:
         p = json.loads(path.read_text(), parse_constant=_non_finite)
     except ValueError as exc:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from workbench.errors import Interrupted, WorkbenchError
-from workbench.filesystem import write_atomic
+from workbench.filesystem import check_writable, write_atomic
 from workbench.models.families import FAMILY_LEVELS
 from workbench.profile.store import ProfileStore
 from workbench.targets import die_with_parent
@@ -238,14 +238,19 @@ def _worker_main(worker: str, tasks, events) -> None:
     parent = mp.parent_process()
     if parent is not None and not parent.is_alive():
         return                       # the driver died before the death signal was armed
-    while True:
-        config = tasks.get()
-        if config is None or (parent is not None and not parent.is_alive()):
-            return                   # done, or the driver died (killed): stop after the current config
-        events.put(Event("start", worker, config.key, config.label()))
-        result = run_config(config, lambda text, key=config.key: events.put(Event("stage", worker, key, text)))
-        events.put(Event("error" if "error" in result else "done", worker, config.key, result.get("error", ""),
-                         result))
+    try:
+        while True:
+            config = tasks.get()
+            if config is None or (parent is not None and not parent.is_alive()):
+                return               # done, or the driver died (killed): stop after the current config
+            events.put(Event("start", worker, config.key, config.label()))
+            result = run_config(config, lambda text, key=config.key: events.put(Event("stage", worker, key, text)))
+            events.put(Event("error" if "error" in result else "done", worker, config.key, result.get("error", ""),
+                             result))
+    except SystemExit as stop:
+        # Stopped: its QEMU is reaped (the `with` blocks ran on the way here). Exit now: tearing down an
+        # interpreter that loaded torch took ~30 s on a busy machine, a worker outliving its sweep.
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
 class LocalEngine:
@@ -314,6 +319,7 @@ def run_sweep(configs: list[Config], out_dir: Path, engine, on_event: Callable[[
               on_skip: Callable[[list[Config]], None] | None = None) -> SweepResult:
     """Run the configurations of ``configs`` that have no profile in ``out_dir`` yet; store each result
     as it arrives (model file, then profile)."""
+    check_writable(out_dir, "write the sweep's profiles into", folder=True)
     store = ProfileStore(out_dir)
     store.clean_partial()
     todo = [c for c in configs if not store.done(c.key)]
