@@ -8,12 +8,16 @@ shows the same table.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import tiny_model
+from tests.profile_samples import sample_profile
 from workbench import cli
 from workbench.boards import all_boards
 from workbench.models import modelfile
+from workbench.profile import write_profile
 
 BOARDS = ", ".join(b.name for b in all_boards())     # the board files of this checkout
 
@@ -77,6 +81,70 @@ TABLE = [
      "workbench: unrecognized arguments: --bogus (see workbench --help)"),
     ("link proxy target malformed", "link-proxy --to nowhere --faults drop=0.1",
      "--to 'nowhere': give HOST:PORT with a port between 1 and 65535"),
+    # Issue 14: one model validation for every command; a checksum over every byte of a model file.
+    ("model with brick size zero", "run --model {T}/k0.wbm",
+     "model file {T}/k0.wbm is invalid: k=0: the brick size must be a whole number of at least 1"),
+    ("model without its window", "build --model {T}/nowin.wbm",
+     "model file {T}/nowin.wbm is invalid: its config has no window (the window length T)"),
+    ("build: k does not divide the model's window", "build --model {T}/k7.wbm",
+     "model file {T}/k7.wbm is invalid: brick size k=7 does not divide the window length T=100"),
+    ("build: num_classes differs from the weights", "build --model {T}/nc5.wbm",
+     "model file {T}/nc5.wbm is invalid: fc.weight is 4x8; its config says 5x8 (num_classes=5 x hidden 8)"),
+    ("model with a NaN weight", "export {T}/nan.wbm --out {T}/e",
+     "model file {T}/nan.wbm is invalid: tensor fc.weight holds 1 non-finite value(s) (NaN or infinity) of 32"),
+    ("a byte of the model's metadata flipped", "run --model {T}/flipped.wbm",
+     "model file {T}/flipped.wbm is corrupt (checksum mismatch)"),
+    ("junk appended to a model file", "run --model {T}/junk.wbm",
+     "model file {T}/junk.wbm is corrupt (4 bytes after the end of its data)"),
+    ("empty model file", "run --model {T}/empty.wbm", "model file {T}/empty.wbm is not a workbench model (bad magic)"),
+    ("model file of a future format", "build --model {T}/future.wbm",
+     "model file {T}/future.wbm has format version 9; this workbench reads 1, 2"),
+    ("model path is a device", "build --model /dev/zero", "model file /dev/zero is a character device, not a file"),
+    ("model path is a named pipe", "run --model {T}/pipe.wbm", "model file {T}/pipe.wbm is a named pipe, not a file"),
+    # Issue 14: strict JSON, files that are not files, outputs checked before the work.
+    ("profile holds NaN (not strict JSON)", "compare {T}/nan.json {T}/p.json",
+     "profile {T}/nan.json is not strict JSON: it holds NaN (strict parsers refuse it)"),
+    ("empty profile", "compare {T}/empty.json {T}/p.json",
+     "profile {T}/empty.json is not valid JSON (truncated or corrupt: Expecting value at line 1)"),
+    ("profile path is a device", "compare /dev/zero {T}/p.json", "profile /dev/zero is a character device, not a file"),
+    ("profile path is a named pipe", "dashboard {T}/pipe.json --out {T}/d.html",
+     "profile {T}/pipe.json is a named pipe, not a file"),
+    ("profile --out is a device", "run --model {T}/m.wbm --out /dev/null --force",
+     "--out /dev/null is a character device; give the profile's file name"),
+    ("dashboard --out is a device", "dashboard {T}/p.json --out /dev/null",
+     "--out /dev/null is a character device; give the dashboard's file name"),
+    ("dashboard --out under a file", "dashboard {T}/p.json --out {T}/m.wbm/d.html",
+     "--out {T}/m.wbm/d.html: a parent of it is a file, not a folder"),
+    ("train --out under a file", "train --out {T}/m.wbm/x.wbm",
+     "--out {T}/m.wbm/x.wbm: a parent of it is a file, not a folder"),
+    ("export --out under a file", "export {T}/m.wbm --out {T}/m.wbm/c",
+     "cannot export into {T}/m.wbm/c: {T}/m.wbm is a file, not a folder"),
+    ("sweep --out under a file", "sweep --epochs 1 --out {T}/m.wbm/s",
+     "cannot write the sweep's profiles into {T}/m.wbm/s: {T}/m.wbm is a file, not a folder"),
+    # Issue 14: options refuse non-finite numbers (a NaN gate passes everything).
+    ("gate threshold NaN", "compare {T}/p.json {T}/p.json --fail-over nan",
+     "workbench compare: argument --fail-over: 'nan' is not a finite number (see workbench compare --help)"),
+    ("gate threshold infinite", "compare {T}/p.json {T}/p.json --fail-over inf",
+     "workbench compare: argument --fail-over: 'inf' is not a finite number (see workbench compare --help)"),
+    ("gate threshold negative", "compare {T}/p.json {T}/p.json --fail-over -5",
+     "--fail-over must be a percentage >= 0, got -5.0"),
+    ("learning rate NaN", "train --lr nan --out {T}/x.wbm",
+     "workbench train: argument --lr: 'nan' is not a finite number (see workbench train --help)"),
+    ("validation fraction infinite", "train --val-fraction inf --out {T}/x.wbm",
+     "workbench train: argument --val-fraction: 'inf' is not a finite number (see workbench train --help)"),
+    ("link timeout NaN", "run --model {T}/m.wbm --link-timeout nan",
+     "workbench run: argument --link-timeout: 'nan' is not a finite number (see workbench run --help)"),
+    ("proxy duration NaN", "link-proxy --to 127.0.0.1:5 --faults drop=0.1 --duration nan",
+     "workbench link-proxy: argument --duration: 'nan' is not a finite number (see workbench link-proxy --help)"),
+    ("fault rate NaN", "run --model {T}/m.wbm --fault-link drop=nan",
+     "fault spec 'drop=nan': drop=nan is not a rate between 0 and 1"),
+    ("fault delay infinite", "run --model {T}/m.wbm --fault-link delay_ms=inf",
+     "fault spec 'delay_ms=inf': delay_ms=inf must be within 0..10000"),
+    ("fault seed not an integer", "run --model {T}/m.wbm --fault-link seed=1.5",
+     "fault spec 'seed=1.5': seed must be an integer, got '1.5'"),
+    ("brick size zero for training", "train --k 0 --out {T}/x.wbm", "--k 0: the brick size must be at least 1"),
+    ("time shift out of range", "train --shift 2 --out {T}/x.wbm", "--shift must lie in [0, 1], got 2.0"),
+    ("sweep without workers", "sweep --workers 0 --out {T}/s", "--workers must be at least 1, got 0"),
 ]
 
 
@@ -92,6 +160,25 @@ def folder(tmp_path_factory):
     (t / "notes.wbm").write_text("hello")
     (t / "cut.wbm").write_bytes(m.read_bytes()[:100])
     (t / "old.json").write_text("{}")
+    for name, change in (("k0", {"k": 0}), ("nowin", {"window": None}), ("k7", {"k": 7}), ("nc5", {"num_classes": 5})):
+        mf = modelfile.from_module(tiny_model(), {"dataset": "BasicMotions"})
+        mf.config.update(change)
+        mf.config = {k: v for k, v in mf.config.items() if v is not None}
+        modelfile.save(mf, t / f"{name}.wbm")
+    mf = modelfile.from_module(tiny_model(), {"dataset": "BasicMotions"})
+    mf.tensors["fc.weight"][1, 2] = float("nan")
+    modelfile.save(mf, t / "nan.wbm")
+    good = m.read_bytes()
+    at = good.index(b"BasicMotions")
+    (t / "flipped.wbm").write_bytes(good[:at] + b"C" + good[at + 1:])     # "CasicMotions": still valid JSON
+    (t / "junk.wbm").write_bytes(good + b"junk")
+    (t / "empty.wbm").write_bytes(b"")
+    (t / "future.wbm").write_bytes(good[:8] + b"\x09\x00\x00\x00" + good[12:])
+    write_profile(sample_profile(), t / "p.json")
+    (t / "nan.json").write_text((t / "p.json").read_text().replace('"value": 0.975', '"value": NaN', 1))
+    (t / "empty.json").write_text("")
+    os.mkfifo(t / "pipe.wbm")
+    os.mkfifo(t / "pipe.json")
     return t
 
 

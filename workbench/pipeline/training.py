@@ -77,7 +77,9 @@ def model_config(family: str, cells, hidden, window: int, input_dim: int, num_cl
         config["cell_options"] = per_level(cell_options, levels, "--cell-options")
     if family == "sharnn":
         k = default_k(window) if k is None else k
-        if k < 1 or window % k:
+        if k < 1:
+            raise WorkbenchError(f"--k {k}: the brick size must be at least 1")
+        if window % k:
             raise WorkbenchError(f"brick size k={k} does not divide the window length T={window}")
         config["k"] = k
     return config
