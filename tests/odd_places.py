@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,15 @@ def command_of(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def tree_once_qemu_runs(proc: subprocess.Popen, timeout: float = 600) -> set[int]:
+    """Wait until a QEMU runs below ``proc``; then every process below it (asserted: QEMU among them)."""
+    deadline = time.monotonic() + timeout
+    tree: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        tree = descendants(proc.pid)
+        if any("qemu-system-arm" in command_of(pid) for pid in tree):
+            return tree
+        time.sleep(0.1)
+    raise AssertionError(f"no QEMU below process {proc.pid} within {timeout:.0f} s")

@@ -8,14 +8,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from tests.conftest import HAVE_ARM, needs_qemu, tiny_model
-from tests.odd_places import (alive, checkout_at, cli_env, command_of, descendants, one_line, start_workbench,
+from tests.odd_places import (alive, checkout_at, cli_env, one_line, start_workbench, tree_once_qemu_runs,
                               workbench)
 from workbench.link.session import SessionResult, WindowResult
 from workbench.models import modelfile
@@ -91,14 +90,7 @@ def test_a_cut_or_garbled_line_is_named_not_blamed_on_the_firmware(model, tmp_pa
 def test_a_signal_during_a_run_is_one_line_and_leaves_nothing(model, tmp_path, sig):
     home = checkout_at(tmp_path / "home")
     proc = start_workbench("run", "--model", model, "--out", tmp_path / "p.json", home=home)
-    tree: set[int] = set()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        tree = descendants(proc.pid)
-        if any("qemu-system-arm" in command_of(pid) for pid in tree):
-            break
-        time.sleep(0.1)
-    assert any("qemu-system-arm" in command_of(pid) for pid in tree), "the run never reached QEMU"
+    tree = tree_once_qemu_runs(proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]

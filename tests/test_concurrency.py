@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.conftest import needs_qemu, tiny_model
-from tests.odd_places import alive, checkout_at, command_of, descendants, start_workbench, workbench
+from tests.odd_places import alive, checkout_at, command_of, start_workbench, tree_once_qemu_runs, workbench
 from workbench.models import modelfile
 
 pytestmark = needs_qemu
@@ -73,14 +73,7 @@ def test_a_sweep_and_a_run_of_its_configuration_at_once(home, tmp_path):
 def test_a_sweep_killed_outright_takes_its_workers_and_qemu_with_it(home, tmp_path):
     sweep = start_workbench("sweep", "--k", "10", "20", "--hidden", "8", "--cells", "gru", "--epochs", "1",
                             "--workers", "2", "--out", tmp_path / "s", home=home)
-    deadline = time.monotonic() + 600
-    tree: set[int] = set()
-    while time.monotonic() < deadline and sweep.poll() is None:
-        tree = descendants(sweep.pid)
-        if any("qemu-system-arm" in command_of(pid) for pid in tree):
-            break
-        time.sleep(0.2)
-    assert any("qemu-system-arm" in command_of(pid) for pid in tree), "no worker reached QEMU"
+    tree = tree_once_qemu_runs(sweep)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
     killed = time.monotonic()
