@@ -26,6 +26,7 @@ def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None,
     ``calib_x``: calibration windows for an int plan [the model's dataset, training split]."""
     from workbench.build import micropython as mpbuild
     from workbench.export.micropython import export_micropython
+    from workbench.filesystem import locked
     from workbench.paths import build_dir
     from workbench.pipeline.firmware import quantize
 
@@ -34,8 +35,9 @@ def prepare(mf, board, arch: str, kernel: str, quant: str = "f32", mpy_dir=None,
         kernel = "natmod" if mpy_dir is not None else "viper"
     qm = quantize(mf, quant, calib_x)
     root = build_dir() / mf.content_hash[:12] / f"micropython-{quant}"
-    info = export_micropython(mf, root / "export", qm)
-    built = mpbuild.build(info, arch, root / arch, kernel, mpy_dir)
+    with locked(root):             # runs of one model at once build in turn
+        info = export_micropython(mf, root / "export", qm)
+        built = mpbuild.build(info, arch, root / arch, kernel, mpy_dir)
     mpbuild.check_fits(board, built, info)
     return Prepared(mf, qm, info, built)
 
@@ -90,10 +92,12 @@ def host_c_logits(prep: Prepared, inputs):
 
     from workbench.build.host import HostKernel, build_host_library
     from workbench.export.c import export_c
+    from workbench.filesystem import locked
     from workbench.paths import build_dir
 
     root = build_dir() / prep.model.content_hash[:12] / f"micropython-{prep.export.quantization}"
-    c_info = export_c(prep.model, root / "c-export", *([prep.quant] if prep.quant is not None else []))
+    with locked(root):
+        c_info = export_c(prep.model, root / "c-export", *([prep.quant] if prep.quant is not None else []))
     kernel = HostKernel(build_host_library(c_info, root / "host"), c_info)
     return np.stack([kernel.infer(x) for x in inputs])
 
@@ -102,14 +106,12 @@ def profile_micropython(mf, board, data, spec, *, progress=None, on_stage=None) 
     """``workbench run`` on a MicroPython board (``spec.port``), else on the unix port: export, build,
     copy, stream ``data``; returns the profile (not written)."""
     from workbench.build.micropython import board_arch
-    from workbench.paths import build_dir
     from workbench.targets.micropython import MicroPythonBoardTarget, UnixPortTarget
 
     emulator = None if spec.port else "micropython-unix"
     prep = prepare(mf, board, board_arch(board, emulator), spec.mpy_kernel, spec.quant, spec.micropython_dir)
     inputs = device_inputs(prep, data)
-    target = MicroPythonBoardTarget(spec.port) if spec.port else \
-        UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython" / "unix-fs")
+    target = MicroPythonBoardTarget(spec.port) if spec.port else UnixPortTarget()    # its own scratch folder
     session, versions = run_on_device(prep, target, inputs, stream=spec.stream, progress=progress,
                                       what=f"{data.name} {data.split}", on_stage=on_stage)
     return micropython_profile(board, target, prep, data, session, versions)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
+from workbench.filesystem import scratch_for
 from workbench.paths import firmware_dir
 from workbench.targets import Measure, Target, free_port
 
@@ -156,8 +157,9 @@ class UnixPortTarget(Target):
     measure = Measure("us", "micropython-ticks-us", "time.ticks_us() in the unix port process (host CPU time "
                                                     "base, shared machine)")
 
-    def __init__(self, fs_dir: Path):
-        self.fs_dir = Path(fs_dir)
+    def __init__(self, fs_dir: Path | None = None):
+        """``fs_dir``: the unix port's file system [a scratch folder of this run alone, with its log]."""
+        self.fs_dir = Path(fs_dir) if fs_dir is not None else scratch_for(self, "mpy") / "fs"
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
