@@ -33,6 +33,7 @@ def test_plain_path_is_the_path_itself_when_plain_else_a_stable_alias(tmp_path):
     alias = plain_path(folder)
     assert PLAIN.fullmatch(alias) and alias == plain_path(folder)       # same path, same alias
     assert open(f"{alias}/f.txt").read() == "hello"
+    assert plain_path(folder / "f.txt") == f"{alias}/f.txt"              # files keep their names (x.c -> x.o)
 
 
 @pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc")

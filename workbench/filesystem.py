@@ -242,9 +242,14 @@ def plain_path(path: str | os.PathLike) -> str:
     plain, else a symlink to it in the system's temp folder named by a hash of the path (so the same
     path always gets the same alias, and make's flag stamps stay stable). Paths with spaces, commas or
     non-ASCII letters then build like any other."""
-    text = str(Path(path).absolute())
+    path = Path(path).absolute()
+    text = str(path)
     if PLAIN.fullmatch(text):
         return text
+    if PLAIN.fullmatch(path.name) and path.parent != path:
+        # Alias the odd folder, not what is below it: names keep their suffix (make derives x.o from x.c)
+        # and a whole checkout shares one alias.
+        return f"{plain_path(path.parent)}/{path.name}"
     base = Path(tempfile.gettempdir()) / f"wb-paths-{os.getuid()}"
     if not PLAIN.fullmatch(str(base)):
         raise WorkbenchError(f"the build needs a temp folder without spaces or commas for its path aliases; "
