@@ -118,7 +118,7 @@ def core_counts(board) -> dict:
     out = {}
     for path, flags in (("dsp", ""), ("portable", "-DSHARNN_PORTABLE")):
         art = build_app(board, "bench", build_dir() / f"bench-core-{path}", extra_cflags=flags)
-        out[path] = QemuTarget(board, art.elf, workdir=art.elf.parent / "qemu").run_to_exit()
+        out[path] = QemuTarget(board, art.elf).run_to_exit()
     return out
 
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.boards import load_board  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
-from workbench.paths import build_dir  # noqa: E402
 from workbench.pipeline.micropython import device_inputs, host_reference, prepare  # noqa: E402
 from workbench.pipeline.training import demo_model  # noqa: E402
 from workbench.targets.micropython import ReplLink, UnixPortTarget  # noqa: E402
@@ -87,7 +86,7 @@ def main() -> int:
     full = {k: [] for k in kernels}
     streamed = {k: [] for k in kernels}
     agree = {k: 0 for k in kernels}
-    with UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython-bench" / "fs") as target:
+    with UnixPortTarget() as target:
         link = ReplLink(target.start())
         try:
             link.put(prep.build.files)

@@ -79,7 +79,7 @@ def test_core_benchmark_firmware_counts():
     # must not link the previous flags' objects (it once did: the portable build counted 7 pairs).
     for path, flags in (("dsp", ""), ("portable", "-DSHARNN_PORTABLE"), ("dsp again", "")):
         art = build_app(board, "bench", build_dir() / "test-bench", extra_cflags=flags)
-        counts[path] = QemuTarget(board, art.elf, workdir=art.elf.parent / "qemu").run_to_exit()
+        counts[path] = QemuTarget(board, art.elf).run_to_exit()
     assert counts["dsp again"] == counts["dsp"]
     assert len(counts["portable"]) == 5 and len(counts["dsp"]) == 7    # + the int8-weight experiment
     assert all(d < p for d, p in zip(counts["dsp"], counts["portable"]))

@@ -14,7 +14,7 @@ from workbench.build.elfreport import memory_report
 from workbench.build.cache import drop_damaged_outputs, stamp_outputs
 from workbench.errors import WorkbenchError
 from workbench.export.c import ExportInfo
-from workbench.filesystem import io_error, plain_path, storage_trouble
+from workbench.filesystem import io_error, locked, plain_path, storage_trouble
 from workbench.paths import firmware_dir
 
 CROSS = "arm-none-eabi-"
@@ -63,6 +63,17 @@ def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, s
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise io_error("create the build folder", out_dir, exc) from None
+    elf = out_dir / "firmware.elf"
+    with locked(out_dir, "firmware build folder"):     # benchmarks build here too, not only export_and_build
+        _run_make(board, out_dir, variables, stack_size, extra_cflags, opt, port)
+        memory = memory_report(elf)
+    return Artifact(board=board.name, backend="baremetal", elf=elf, memory=memory,
+                    toolchain=f"arm-none-eabi-gcc {version}", export_dir=export_dir,
+                    extra={"port": port, "opt": opt})
+
+
+def _run_make(board: Board, out_dir: Path, variables: list[str], stack_size: int, extra_cflags: str, opt: str,
+              port: str) -> None:
     # make trusts a product newer than its sources: one a killed build or a full disk cut short would
     # be linked as it is. Products whose bytes differ from the last good build's are removed first.
     drop_damaged_outputs(out_dir, _products(out_dir))
@@ -82,10 +93,6 @@ def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, s
             raise WorkbenchError(f"firmware build failed in {out_dir}: {storage}")
         raise WorkbenchError(f"firmware build failed: {first.strip()}")
     stamp_outputs(out_dir, [p for p in _products(out_dir) if p.exists()])
-    elf = out_dir / "firmware.elf"
-    return Artifact(board=board.name, backend="baremetal", elf=elf, memory=memory_report(elf),
-                    toolchain=f"arm-none-eabi-gcc {version}", export_dir=export_dir,
-                    extra={"port": port, "opt": opt})
 
 
 def _products(out_dir: Path) -> list[Path]:

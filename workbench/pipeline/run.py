@@ -30,10 +30,14 @@ def run(spec: RunSpec, *, progress=None, on_stage=None) -> tuple[dict, Path]:
     """Run ``spec`` and write its profile; returns (profile, path). ``progress`` hears windows
     streamed (workbench.progress), ``on_stage(text)`` which stage is running."""
     from workbench.boards import load_board
+    from workbench.filesystem import check_writable
     from workbench.models.modelfile import load
+    from workbench.paths import profiles_dir
     from workbench.profile import default_profile_path, save_measured
 
     spec.check()
+    if spec.out is None:             # the default profiles/ folder is checked before the work too
+        check_writable(profiles_dir(), "write the profile into", folder=True)
     board = load_board(spec.board)
     mf = load(spec.model)
     spec.check_for(board, mf)
