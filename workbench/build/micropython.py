@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.boards import Board
+from workbench.build import cache
 from workbench.errors import WorkbenchError
 from workbench.export.micropython import KERNEL_MODULE, MODEL_FILE, RUNTIME, MicroPythonExport
 from workbench.filesystem import plain_path
@@ -69,15 +70,14 @@ def compile_mpy(src: Path, dst: Path, arch: str) -> Path:
     if arch not in ARCHES:
         raise WorkbenchError(f"unknown MicroPython architecture '{arch}' (known: {', '.join(ARCHES)})")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    stamp = dst.with_suffix(".src-sha256")
     digest = hashlib.sha256(src.read_bytes() + f"{arch}".encode()).hexdigest()
-    if dst.is_file() and stamp.is_file() and stamp.read_text() == digest:
+    if cache.intact(dst, digest):          # its inputs and its own bytes: a truncated .mpy is rebuilt
         return dst
     proc = subprocess.run([mpy_cross(), f"-march={arch}", "-o", str(dst), str(src)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise WorkbenchError(f"mpy-cross failed on {src.name}: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
-    stamp.write_text(digest)
+    cache.stamp(dst, digest)
     return dst
 
 
