@@ -51,8 +51,9 @@ def setup(c):
 
 @task
 def test(c, k="", x=False):
-    """Run the test suite (pytest). -k selects tests by name, -x stops at the first failure."""
-    args = ["-q"] + (["-k", k] if k else []) + (["-x"] if x else [])
+    """Run the test suite (pytest), then list the 15 slowest tests. -k selects tests by name, -x stops at the
+    first failure."""
+    args = ["-q", "--durations=15"] + (["-k", k] if k else []) + (["-x"] if x else [])
     c.run(f"{sys.executable} -m pytest {' '.join(args)}", pty=False)
 
 

@@ -44,6 +44,8 @@ needs_renode = pytest.mark.skipif(not have_renode(), reason="needs Renode (renod
 
 @pytest.fixture
 def fake_renode(tmp_path):
+    """Fake: a Renode installation folder with the two platform files ``write_platform`` reads and a
+    ``renode`` script that does nothing (Renode is not installed here)."""
     root = tmp_path / "renode"
     (root / "platforms" / "cpus").mkdir(parents=True)
     (root / "platforms" / "boards").mkdir()
