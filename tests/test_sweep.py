@@ -188,6 +188,7 @@ def test_dask_engine_on_a_two_worker_local_cluster_gives_identical_profiles(loca
 
 
 @needs_qemu
+@pytest.mark.slow
 def test_int16_sweep_runs_the_cells_only_int16_has(tmp_path):
     """The kernel table (workbench.models.families.KERNEL_CELLS) decides, not the float exporter's list:
     minGRU runs in int16, so its sweep runs, and off a terminal each stage is a labelled line."""
