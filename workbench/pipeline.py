@@ -58,6 +58,7 @@ class BuildOptions:
     opt: str = "-O2"
     extra_cflags: str = ""
     link: str = "uart"
+    cores: int = 1            # 2: a ShaRNN window's bricks split across two cores (boards with two)
 
     @property
     def compiler_default(self) -> bool:
@@ -70,7 +71,8 @@ class BuildOptions:
 
         tag = "" if self.compiler_default else \
             "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
-        return tag + ("" if self.link == "uart" else f"-{self.link}")
+        return (tag + ("" if self.link == "uart" else f"-{self.link}")
+                + ("" if self.cores == 1 else f"-{self.cores}cores"))
 
 
 def check_quantization(quant: str) -> str:
@@ -123,6 +125,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     if backend == "zephyr" and options.link != "uart":
         raise WorkbenchError(f"--link {options.link} is a bare-metal port's link: a Zephyr build talks over the "
                              "board's UART")
+    check_cores(options.cores, board, mf, backend)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -134,7 +137,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
+                              make_vars={"LINK": options.link, "CORES": str(options.cores)})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
@@ -144,6 +147,20 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
     check_fits(board, art)
     return Built(mf, info, art, root, qm, kernel_path)
+
+
+def check_cores(cores: int, board: Board, mf: ModelFile, backend: str) -> None:
+    """--cores: at most the board's cores; two split a ShaRNN's bricks, on a bare-metal port."""
+    if cores not in (1, 2):
+        raise WorkbenchError(f"--cores {cores}: give 1 or 2")
+    if cores > board.cores:
+        raise WorkbenchError(f"--cores {cores}: board {board.name} has {board.cores} core"
+                             + ("s" if board.cores > 1 else ""))
+    if cores == 2 and mf.config.get("family") != "sharnn":
+        raise WorkbenchError(f"--cores 2 splits a ShaRNN's lower-level bricks across the cores: this model is a "
+                             f"single-level {mf.config.get('family')}")
+    if cores == 2 and backend != "baremetal":
+        raise WorkbenchError("--cores 2 runs on the bare-metal port (the second core is started by it)")
 
 
 @dataclass
