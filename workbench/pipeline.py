@@ -422,7 +422,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
     """
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
-    from workbench.profile.metrics import session_metrics, sliding_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics, two_core_metrics
 
     if sliding and mf.config.get("family") != "sharnn":
         raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
@@ -447,6 +447,9 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
+    if getattr(target, "core_costs", None):
+        metrics.update(two_core_metrics(target.core_costs, session.stats, built.artifact.memory, target.measure,
+                                        windows))
     if sliding:
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
@@ -459,7 +462,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
         metrics=metrics, windows=windows,
         tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
                        "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
+        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags, "cores": options.cores},
                "link": {"transport": options.link, **session.link},
                "device_stats": session.stats, "handshake": dict(vars(session.hello))})
 

@@ -31,7 +31,8 @@ typedef struct {
 #endif
 #if WB_CORES == 2
 #include "wb_parallel.h"
-#define WB_MODEL_CORE0_BRICKS WB_PAR_CORE0_BRICKS(WB_MODEL_WINDOW / WB_MODEL_K)
+#define WB_MODEL_CORE0_BRICKS                                                                              \
+    WB_PAR_CORE0_BRICKS(WB_MODEL_WINDOW / WB_MODEL_K, WB_MODEL_K * WB_MODEL_STEP_MACS_LOWER, WB_MODEL_STEP_MACS_UPPER)
 #else
 #define WB_MODEL_CORE0_BRICKS 0
 #endif

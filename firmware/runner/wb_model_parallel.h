@@ -40,7 +40,7 @@ static void par_upper(uint32_t index)
 
 static const wb_par_plan_t par_plan = {
     .bricks = WB_MODEL_WINDOW / WB_MODEL_K,
-    .core0_bricks = WB_PAR_CORE0_BRICKS(WB_MODEL_WINDOW / WB_MODEL_K),
+    .core0_bricks = WB_MODEL_CORE0_BRICKS,
     .lower = par_lower,
     .upper = par_upper,
 };

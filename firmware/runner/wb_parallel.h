@@ -4,8 +4,10 @@
  *
  * The lower level's T/k bricks are independent. Static partition: core 0 computes bricks
  * [0, core0_bricks) and runs the upper level over each as it goes; core 1 computes the others
- * (T/k - core0_bricks, the larger half: core 0 also runs the upper level) in order and publishes
- * each as it is done; core 0 then runs the upper level over them in order, waiting for each.
+ * (the larger share: core 0 also runs the upper level; see WB_PAR_CORE0_BRICKS) in order and
+ * publishes each as it is done; core 0 then runs the upper level over them in order, waiting for
+ * each. A static partition, not a shared brick index: under emulation the cores run in turn, so a
+ * dynamic one would measure QEMU's scheduling, not the hardware's.
  *
  * Counting (the instruction-count plugin in per-vCPU mode): the runner brackets the inference on
  * core 0 with wb_count_begin/end; core 0 pauses the count while it waits for a brick (end, wait,
@@ -28,8 +30,19 @@ typedef struct {
     void (*upper)(uint32_t index);
 } wb_par_plan_t;
 
-/* Bricks on core 0 for a window of `bricks` bricks: the smaller half (the handshake reports it). */
-#define WB_PAR_CORE0_BRICKS(bricks) ((bricks) / 2u)
+/* Bricks on core 0 for a window of N bricks, from the MACs of a brick (B = k x the lower level's
+ * MACs per step) and of an upper step (U). Core 0 computes s bricks and the upper steps over them,
+ * then one upper step after each of core 1's N - s bricks; core 1 ends its last brick at (N - s)B. In
+ * MACs the window ends at max(sB + NU, (N - s)B + U): the two balance at s* = (NB - (N - 1)U) / 2B.
+ * The split takes the better of floor(s*) and floor(s*) + 1 (at most N - 1: core 1 always has one).
+ * The handshake reports it. */
+#define WB_PAR_END(n, b, u, s) ((s) * (b) + (n) * (u) > ((n) - (s)) * (b) + (u) ? (s) * (b) + (n) * (u) \
+                                                                                : ((n) - (s)) * (b) + (u))
+#define WB_PAR_S0(n, b, u) (((n) * (b) > ((n) - 1u) * (u)) ? ((n) * (b) - ((n) - 1u) * (u)) / (2u * (b)) : 0u)
+#define WB_PAR_S1(n, b, u) (WB_PAR_S0(n, b, u) + 1u < (n) ? WB_PAR_S0(n, b, u) + 1u : WB_PAR_S0(n, b, u))
+#define WB_PAR_CORE0_BRICKS(n, b, u)                                                                      \
+    (WB_PAR_END(n, b, u, WB_PAR_S1(n, b, u)) < WB_PAR_END(n, b, u, WB_PAR_S0(n, b, u)) ? WB_PAR_S1(n, b, u) \
+                                                                                          : WB_PAR_S0(n, b, u))
 
 /* Start core 1 (once, before the first window). */
 void wb_par_init(const wb_par_plan_t *plan);

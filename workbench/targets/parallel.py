@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from workbench.errors import DeviceError
 
 
@@ -70,3 +72,37 @@ class TwoCoreCounts:
         upper = [q0.popleft() for _ in range(n)]
         core1 = [q1.popleft() for _ in range(n)]
         return CoreCosts(first + sum(upper), sum(core1), critical_path(first, upper, core1))
+
+
+def pipelined_stream_ends(bricks: list[int], uppers: list[int], bricks_per_window: int) -> list[int]:
+    """Streaming on two cores (firmware/parbench/parbench.c): core 1 computes brick m (count
+    ``bricks[m]``) into a ring one brick longer than a window, so it may start brick m > T/k only
+    once the window ending at brick m-2 is done; core 0 runs the upper level of the window ending at
+    brick n (count ``uppers[n - T/k + 1]``) once brick n and the window before are done. Same model of
+    time as ``critical_path``; returns when each window ends."""
+    nb = bricks_per_window
+    if len(uppers) != len(bricks) - nb + 1:
+        raise ValueError(f"{len(bricks)} bricks make {len(bricks) - nb + 1} windows, not {len(uppers)}")
+    brick_end: list[int] = []
+    window_end: list[int] = []
+    for m, cost in enumerate(bricks):
+        start = brick_end[-1] if brick_end else 0
+        if m > nb:
+            start = max(start, window_end[m - 2 - (nb - 1)])
+        brick_end.append(start + cost)
+        if m >= nb - 1:
+            before = window_end[-1] if window_end else 0
+            window_end.append(max(before, brick_end[m]) + uppers[m - (nb - 1)])
+    return window_end
+
+
+def fit_parallel_cost(window: int, ks: list[int], costs: list[float]) -> dict | None:
+    """Least-squares c0 + c1*T/k + c2*k through (k, cost) points (three distinct k at least, else None).
+    The paper's cost with T/k cores is c1*T/k + c2*k (the upper level's T/k steps, one brick of k
+    steps); with two cores about half the lower level's T steps stay on each core whatever k: c0."""
+    if len(set(ks)) < 3:
+        return None
+    k = np.asarray(ks, dtype=float)
+    a = np.stack([np.ones_like(k), window / k, k], axis=1)
+    (c0, c1, c2), *_ = np.linalg.lstsq(a, np.asarray(costs, dtype=float), rcond=None)
+    return {"c0": float(c0), "c1": float(c1), "c2": float(c2)}
