@@ -462,7 +462,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
         metrics=metrics, windows=windows,
         tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
                        "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags, "cores": options.cores},
+        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
                "link": {"transport": options.link, **session.link},
                "device_stats": session.stats, "handshake": dict(vars(session.hello))})
 

@@ -1,7 +1,8 @@
 /*
  * A ShaRNN window on two cores: see wb_parallel.h. Shared state is a job number core 0 raises to
  * start core 1 and a count of bricks core 1 has finished; each side writes only its own, after a
- * DMB so the data it publishes is visible first, and wakes the other with SEV.
+ * DMB so the data it publishes is visible first. Core 0 wakes core 1 for a window (core 1 sleeps
+ * between windows); within a window core 1 wakes core 0 with SEV after each brick.
  */
 #include "wb_parallel.h"
 
@@ -20,7 +21,7 @@ static void core1_main(void)
     uint32_t seen = 0;
     for (;;) {
         while (job == seen) {
-            wb_port_event_wait();
+            wb_port_core1_sleep();
         }
         seen = job;
         dmb();
@@ -55,7 +56,7 @@ void wb_par_infer(void)
     core1_done = 0;
     dmb();
     job = job + 1u;
-    wb_port_event_send();
+    wb_port_core1_wake();
     for (uint32_t b = 0; b < first; b++) {
         plan->lower(0u, b, 1u);
         plan->upper(b);

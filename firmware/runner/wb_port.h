@@ -32,10 +32,13 @@ size_t wb_port_stack_size(void);
 void wb_port_exit(int code);
 
 /* Second core (ports with two, built with CORES=2; used by wb_parallel.c). core1_start runs main1
- * on core 1 (its own stack, FPU enabled; main1 never returns). event_send wakes a core waiting in
- * event_wait (DSB + SEV / WFE); event_wait may also return for no reason: wait in a loop that checks.
+ * on core 1 (its own stack, FPU enabled). event_send wakes a core waiting in event_wait (DSB + SEV /
+ * WFE), for short waits within a window; core1_wake (core 0) wakes core 1 from core1_sleep (core 1),
+ * its idle wait between windows. Both waits may return for no reason: wait in a loop that checks.
  * Core 1's stack is painted and measured like core 0's (paint: from below core 1's caller). */
 void wb_port_core1_start(void (*main1)(void));
+void wb_port_core1_wake(void);
+void wb_port_core1_sleep(void);
 void wb_port_event_send(void);
 void wb_port_event_wait(void);
 void wb_port_core1_stack_paint(void);

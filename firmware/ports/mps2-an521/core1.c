@@ -5,8 +5,13 @@
  * FPU (CPACR is per core) and runs the function core 0 gave it. Checked on QEMU 7.2: CPUWAIT reads 2
  * at reset, and core 1 reads its VTOR as the table below.
  *
- * Events: DSB then SEV wakes the other core from WFE (the event register latches an SEV that comes
- * before the WFE, so a wait loop that checks its condition before WFE misses nothing).
+ * Within a window the cores hand bricks over with SEV/WFE (DSB then SEV wakes the other core from
+ * WFE; the event register latches an SEV that comes before the WFE, so a wait loop that checks its
+ * condition before WFE misses nothing). Between windows core 1 sleeps in WFI instead, woken by the
+ * SSE-200's message handling unit MHU0 (core 0 sets a bit of its CPU1INTR; its line to core 1 is
+ * core 1's interrupt 6), because QEMU 7.2 implements WFE as a yield, not a sleep: a core 1 spinning
+ * on WFE while core 0 sleeps in WFI for the UART starves QEMU's I/O thread (checked: the HELLO of a
+ * UART session then never arrives). PRIMASK stays set on core 1: the interrupt only ends WFI.
  */
 #include "cm.h"
 #include "wb_port.h"
@@ -15,6 +20,10 @@
 #define SYSCTL_INITSVTOR1 CM_REG(SYSCTL_BASE + 0x114u)
 #define SYSCTL_CPUWAIT CM_REG(SYSCTL_BASE + 0x118u)
 #define CPUWAIT_CPU1 0x2u
+#define MHU0_BASE 0x50003000u              /* SSE-200 message handling unit 0, Secure alias */
+#define MHU_CPU1INTR_SET CM_REG(MHU0_BASE + 0x14u)
+#define MHU_CPU1INTR_CLR CM_REG(MHU0_BASE + 0x18u)
+#define MHU0_CORE1_IRQ 6u                  /* per core: MHU0's line to core 1 */
 
 extern uint32_t __stack1_limit[], __stack1_top[];
 void cm_fault_entry(void);
@@ -58,9 +67,11 @@ __attribute__((naked, noreturn)) static void core1_reset(void)
 
 __attribute__((noreturn, used)) void core1_c(void)
 {
+    __asm volatile("cpsid i" ::: "memory");
+    cm_irq_enable(MHU0_CORE1_IRQ);
     core1_main();
     for (;;) {
-        __asm volatile("wfe");
+        wb_port_core1_sleep();
     }
 }
 
@@ -70,6 +81,21 @@ void wb_port_core1_start(void (*main1)(void))
     SYSCTL_INITSVTOR1 = (uint32_t)core1_vectors;
     __asm volatile("dsb" ::: "memory");
     SYSCTL_CPUWAIT &= ~CPUWAIT_CPU1;
+}
+
+void wb_port_core1_wake(void)
+{
+    __asm volatile("dsb" ::: "memory");
+    MHU_CPU1INTR_SET = 1u;
+}
+
+/* The doorbell's interrupt stays pending in the NVIC after the MHU bit is cleared: clear both, after
+ * WFI, so a ring that comes between the caller's check and WFI still ends this WFI at once. */
+void wb_port_core1_sleep(void)
+{
+    __asm volatile("wfi" ::: "memory");
+    MHU_CPU1INTR_CLR = 1u;
+    cm_irq_clear_pending(MHU0_CORE1_IRQ);
 }
 
 void wb_port_event_send(void)
