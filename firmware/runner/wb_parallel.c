@@ -9,6 +9,9 @@
 #include "wb_count.h"
 #include "wb_port.h"
 
+/* Builds that glob the runner's sources (the Zephyr app) compile this file on one core too. */
+#if defined(WB_CORES) && WB_CORES == 2
+
 static const wb_par_plan_t *plan;
 static volatile uint32_t job;            /* raised by core 0: a window is ready for core 1 */
 static volatile uint32_t core1_done;     /* bricks core 1 has finished in the current job */
@@ -74,3 +77,5 @@ void wb_par_infer(void)
 
 uint32_t wb_par_core1_stack_peak(void) { return core1_peak; }
 size_t wb_par_core1_stack_size(void) { return wb_port_core1_stack_size(); }
+
+#endif /* WB_CORES == 2 */
