@@ -17,7 +17,7 @@ def spec_from_args(args, **overrides):
                   limit=arg("limit"), out=args.out, force=args.force, stream=not arg("no_stream", False),
                   sliding=arg("sliding", False), quant=args.quant, kernel_path=args.kernel, backend=arg("backend"),
                   emulator=arg("emulator"), port=arg("port"), renode=arg("renode"), counter=args.counter,
-                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart")),
+                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart"), arg("cores", 1)),
                   fault_link=args.fault_link, link_timeout=args.link_timeout,
                   mpy_kernel=arg("mpy_kernel", "auto"), micropython_dir=arg("micropython_dir"))
     return RunSpec(**{**fields, **overrides})
@@ -101,6 +101,10 @@ def register(sub) -> None:
                    help="MicroPython boards: kernel build [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
                                              "[$WORKBENCH_MICROPYTHON_DIR]")
+    s.add_argument("--cores", type=int, default=1, choices=[1, 2],
+                   help="cores of a two-core board (e.g. mps2-an521) a ShaRNN window runs on: 2 splits its "
+                        "lower-level bricks across both; the cost is then the critical path, each core's count "
+                        "beside it [1]")
     run_options(s)
     s.set_defaults(func=cmd_run)
 

@@ -19,7 +19,7 @@ from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
-from workbench.pipeline.spec import BuildOptions, RunSpec, check_kernel_path, check_quantization
+from workbench.pipeline.spec import BuildOptions, RunSpec, check_cores, check_kernel_path, check_quantization
 
 if TYPE_CHECKING:
     from workbench.quantize import QuantModel
@@ -83,6 +83,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     check_quantization(quant)
     options.check(backend)
     check_kernel_cells(mf.config["cells"], quant)
+    check_cores(options.cores, board, mf, backend)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -94,7 +95,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
+                              make_vars={"LINK": options.link, "CORES": str(options.cores)})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
@@ -353,7 +354,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
     reports it); ``root``: the build folder [build/<model hash>]."""
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
-    from workbench.profile.metrics import session_metrics, sliding_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics, two_core_metrics
 
     stage = on_stage or (lambda text: None)
     backend = spec.backend or board.default_backend
@@ -378,6 +379,9 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
+    if getattr(target, "core_costs", None):
+        metrics.update(two_core_metrics(target.core_costs, session.stats, built.artifact.memory, target.measure,
+                                        windows))
     if spec.sliding:
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
