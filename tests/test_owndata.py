@@ -305,6 +305,16 @@ def test_from_torch_sharnn_of_layers():
     assert np.abs(model.logits(x.numpy()) - expected).max() <= 1e-6
 
 
+def test_from_torch_folds_the_users_normalisation_in():
+    torch.manual_seed(3)
+    module = RecurrentThenHead(nn.GRU(2, 8, batch_first=True), 3).eval()
+    mean, std = np.array([5.0, -2.0]), np.array([2.0, 0.5])
+    model = wb.from_torch(module, window=30, mean=mean, std=std)
+    raw = (np.random.default_rng(0).standard_normal((4, 30, 2)) * std + mean).astype(np.float32)
+    expected = user_logits(module, ((raw - mean) / std).astype(np.float32))
+    assert np.abs(model.logits(raw) - expected).max() <= 1e-5
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: RecurrentThenHead(nn.GRU(6, 8, num_layers=2, batch_first=True), 4),
      "the recurrent layer: 2 layers; each level takes one (num_layers=1)"),

@@ -138,9 +138,8 @@ def from_torch(module=None, *, window: int | None = None, lower=None, upper=None
             raise WorkbenchError("from_torch: give a module, or lower=, upper=, head= (a ShaRNN), not both")
         rnn, lin = fromtorch.parts_of(module)
         model = fromtorch.single(rnn, lin, window, mean, std)
-        if mean is None and std is None:        # (weights first: NaN logits would blame the forward)
-            check_finite_weights(model, "the imported model", "nothing imported")
-            fromtorch.check_same_logits(module, rnn, model, model.window)
+        check_finite_weights(model, "the imported model", "nothing imported")   # first: NaN would blame forward
+        fromtorch.check_same_logits(module, rnn, model, model.window, mean, std)
         source = {"torch_module": type(module).__name__}
     else:
         if lower is None or upper is None or head is None:

@@ -137,16 +137,23 @@ def parts_of(module) -> tuple[nn.Module, nn.Linear]:
 
 
 @torch.no_grad()
-def check_same_logits(module, rnn, ours, window: int, tolerance: float = 1e-5, seed: int = 0) -> float:
+def check_same_logits(module, rnn, ours, window: int, mean=None, std=None, tolerance: float = 1e-5,
+                      seed: int = 0) -> float:
     """Run the user's ``module`` and ``ours`` on the same random windows (batch-first or time-major as
-    ``rnn`` is); refuse a module whose logits differ (its forward is not layer-then-head on the last
-    step). Returns the largest difference."""
+    ``rnn`` is; normalised by ``mean``/``std`` first for the user's module, which expects that done);
+    refuse a module whose logits differ (its forward is not layer-then-head on the last step). Returns
+    the largest difference."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(3, window, rnn.input_size, generator=gen)
+    given = x
+    if mean is not None or std is not None:
+        m = torch.as_tensor(np.zeros(rnn.input_size) if mean is None else np.asarray(mean), dtype=torch.float32)
+        s = torch.as_tensor(np.ones(rnn.input_size) if std is None else np.asarray(std), dtype=torch.float32)
+        x = x * s + m                              # raw windows whose normalisation is ``given``
     was_training = module.training
     module.eval()
     try:
-        theirs = module(x if rnn.batch_first else x.transpose(0, 1))
+        theirs = module(given if rnn.batch_first else given.transpose(0, 1))
     except Exception as exc:  # the user's own forward: any failure is theirs to read
         raise WorkbenchError(f"the module's forward failed on windows of {window} steps × {rnn.input_size} "
                              f"channels ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") \
