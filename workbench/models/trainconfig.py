@@ -36,7 +36,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: give at least 1")
         for name in ("lr", "weight_decay", "augment", "mask_channels", "mask_steps"):
-            if not getattr(self, name) >= 0:      # also refuses NaN
+            if getattr(self, name) < 0:
                 raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: must not be negative")
         if not self.lr <= LR_MAX:
             raise WorkbenchError(f"--lr {self.lr:g}: above {LR_MAX:.2g}, where Adam's first step (10 × lr) "
