@@ -32,6 +32,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # No build isolation: this venv's setuptools (torch requires one; >= 70 builds wheels by itself) is
+    # enough, and no build environment needs to be fetched.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
                     str(ROOT)], check=True, capture_output=True)
     (whl,) = out.glob("*.whl")
