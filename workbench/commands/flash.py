@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, progress, quant_options
+from workbench.commands.common import calibration, console, data_options, progress, quant_options
 from workbench.errors import WorkbenchError
 
 
@@ -33,8 +33,10 @@ def cmd_flash(args) -> int:
     from workbench.pipeline import export_and_build
 
     backend = args.backend or board.default_backend
+    mf = load(args.model)
     with con.status(f"building for {board.name} ({backend}, {args.quant})"):
-        built = export_and_build(load(args.model), board, backend, args.quant, kernel_path=args.kernel)
+        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel,
+                                 calib_x=calibration(args, mf))
     with progress() as bar:
         if backend == "zephyr":
             probes.west_flash(board, Path(built.artifact.extra["build_dir"]), probe, built.artifact.extra, bar)
@@ -55,4 +57,5 @@ def register(sub) -> None:
     s.add_argument("--firmware", help="flash this ELF/hex with pyOCD instead")
     s.add_argument("--backend", choices=BACKENDS, help="firmware backend [the board's default]")
     quant_options(s)
+    data_options(s, calibration_only=True)
     s.set_defaults(func=cmd_flash)

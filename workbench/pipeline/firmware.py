@@ -47,19 +47,23 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
 
 def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
     """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
-    the dataset the model file names."""
+    the data the model file records (``calibration_windows``)."""
     from workbench.quantize import quantize_model
 
     if check_quantization(quant) == "f32":
         return None
-    if calib_x is None:
-        from workbench.data import load_dataset
+    return quantize_model(mf, calibration_windows(mf) if calib_x is None else calib_x, quant)
 
-        name = mf.meta.get("dataset")
-        if not name:
-            raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
-        calib_x = model_windows(mf, load_dataset(name, "train")).x
-    return quantize_model(mf, calib_x, quant)
+
+def calibration_windows(mf: ModelFile, given=None, calibration=None, *, model: str = "the model") -> np.ndarray:
+    """The windows an int plan of ``mf`` is calibrated on: ``calibration`` (a data set's spec) if
+    given, else the model's own training split (``given``, a Data, when it is that data; else found
+    from the model file's record), as the model was trained on them."""
+    from workbench.data.source import calibration_data
+
+    data = model_windows(mf, calibration_data(mf.meta, given, calibration, model=model))
+    check_windows(mf, data)
+    return data.x
 
 
 def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
@@ -347,11 +351,12 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
 
 
 def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, root: Path | None = None,
-                  progress=None, on_stage=None) -> dict:
+                  progress=None, on_stage=None, calib_x: np.ndarray | None = None) -> dict:
     """One whole run as ``spec`` describes it (already checked): export, build, host references,
     device session; returns the profile (not written). ``data``: the windows to stream (already
     selected). ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker
-    reports it); ``root``: the build folder [build/<model hash>]."""
+    reports it); ``root``: the build folder [build/<model hash>]; ``calib_x``: the windows an int plan is
+    calibrated on [the model's training data]."""
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
     from workbench.profile.metrics import session_metrics, sliding_metrics, two_core_metrics
@@ -363,7 +368,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
                                  use_plugin=(spec.counter == "plugin"), fault_link=faults, link=spec.build.link)
     stage(f"build firmware for {board.name} ({backend}, {spec.quant}, {spec.kernel_path} kernel)")
     built = export_and_build(mf, board, backend, quant=spec.quant, kernel_path=spec.kernel_path,
-                             options=spec.build, root=root)
+                             options=spec.build, root=root, calib_x=calib_x)
     target = open_target(built)
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
@@ -399,8 +404,10 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
 
 
 def dataset_summary(data: Dataset, count: int) -> dict:
-    """What a profile records of the data it streamed."""
-    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names}
+    """What a profile records of the data it streamed (and where it came from: workbench.data.source)."""
+    source = data.meta.get("provenance")
+    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names,
+            **({"source": source} if source else {})}
 
 
 def host_cc_version() -> str:

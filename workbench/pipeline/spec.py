@@ -93,6 +93,7 @@ class RunSpec:
     model: str | Path
     board: str = "mps2-an386"
     dataset: str | None = None       # None: the data set the model file records
+    calibration: str | None = None   # data set an int plan is calibrated on; None: the model's training data
     split: str = "test"
     limit: int | None = None         # N windows spread over the classes; None: all
     out: str | Path | None = None    # profile file; None: profiles/<time>-<board>-<model>.json
