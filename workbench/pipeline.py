@@ -434,6 +434,9 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
                                        built.export.window // built.export.k, target.measure))
+    from workbench.profile.breakdown import add_breakdown
+
+    breakdown = add_breakdown(metrics, windows, session, target, board)
     model = model_summary(mf, built.export)
     model["kernel_path"] = kernel_path
     return new_profile(
@@ -444,7 +447,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, cou
                        "host-cc": host_cc_version()},
         extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
                "link": {"transport": options.link, **session.link},
-               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+               "device_stats": session.stats, "handshake": dict(vars(session.hello)), **breakdown})
 
 
 def host_cc_version() -> str:

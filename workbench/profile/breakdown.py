@@ -1,0 +1,125 @@
+"""Where the time goes: stage metrics and cycle estimates of a session.
+
+A QEMU target with the ``cm4_profile`` plugin reports, for every inference it counted, the exact
+instructions of each stage (lower, upper, head, io, other; each level split into mac and act) and a
+Cortex-M4 cycle estimate (``workbench.targets.cm4_profile``). This module pairs those reports with
+the session's windows (one full window, then its streamed bricks, in the order ``run_session`` sends
+them; each pairing is checked against the window's own cost) and turns them into metrics:
+
+- ``cost.stage.<stage>.median|min|max`` and ``cost.stage.<level>.<part>.median`` (instructions,
+  ``qemu-plugin-instructions``) for full windows; the stages of every window sum to its
+  ``cost`` exactly (checked), and the records keep them per window (``windows[i]["stages"]``);
+- ``cost.stream_stage.<stage>.median`` for the streamed new window;
+- ``cycles_est.full_window|stream_window.median|min|max`` and ``cycles_est.stage.<stage>.median``
+  (cycles, ``estimate-cm4-trm``), ``latency_ms_est.full_window|stream_window.median|min|max`` (ms at
+  the board file's clock, same source).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.errors import DeviceError
+from workbench.profile import metric
+from workbench.targets.stages import LEVELS, PARTS, STAGES
+
+INSN_SOURCE = "qemu-plugin-instructions"
+EST_SOURCE = "estimate-cm4-trm"
+
+
+def _spread(values, unit: str, source: str, prefix: str, stats=("median", "min", "max")) -> dict:
+    v = np.asarray(values, dtype=float)
+    fn = {"median": np.median, "min": np.min, "max": np.max}
+    out = {}
+    for s in stats:
+        x = float(fn[s](v))
+        out[f"{prefix}.{s}"] = metric(int(x) if x.is_integer() and s != "median" else x, unit, source)
+    return out
+
+
+def pair_windows(session, reports: list) -> list[tuple[object, object | None]]:
+    """(full-window report, last streamed brick's report or None) per session window."""
+    hello = session.hello
+    bricks = hello.window // hello.k if hello.k else 0
+    out, i = [], 0
+    for w in session.windows:
+        if i >= len(reports):
+            raise DeviceError(f"the profile plugin reported {len(reports)} inferences, fewer than the session ran")
+        full = reports[i]
+        i += 1
+        if full.insns != w.cost:
+            raise DeviceError(f"window {w.index}: profile plugin count {full.insns} is not the window's cost {w.cost}")
+        stream = None
+        if w.stream_cost is not None:
+            stream = reports[i + bricks - 1]
+            i += bricks
+            if stream.insns != w.stream_cost:
+                raise DeviceError(f"window {w.index}: streamed count {stream.insns} is not the window's stream cost "
+                                  f"{w.stream_cost}")
+        out.append((full, stream))
+    return out
+
+
+def breakdown_metrics(session, reports: list, clock_hz: int | None) -> tuple[dict, list[dict]]:
+    """Metrics and per-window records from the profile plugin's ``reports`` (``WindowProfile``); the
+    cycle estimates only with ``clock_hz`` (a Cortex-M4 board)."""
+    pairs = pair_windows(session, reports)
+    if not pairs:
+        return {}, []
+    fulls = [f for f, _ in pairs]
+    streams = [s for _, s in pairs if s is not None]
+    m: dict = {}
+    for stage in STAGES:
+        m.update(_spread([f.stage_insns()[stage] for f in fulls], "instructions", INSN_SOURCE, f"cost.stage.{stage}"))
+    for level in LEVELS:
+        for part in PARTS:
+            m.update(_spread([f.parts[level][part][0] for f in fulls], "instructions", INSN_SOURCE,
+                             f"cost.stage.{level}.{part}", ("median",)))
+    if streams:
+        for stage in STAGES:
+            m.update(_spread([s.stage_insns()[stage] for s in streams], "instructions", INSN_SOURCE,
+                             f"cost.stream_stage.{stage}", ("median",)))
+    records = []
+    for full, stream in pairs:
+        rec = full.as_record()
+        if stream is not None:
+            rec["stream_stages"] = stream.stage_insns()
+            rec["stream_cycles_est"] = stream.cycles
+        if clock_hz is None:
+            rec = {k: v for k, v in rec.items() if k in ("stages", "stage_parts", "stream_stages")}
+        records.append(rec)
+    if clock_hz is None:
+        return m, records
+    for what, reps in (("full_window", fulls), ("stream_window", streams)):
+        if not reps:
+            continue
+        cycles = [r.cycles for r in reps]
+        m.update(_spread(cycles, "cycles", EST_SOURCE, f"cycles_est.{what}"))
+        m.update(_spread([c / clock_hz * 1e3 for c in cycles], "ms", EST_SOURCE, f"latency_ms_est.{what}"))
+    for stage in STAGES:
+        m.update(_spread([f.stage_cycles()[stage] for f in fulls], "cycles", EST_SOURCE, f"cycles_est.stage.{stage}",
+                         ("median",)))
+    return m, records
+
+
+def add_breakdown(metrics: dict, windows: list[dict], session, target, board) -> dict:
+    """Add the stage and cycle-estimate metrics of ``target`` (a QEMU target that ran the profile
+    plugin; anything else adds nothing) to ``metrics`` and the per-window ``windows`` records; returns
+    what the profile's ``extra`` records about the cycle model."""
+    reports = getattr(target, "windows", None)
+    if not reports:
+        return {}
+    model = getattr(target, "cycle_model", None)
+    m, records = breakdown_metrics(session, reports, board.clock_hz if model else None)
+    metrics.update(m)
+    for w, rec in zip(windows, records):
+        w.update(rec)
+    if model is None:
+        return {}
+    taken = float(np.median([r["taken_branches"] for r in records]))
+    divides = float(np.median([r["divides"] for r in records]))
+    return {"cycle_model": {**model, "taken_branches_full_window_median": taken,
+                            "divides_full_window_median": divides,
+                            "spread": "P is 1..3 in the TRM (the model takes "
+                                      f"{model['branch_refill_P']}): ±1 cycle per taken branch; SDIV/UDIV 2..12 "
+                                      f"(the model takes {model['divide_cycles']})"}}
