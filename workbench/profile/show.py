@@ -93,6 +93,16 @@ def _median(profile: dict, name: str):
     return m["value"] if m and isinstance(m["value"], (int, float)) else None
 
 
+def _board_clock(name: str) -> int | None:
+    from workbench.boards import load_board
+    from workbench.errors import WorkbenchError
+
+    try:
+        return load_board(name).clock_hz
+    except WorkbenchError:
+        return None
+
+
 def share(part: float, total: float) -> str:
     pct = 100 * part / total if total else 0.0
     return "<0.1%" if 0 < pct < 0.1 else f"{pct:.1f}%"
@@ -109,7 +119,7 @@ def breakdown_table(profile: dict) -> Table | None:
         return None
     insn_src = metrics[f"cost.stage.{STAGES[0]}.median"]["source"]
     cyc = f"cycles_est.stage.{STAGES[0]}.median" in metrics
-    clock = (profile.get("extra") or {}).get("cycle_model", {}).get("clock_hz")
+    clock = (profile.get("extra") or {}).get("cycle_model", {}).get("clock_hz") or _board_clock(profile["board"])
     caption = f"median of {profile['dataset']['count']} windows; instructions: {insn_src}"
     if cyc:
         caption += (f"; cycles and ms: {metrics[f'cycles_est.stage.{STAGES[0]}.median']['source']} (an estimate, "
