@@ -160,3 +160,43 @@ def test_compare_shows_stages_and_never_gates_on_one():
     slower = with_breakdown(sample_profile(), cycles_per_insn=1.6)
     c = compare(base, slower, 5.0)
     assert c.failed and "cycles_est.full_window.median" in summary(c)
+
+
+@needs_qemu
+def test_checkpoints_of_a_breakdown_build(basicmotions):
+    """--breakdown firmware: the checkpoints answer per-stage counter ticks that (with their own cost)
+    sum to the window's cost, and split it as the plugin does; the plugin still counts the same firmware
+    exactly although its checkpoints read SysTick inside the window (the TBs QEMU cuts at I/O are
+    taken back)."""
+    from workbench.boards import load_board
+    from workbench.models import modelfile
+    from workbench.pipeline import BuildOptions, device_inputs, export_and_build, run_on_target
+    from workbench.profile.breakdown import breakdown_metrics, checkpoint_metrics
+    from workbench.targets.qemu import QemuTarget
+
+    board = load_board("mps2-an386")
+    train, test = basicmotions
+    mf = modelfile.from_module(tiny_model(cells=("gru", "gru"), hidden=(8, 8)), {"dataset": "BasicMotions"})
+    built = export_and_build(mf, board, quant="q15", calib_x=train.x, options=BuildOptions(breakdown=True))
+    inputs = device_inputs(built, test)[:2]
+    # icount shift 6: 64 ns of virtual time per instruction, 1.6 SysTick ticks at 25 MHz: finer than one.
+    ticks = QemuTarget(board, built.artifact.elf, use_plugin=False, icount_shift=6,
+                       workdir=built.artifact.elf.parent / "qemu-icount")
+    session = run_on_target(ticks, built, inputs)
+    assert session.hello.has("stages")
+    metrics, records, extra = checkpoint_metrics(session, ticks)
+    for w, rec in zip(session.windows, records):
+        assert abs(sum(rec["stages"].values()) - w.cost) <= 1
+        assert abs(sum(rec["stream_stages"].values()) - w.stream_cost) <= 1
+    assert metrics["cost.stage.checkpoints.median"]["source"] == "qemu-icount-instructions"
+    assert 0 < extra["checkpoints"]["own_cost_share_median"] < 0.5
+    exact = QemuTarget(board, built.artifact.elf, workdir=built.artifact.elf.parent / "qemu")
+    plugin_session = run_on_target(exact, built, inputs)       # raises if the two plugins disagree
+    _, plugin_records = breakdown_metrics(plugin_session, exact.windows, board.clock_hz)
+    for cp, pl in zip(records, plugin_records):
+        kernel = {s: cp["stages"][s] for s in ("lower", "upper")}
+        # The plugin charges each checkpoint's instructions to the stage it ran in; the checkpoints keep
+        # their own apart: the level shares agree within the checkpoints' share.
+        cp_total, pl_total = sum(cp["stages"].values()), sum(pl["stages"].values())
+        for s, v in kernel.items():
+            assert abs(v / cp_total - pl["stages"][s] / pl_total) < extra["checkpoints"]["own_cost_share_median"]

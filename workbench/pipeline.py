@@ -58,6 +58,7 @@ class BuildOptions:
     opt: str = "-O2"
     extra_cflags: str = ""
     link: str = "uart"
+    breakdown: bool = False     # stage checkpoints (runner/wb_stage.c) for boards and Renode
 
     @property
     def compiler_default(self) -> bool:
@@ -70,7 +71,7 @@ class BuildOptions:
 
         tag = "" if self.compiler_default else \
             "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
-        return tag + ("" if self.link == "uart" else f"-{self.link}")
+        return tag + ("" if self.link == "uart" else f"-{self.link}") + ("-breakdown" if self.breakdown else "")
 
 
 def check_quantization(quant: str) -> str:
@@ -134,14 +135,18 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
+                              make_vars={"LINK": options.link, **({"BREAKDOWN": "1"} if options.breakdown else {})})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
-                           portable=(kernel_path == "portable"))
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}{options.tag}",
+                           portable=(kernel_path == "portable"), checkpoints=options.breakdown)
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
+    if options.breakdown:
+        from workbench.targets.stages import patch_stage_table
+
+        patch_stage_table(art.elf)
     check_fits(board, art)
     return Built(mf, info, art, root, qm, kernel_path)
 

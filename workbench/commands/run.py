@@ -80,7 +80,8 @@ def cmd_run(args) -> int:
     profile, path = run_model(args.board, Path(args.model), args.dataset, args.split,
                               Path(args.out) if args.out else None, args.force, not args.no_stream, args.counter,
                               args.limit, quant=args.quant, kernel_path=args.kernel, sliding=args.sliding,
-                              options=BuildOptions(args.opt, args.cflags, args.link), fault_link=args.fault_link,
+                              options=BuildOptions(args.opt, args.cflags, args.link, args.breakdown),
+                              fault_link=args.fault_link,
                               link_timeout=args.link_timeout, backend=args.backend, emulator=args.emulator,
                               port=args.port, renode=args.renode)
     print_summary(profile, path)
@@ -148,6 +149,9 @@ def register(sub) -> None:
                         "~20 KiB/s) or semihost (the same protocol frames through QEMU semihosting: a keyword "
                         "window in 0.034 s instead of 0.64 s, for whole-test-set checks; bare metal only) "
                         "[uart]")
+    s.add_argument("--breakdown", action="store_true",
+                   help="stage checkpoints in the firmware (boards, Renode): the cycles of each stage (lower, upper, "
+                        "head, io, other) and of the checkpoints themselves; QEMU gives the stages without them")
     run_options(s)
     add_run_options(s)
     s.set_defaults(func=cmd_run)

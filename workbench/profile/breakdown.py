@@ -1,5 +1,12 @@
 """Where the time goes: stage metrics and cycle estimates of a session.
 
+Two sources. On QEMU, the profile plugin (below). On Renode and real boards, firmware built with
+``--breakdown`` has stage checkpoints (``firmware/runner/wb_stage.c``) and answers, after each
+inference, the counter ticks of each stage and of the checkpoints themselves; those become
+``cost.stage.<stage>.*`` in the target's own unit and source (``dwt-cycles``,
+``renode-virtual-time``) plus ``cost.stage.checkpoints.*``, the checkpoints' own cost, which the
+stages and it sum to (``checkpoint_metrics``).
+
 A QEMU target with the ``cm4_profile`` plugin reports, for every inference it counted, the exact
 instructions of each stage (lower, upper, head, io, other; each level split into mac and act) and a
 Cortex-M4 cycle estimate (``workbench.targets.cm4_profile``). This module pairs those reports with
@@ -102,13 +109,55 @@ def breakdown_metrics(session, reports: list, clock_hz: int | None) -> tuple[dic
     return m, records
 
 
+CHECKPOINT_STAGES = (*STAGES, "checkpoints")
+
+
+def checkpoint_metrics(session, target) -> tuple[dict, list[dict], dict]:
+    """Stage metrics from the checkpoints' answers (``WindowResult.stages``), per-window records and
+    what the profile's extra records about them."""
+    unit, source = target.measure.unit, target.measure.source
+    full, stream = [], []
+    for w in session.windows:
+        if w.stages is None:
+            return {}, [], {}
+        full.append(dict(zip(CHECKPOINT_STAGES, target.stage_costs(w.stages))))
+        if w.stream_stages is not None:
+            stream.append(dict(zip(CHECKPOINT_STAGES, target.stage_costs(w.stream_stages))))
+    m: dict = {}
+    for stage in CHECKPOINT_STAGES:
+        m.update(_spread([f[stage] for f in full], unit, source, f"cost.stage.{stage}"))
+        if stream:
+            m.update(_spread([s[stage] for s in stream], unit, source, f"cost.stream_stage.{stage}", ("median",)))
+    records = []
+    streamed = iter(stream)
+    for i, w in enumerate(session.windows):
+        rec = {"stages": full[i]}
+        if w.stream_stages is not None:
+            rec["stream_stages"] = next(streamed)
+        if abs(sum(full[i].values()) - w.cost) > 1.0 + 1e-9 * w.cost:   # icount rounds each cost to an integer
+            raise DeviceError(f"window {w.index}: the checkpoints' stages sum to {sum(full[i].values())}, the window "
+                              f"cost {w.cost}")
+        records.append(rec)
+    share = float(np.median([f["checkpoints"] / max(1, sum(f.values())) for f in full]))
+    extra = {"checkpoints": {"mechanism": "kernel built with -finstrument-functions; runner/wb_stage.c reads the "
+                                          "counter on entry and exit of every kernel function",
+                             "source": source, "own_cost_share_median": share,
+                             "note": "cost.stage.checkpoints is the checkpoints' own time, measured between their "
+                                     "two counter readings; the call sequences into them are in the stages"}}
+    return m, records, extra
+
+
 def add_breakdown(metrics: dict, windows: list[dict], session, target, board) -> dict:
     """Add the stage and cycle-estimate metrics of ``target`` (a QEMU target that ran the profile
     plugin; anything else adds nothing) to ``metrics`` and the per-window ``windows`` records; returns
     what the profile's ``extra`` records about the cycle model."""
     reports = getattr(target, "windows", None)
     if not reports:
-        return {}
+        m, records, extra = checkpoint_metrics(session, target)
+        metrics.update(m)
+        for w, rec in zip(windows, records):
+            w.update(rec)
+        return extra
     model = getattr(target, "cycle_model", None)
     m, records = breakdown_metrics(session, reports, board.clock_hz if model else None)
     metrics.update(m)

@@ -57,6 +57,11 @@ class Target:
         """Per-request cost values for the requests just answered, given their counter ticks."""
         raise NotImplementedError
 
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Counter ticks of stage checkpoints (firmware built with --breakdown) in ``measure`` units:
+        the counter's own ticks unless the target converts them."""
+        return list(ticks)
+
     def describe(self) -> str:
         """A few words for progress lines: what the firmware runs on."""
         return self.kind

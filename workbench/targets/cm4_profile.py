@@ -20,7 +20,7 @@ from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.targets import cm4_timing
-from workbench.targets.stages import PARTS, STAGES, StageMap
+from workbench.targets.stages import PARTS, STAGES, TABLE_SYMBOL, StageMap
 
 SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "cm4_profile.c"
 KINDS = {"": 0, "branch": 1, "cond": 2, "call": 3}
@@ -78,6 +78,8 @@ def write_map(elf: Path, board, path: Path, flash: FlashModel | None = None) -> 
     contexts = StageMap(elf).contexts(timings)
     lines = ["# cm4_profile program map (workbench/targets/cm4_profile.py)",
              f"begin {markers.begin:#x} {markers.begin_size}", f"end {markers.end:#x} {markers.end_size}"]
+    if _has_symbol(elf, TABLE_SYMBOL):
+        lines.append("mmio")     # stage checkpoints read SysTick inside the window (see cm4_profile.c)
     if flash.wait_states > 0:
         lines.append(f"flash {flash.base:#x} {flash.base + flash.size:#x} {flash.wait_states} {flash.line_bytes} "
                      f"{int(flash.prefetch)} {flash.icache_lines} {flash.dcache_lines}")
@@ -88,6 +90,14 @@ def write_map(elf: Path, board, path: Path, flash: FlashModel | None = None) -> 
     return {"source": "estimate-cm4-trm", "trm": cm4_timing.TRM, "clock_hz": board.clock_hz,
             "branch_refill_P": cm4_timing.BRANCH_REFILL, "divide_cycles": cm4_timing.DIVIDE_CYCLES,
             "flash": asdict(flash)}
+
+
+def _has_symbol(elf: Path, name: str) -> bool:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return bool(symtab is not None and symtab.get_symbol_by_name(name))
 
 
 def plugin_arg(plugin: Path, map_path: Path, out: Path) -> str:

@@ -261,6 +261,10 @@ class QemuTarget(ProcessTarget):
         self._profile_windows(new)
         return new
 
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Checkpoint ticks (SysTick under -icount) as instructions, as ``costs`` converts them."""
+        return [t * 1e9 / (self.board.clock_hz * 2 ** self.icount_shift) for t in ticks]
+
     def fault(self) -> str | None:
         """The device's fault report as one line with symbols from the ELF, or None."""
         from workbench.targets.faults import describe_fault

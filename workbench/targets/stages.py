@@ -227,3 +227,85 @@ class StageMap:
 
     def contexts(self, addrs) -> dict[int, int]:
         return {a: local_context(self.chain(a)) for a in addrs}
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+TABLE_SYMBOL = "wb_stage_table"
+TABLE_MAGIC = 0x54534257          # "WBST", firmware/runner/wb_stage.h
+TABLE_MAX = 96
+
+
+def stage_table(elf: Path) -> list[tuple[int, int]]:
+    """(function address as a function pointer holds it, context code) of every function of the
+    kernel a checkpoint can enter, for firmware built with --breakdown: the function's own role (its
+    inlined callees call the checkpoints themselves), sorted by address."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    files, _ = inline_map(elf)
+    rows = {}
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        for s in symtab.iter_symbols() if isinstance(symtab, SymbolTableSection) else ():
+            if s["st_info"]["type"] != "STT_FUNC" or s["st_size"] == 0:
+                continue
+            lo = s["st_value"] & ~1
+            file = next((name for a, b, name in files if a <= lo < b), "")
+            ctx = local_context([Function(s.name, file)]) & ~MAC_BIT
+            if ctx != LIB and re.search(r"firmware/sharnn/|/sharnn_|^sharnn_", file or s.name):
+                rows[s["st_value"]] = ctx
+    return sorted(rows.items())
+
+
+def patch_stage_table(elf: Path) -> int:
+    """Write the stage table into a --breakdown firmware's ELF (in place; the table's bytes only, so no
+    address moves); returns the number of entries. Raises when the firmware has no table."""
+    from elftools.elf.elffile import ELFFile
+
+    from workbench.errors import WorkbenchError
+
+    rows = stage_table(elf)
+    if len(rows) > TABLE_MAX:
+        raise WorkbenchError(f"{elf}: {len(rows)} kernel functions need a stage, the table holds {TABLE_MAX}")
+    with open(elf, "rb") as f:
+        ef = ELFFile(f)
+        symtab = ef.get_section_by_name(".symtab")
+        syms = symtab.get_symbol_by_name(TABLE_SYMBOL) if symtab is not None else None
+        if not syms:
+            raise WorkbenchError(f"{elf} has no {TABLE_SYMBOL}: it was not built with --breakdown")
+        sym = syms[0]
+        section = ef.get_section(sym["st_shndx"])
+        offset = section["sh_offset"] + sym["st_value"] - section["sh_addr"]
+        f.seek(offset)
+        magic = int.from_bytes(f.read(4), "little")
+    if magic != TABLE_MAGIC:
+        raise WorkbenchError(f"{elf}: {TABLE_SYMBOL} does not start with its magic number: not patched")
+    import struct
+
+    blob = struct.pack("<II", TABLE_MAGIC, len(rows)) + b"".join(struct.pack("<II", a, c) for a, c in rows)
+    with open(elf, "r+b") as f:
+        f.seek(offset)
+        f.write(blob)
+    _refresh_images(elf)
+    return len(rows)
+
+
+def _refresh_images(elf: Path) -> None:
+    """A Zephyr build flashes its zephyr.hex/zephyr.bin: write them again from the patched ELF."""
+    import shutil
+    import subprocess
+
+    from workbench.errors import WorkbenchError
+
+    for suffix, fmt in ((".hex", "ihex"), (".bin", "binary")):
+        image = Path(elf).with_suffix(suffix)
+        if not image.exists():
+            continue
+        objcopy = shutil.which("arm-none-eabi-objcopy")
+        if objcopy is None:
+            raise WorkbenchError(f"arm-none-eabi-objcopy not found: cannot write {image} again with the stage table")
+        proc = subprocess.run([objcopy, "--gap-fill", "0xff", "-O", fmt, "--remove-section=.comment", str(elf),
+                               str(image)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise WorkbenchError(f"objcopy could not write {image}: {proc.stderr.strip()[:200]}")

@@ -19,6 +19,10 @@
  *   - wait states of the board's flash: instruction lines fetched (a line buffer, an optional
  *     sequential prefetch and an LRU instruction cache) and loads from flash (an LRU data cache of at
  *     least one line), when the map has a "flash" line.
+ * With a "mmio" line in the map (firmware that reads a device register inside the window: the stage
+ * checkpoints of a --breakdown build read SysTick), every memory access is watched: under -icount
+ * QEMU cuts a TB at an I/O access that is not its last instruction and runs the rest as a new TB,
+ * so the instructions after the access would count twice; they are taken back off the cut TB.
  * One line per begin/end pair:
  *   insns cycles taken_branches divides flash_stall_cycles unknown_insns
  *   then for each stage (lower upper head io other) and part (mac act): insns cycles
@@ -65,6 +69,9 @@ void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin
                                       enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw,
                                       void *userdata);
 bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
+struct qemu_plugin_hwaddr;
+struct qemu_plugin_hwaddr *qemu_plugin_get_hwaddr(qemu_plugin_meminfo_t info, uint64_t vaddr);
+bool qemu_plugin_hwaddr_is_io(const struct qemu_plugin_hwaddr *haddr);
 
 #define WB_PLUGIN_EXPORT __attribute__((visibility("default")))
 WB_PLUGIN_EXPORT int qemu_plugin_version = 1;
@@ -105,6 +112,7 @@ struct tb_info {
     uint8_t ctx[N_CTX];
     uint32_t ctx_insns[N_CTX];
     uint32_t ctx_cycles[N_CTX];
+    const struct insn_rec **insns;  /* every counted instruction, for taking back a cut TB's tail (mmio) */
 };
 
 /* The window being measured. */
@@ -123,6 +131,10 @@ static unsigned icache_n, dcache_n;
 static uint64_t last_iline = UINT64_MAX;
 
 static FILE *out_file;
+
+/* mmio: watch every access; the end address of the last I/O access's instruction (0: none pending). */
+static bool watch_mmio;
+static uint64_t io_resume;
 
 static unsigned resolve(unsigned inherited, unsigned ctx)
 {
@@ -209,6 +221,44 @@ static void on_load(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_
     }
 }
 
+/** An I/O access: under -icount the TB is cut after this instruction (see the file's comment). */
+static void on_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *userdata)
+{
+    (void)vcpu_index;
+    const struct insn_rec *r = userdata;
+    if (armed && qemu_plugin_hwaddr_is_io(qemu_plugin_get_hwaddr(info, vaddr))) {
+        io_resume = (uint64_t)r->addr + r->size;
+    }
+    on_load(vcpu_index, info, vaddr, (void *)(uintptr_t)r->ctx);
+}
+
+/** `tb` starts inside `prev` right after an I/O access: take back what `prev` charged from there on. */
+static bool take_back_cut(const struct tb_info *tb)
+{
+    if (io_resume == 0 || prev == NULL || prev->insns == NULL || tb->start != io_resume || tb->start <= prev->start ||
+        tb->start >= prev->end) {
+        return false;
+    }
+    io_resume = 0;
+    for (uint32_t i = 1; i < prev->n_insns; i++) {
+        const struct insn_rec *r = prev->insns[i];
+        if (r->addr >= tb->start) {
+            unsigned stage = resolve(inherited_now(), r->ctx), part = part_of(r->ctx);
+            s_insns[stage][part]--;
+            s_cycles[stage][part] -= r->seq;
+            w_insns--;
+            w_cycles -= r->seq;
+            if (r->flags & FLAG_DIVIDE) {
+                w_divides--;
+            }
+        }
+    }
+    if (prev->last_kind == KIND_BRANCH || prev->last_kind == KIND_CALL) {
+        w_taken--;                        /* the cut tail's branch runs (and counts) in this TB */
+    }
+    return true;
+}
+
 static void start_window(void)
 {
     armed = true;
@@ -258,7 +308,8 @@ static void on_tb_exec(unsigned int vcpu_index, void *userdata)
         end_window();
         return;
     }
-    bool fell_through = (prev != NULL && tb->start == prev->end);
+    bool cut = watch_mmio && take_back_cut(tb);
+    bool fell_through = cut || (prev != NULL && tb->start == prev->end);
     if (prev != NULL && !fell_through) {
         if (prev->last_kind == KIND_COND) {      /* taken: the refill goes where the branch was */
             charge(prev->last_ctx, 0, prev->last_taken);
@@ -322,6 +373,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     info->start = qemu_plugin_tb_vaddr(tb);
     info->is_begin = (info->start == begin_fn.lo);
     info->is_end = (info->start == end_fn.lo);
+    if (watch_mmio && (info->insns = calloc(n, sizeof *info->insns)) == NULL) {
+        free(info);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
@@ -330,10 +385,13 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             continue;                     /* marker bodies are never counted (as in insn_count.c) */
         }
         const struct insn_rec *r = lookup(vaddr);
-        struct insn_rec unknown = { (uint32_t)vaddr, 2, CTX_LIB, KIND_NONE, 0, 1, 1, 0 };
+        static const struct insn_rec unknown = { 0, 2, CTX_LIB, KIND_NONE, 0, 1, 1, 0 };
         if (r == NULL) {
             r = &unknown;
             info->unknown++;
+        }
+        if (info->insns != NULL) {
+            info->insns[info->n_insns] = r;
         }
         if (info->n_insns == 0) {
             info->first_ctx = r->ctx;
@@ -354,7 +412,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (r->flags & FLAG_DIVIDE) {
             info->divides++;
         }
-        if ((r->flags & FLAG_LOAD) && flash.ws > 0) {
+        if (watch_mmio && r != &unknown) {
+            qemu_plugin_register_vcpu_mem_cb(insn, on_access, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
+                                             (void *)r);
+        } else if ((r->flags & FLAG_LOAD) && flash.ws > 0) {
             /* Registered for reads and writes, stores filtered out in on_load: Debian's QEMU 7.2 calls a
              * callback registered for reads (QEMU_PLUGIN_MEM_R) on stores only (checked here). */
             qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
@@ -420,6 +481,8 @@ static bool read_map(const char *path)
             flash.prefetch = (uint32_t)e;
             flash.icache_lines = (uint32_t)g;
             flash.dcache_lines = (uint32_t)h;
+        } else if (strncmp(line, "mmio", 4) == 0) {
+            watch_mmio = true;
         } else if (sscanf(line, "insn %llx %u %u %u %u %u %u %u", &a, &size, &ctx, &jump, &seq, &taken, &kind,
                           &flags) == 8) {
             if (ctx >= N_CTX || kind > KIND_CALL || jump > 0xffff || seq > 0xffff || taken > 0xffff) {
