@@ -59,10 +59,13 @@ def link_options(fault_link: str | None, link_timeout: float | None, limit: int 
 
 
 def print_summary(profile: dict, path: Path) -> None:
-    from workbench.profile.show import metrics_table
+    from workbench.profile.show import breakdown_table, metrics_table
 
     con = console()
-    con.print(metrics_table(profile))
+    breakdown = breakdown_table(profile)
+    con.print(metrics_table(profile, stages=breakdown is None))
+    if breakdown is not None:
+        con.print(breakdown)
     con.print(f"profile written to [bold]{path}[/]")
 
 
