@@ -200,3 +200,35 @@ def test_checkpoints_of_a_breakdown_build(basicmotions):
         cp_total, pl_total = sum(cp["stages"].values()), sum(pl["stages"].values())
         for s, v in kernel.items():
             assert abs(v / cp_total - pl["stages"][s] / pl_total) < extra["checkpoints"]["own_cost_share_median"]
+
+
+@needs_qemu
+def test_trace_tool_equals_the_plugin(tmp_path):
+    """The trace tool (Renode's path to the cycle estimate) gives the plugin's figures on the same run:
+    here the executed PCs come from a test plugin that writes Renode's trace format (this machine's
+    Renode source build has no libllvm-disas, without which Renode's tracer cannot run)."""
+    import gzip
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import cycle_model_check
+
+    from workbench.boards import load_board
+    from workbench.targets import cm4_profile
+    from workbench.targets.qemu import QemuTarget
+
+    elf = cycle_model_check.build(tmp_path)
+    target = QemuTarget(load_board("mps2-an386"), elf, workdir=tmp_path / "qemu")
+    target.run_to_exit()
+    retrace = tmp_path / "retrace.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-o", str(retrace),
+                    str(ROOT / "tests" / "fixtures" / "retrace" / "retrace.c")], check=True)
+    trace = tmp_path / "trace.bin"
+    subprocess.run([*target.command(None)[:target.command(None).index("-plugin")], "-plugin",
+                    f"file={retrace},out={trace}"], check=True, capture_output=True, timeout=120)
+    with open(trace, "rb") as src, gzip.open(tmp_path / "trace.bin.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    traced = cm4_profile.profile_trace(target.profile_map, tmp_path / "trace.bin.gz", tmp_path / "out.txt")
+    assert len(traced) == len(target.windows) > 30
+    for t, p in zip(traced, target.windows):
+        assert (t.insns, t.cycles, t.taken_branches, t.parts) == (p.insns, p.cycles, p.taken_branches, p.parts)

@@ -64,7 +64,8 @@ def _breakdown(profile: dict) -> dict | None:
         return m["value"] if m and isinstance(m["value"], (int, float)) else None
 
     stages = []
-    for s in STAGES:
+    extra = ("checkpoints",) if "cost.stage.checkpoints.median" in metrics else ()
+    for s in (*STAGES, *extra):
         row = {"stage": s, "value": med(f"cost.stage.{s}"), "cycles": med(f"cycles_est.stage.{s}")}
         if s in LEVELS:
             row["mac"], row["act"] = med(f"cost.stage.{s}.mac"), med(f"cost.stage.{s}.act")

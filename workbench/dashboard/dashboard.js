@@ -202,7 +202,8 @@
 
   // ---------- where the time goes ----------
   var STAGE_COLORS = { lower: ["#0072B2", "#7FB8D8"], upper: ["#009E73", "#7FCEB9"], head: ["#E69F00", "#F2CF7F"],
-                       io: ["#CC79A7", "#CC79A7"], other: ["#999999", "#999999"] };
+                       io: ["#CC79A7", "#CC79A7"], other: ["#999999", "#999999"],
+                       checkpoints: ["#444444", "#444444"] };
   (function breakdown() {
     var sec = card("breakdown", "Where the time goes",
       "One bar per profile: the share of a full window's cost in each stage — the lower level (the cell over " +
@@ -239,6 +240,9 @@
       items.push({ color: STAGE_COLORS[st][0], text: st + " (mac)" }, { color: STAGE_COLORS[st][1], text: st + " (act)" });
     });
     items.push({ color: STAGE_COLORS.io[0], text: "io" }, { color: STAGE_COLORS.other[0], text: "other" });
+    if (rows.some(function (p) { return p.breakdown.stages.some(function (st) { return st.stage === "checkpoints"; }); })) {
+      items.push({ color: STAGE_COLORS.checkpoints[0], text: "checkpoints (their own time, --breakdown builds)" });
+    }
     legend(sec, items);
   })();
 

@@ -44,8 +44,9 @@ def _spread(values, unit: str, source: str, prefix: str, stats=("median", "min",
     return out
 
 
-def pair_windows(session, reports: list) -> list[tuple[object, object | None]]:
-    """(full-window report, last streamed brick's report or None) per session window."""
+def pair_windows(session, reports: list, exact: bool = True) -> list[tuple[object, object | None]]:
+    """(full-window report, last streamed brick's report or None) per session window; ``exact``: the
+    reports count the same instructions as the window's cost (checked)."""
     hello = session.hello
     bricks = hello.window // hello.k if hello.k else 0
     out, i = [], 0
@@ -54,38 +55,39 @@ def pair_windows(session, reports: list) -> list[tuple[object, object | None]]:
             raise DeviceError(f"the profile plugin reported {len(reports)} inferences, fewer than the session ran")
         full = reports[i]
         i += 1
-        if full.insns != w.cost:
+        if exact and full.insns != w.cost:
             raise DeviceError(f"window {w.index}: profile plugin count {full.insns} is not the window's cost {w.cost}")
         stream = None
         if w.stream_cost is not None:
             stream = reports[i + bricks - 1]
             i += bricks
-            if stream.insns != w.stream_cost:
+            if exact and stream.insns != w.stream_cost:
                 raise DeviceError(f"window {w.index}: streamed count {stream.insns} is not the window's stream cost "
                                   f"{w.stream_cost}")
         out.append((full, stream))
     return out
 
 
-def breakdown_metrics(session, reports: list, clock_hz: int | None) -> tuple[dict, list[dict]]:
-    """Metrics and per-window records from the profile plugin's ``reports`` (``WindowProfile``); the
-    cycle estimates only with ``clock_hz`` (a Cortex-M4 board)."""
-    pairs = pair_windows(session, reports)
+def breakdown_metrics(session, reports: list, clock_hz: int | None,
+                      insn_source: str | None = INSN_SOURCE) -> tuple[dict, list[dict]]:
+    """Metrics and per-window records from the profile reports (``WindowProfile``); the cycle
+    estimates only with ``clock_hz`` (a Cortex-M4 board); the instruction counts of the stages only
+    with ``insn_source`` (reports that count exactly what the window's cost counts)."""
+    pairs = pair_windows(session, reports, exact=insn_source is not None)
     if not pairs:
         return {}, []
     fulls = [f for f, _ in pairs]
     streams = [s for _, s in pairs if s is not None]
     m: dict = {}
-    for stage in STAGES:
-        m.update(_spread([f.stage_insns()[stage] for f in fulls], "instructions", INSN_SOURCE, f"cost.stage.{stage}"))
-    for level in LEVELS:
+    for stage in STAGES if insn_source else ():
+        m.update(_spread([f.stage_insns()[stage] for f in fulls], "instructions", insn_source, f"cost.stage.{stage}"))
+    for level in LEVELS if insn_source else ():
         for part in PARTS:
-            m.update(_spread([f.parts[level][part][0] for f in fulls], "instructions", INSN_SOURCE,
+            m.update(_spread([f.parts[level][part][0] for f in fulls], "instructions", insn_source,
                              f"cost.stage.{level}.{part}", ("median",)))
-    if streams:
-        for stage in STAGES:
-            m.update(_spread([s.stage_insns()[stage] for s in streams], "instructions", INSN_SOURCE,
-                             f"cost.stream_stage.{stage}", ("median",)))
+    for stage in STAGES if streams and insn_source else ():
+        m.update(_spread([s.stage_insns()[stage] for s in streams], "instructions", insn_source,
+                         f"cost.stream_stage.{stage}", ("median",)))
     records = []
     for full, stream in pairs:
         rec = full.as_record()
@@ -94,6 +96,8 @@ def breakdown_metrics(session, reports: list, clock_hz: int | None) -> tuple[dic
             rec["stream_cycles_est"] = stream.cycles
         if clock_hz is None:
             rec = {k: v for k, v in rec.items() if k in ("stages", "stage_parts", "stream_stages")}
+        if insn_source is None:
+            rec = {k: v for k, v in rec.items() if k not in ("stages", "stage_parts", "stream_stages")}
         records.append(rec)
     if clock_hz is None:
         return m, records
@@ -151,23 +155,26 @@ def add_breakdown(metrics: dict, windows: list[dict], session, target, board) ->
     """Add the stage and cycle-estimate metrics of ``target`` (a QEMU target that ran the profile
     plugin; anything else adds nothing) to ``metrics`` and the per-window ``windows`` records; returns
     what the profile's ``extra`` records about the cycle model."""
-    reports = getattr(target, "windows", None)
-    if not reports:
+    reports = target.profile_reports()
+    extra: dict = {}
+    if not (reports and target.report_source):
+        # No exact stage counts from the emulator: the firmware's own checkpoints, if it has them.
         m, records, extra = checkpoint_metrics(session, target)
         metrics.update(m)
         for w, rec in zip(windows, records):
             w.update(rec)
+    model = target.cycle_model
+    if not reports or (model is None and not target.report_source):
         return extra
-    model = getattr(target, "cycle_model", None)
-    m, records = breakdown_metrics(session, reports, board.clock_hz if model else None)
+    m, records = breakdown_metrics(session, reports, board.clock_hz if model else None, target.report_source)
     metrics.update(m)
     for w, rec in zip(windows, records):
         w.update(rec)
     if model is None:
-        return {}
+        return extra
     taken = float(np.median([r["taken_branches"] for r in records]))
     divides = float(np.median([r["divides"] for r in records]))
-    return {"cycle_model": {**model, "taken_branches_full_window_median": taken,
+    return {**extra, "cycle_model": {**model, "taken_branches_full_window_median": taken,
                             "divides_full_window_median": divides,
                             "spread": "P is 1..3 in the TRM (the model takes "
                                       f"{model['branch_refill_P']}): ±1 cycle per taken branch; SDIV/UDIV 2..12 "

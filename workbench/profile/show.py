@@ -117,26 +117,32 @@ def breakdown_table(profile: dict) -> Table | None:
     metrics = profile["metrics"]
     if f"cost.stage.{STAGES[0]}.median" not in metrics:
         return None
-    insn_src = metrics[f"cost.stage.{STAGES[0]}.median"]["source"]
+    first = metrics[f"cost.stage.{STAGES[0]}.median"]
+    insn_src, unit = first["source"], first["unit"]
+    rows = [*STAGES, "checkpoints"] if "cost.stage.checkpoints.median" in metrics else list(STAGES)
     cyc = f"cycles_est.stage.{STAGES[0]}.median" in metrics
     clock = (profile.get("extra") or {}).get("cycle_model", {}).get("clock_hz") or _board_clock(profile["board"])
-    caption = f"median of {profile['dataset']['count']} windows; instructions: {insn_src}"
+    caption = f"median of {profile['dataset']['count']} windows; {unit}: {insn_src}"
+    if len(rows) > len(STAGES):
+        caption += "; checkpoints: the stage checkpoints' own time (firmware built with --breakdown)"
     if cyc:
         caption += (f"; cycles and ms: {metrics[f'cycles_est.stage.{STAGES[0]}.median']['source']} (an estimate, "
                     f"not a measurement){f' at {clock / 1e6:g} MHz' if clock else ''}")
+    has_parts = f"cost.stage.{LEVELS[0]}.mac.median" in metrics
     t = Table(title="where the time goes: full window", caption=escape(caption))
-    cols = ["stage", "instructions", "share", "of which mac", "act"]
+    cols = ["stage", unit, "share"] + (["of which mac", "act"] if has_parts else [])
     cols += ["cycles (est.)", "share", "ms (est.)"] if cyc else []
     cols += ["new window"] if f"cost.stream_stage.{STAGES[0]}.median" in metrics else []
     for c in cols:
         t.add_column(c, justify="left" if c == "stage" else "right")
-    insns = {s: _median(profile, f"cost.stage.{s}") or 0 for s in STAGES}
-    cycles = {s: _median(profile, f"cycles_est.stage.{s}") or 0 for s in STAGES}
+    insns = {s: _median(profile, f"cost.stage.{s}") or 0 for s in rows}
+    cycles = {s: _median(profile, f"cycles_est.stage.{s}") or 0 for s in rows}
     total_i, total_c = sum(insns.values()) or 1, sum(cycles.values()) or 1
-    for s in STAGES:
+    for s in rows:
         row = [s, format_value(insns[s]), share(insns[s], total_i)]
-        row += [format_value(_median(profile, f"cost.stage.{s}.mac")) if s in LEVELS else "",
-                format_value(_median(profile, f"cost.stage.{s}.act")) if s in LEVELS else ""]
+        if has_parts:
+            row += [format_value(_median(profile, f"cost.stage.{s}.mac")) if s in LEVELS else "",
+                    format_value(_median(profile, f"cost.stage.{s}.act")) if s in LEVELS else ""]
         if cyc:
             row += [format_value(cycles[s]), share(cycles[s], total_c),
                     f"{cycles[s] / clock * 1e3:.3g}" if clock else "-"]

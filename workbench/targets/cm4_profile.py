@@ -20,7 +20,7 @@ from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.targets import cm4_timing
-from workbench.targets.stages import PARTS, STAGES, TABLE_SYMBOL, StageMap
+from workbench.targets.stages import PARTS, STAGES, StageMap, has_stage_table
 
 SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "cm4_profile.c"
 KINDS = {"": 0, "branch": 1, "cond": 2, "call": 3}
@@ -30,6 +30,37 @@ def build_profile_plugin(build_dir: Path | None = None) -> Path:
     from workbench.targets.qemu_plugin import build_plugin
 
     return build_plugin(build_dir, SOURCE)
+
+
+def build_trace_tool(build_dir: Path | None = None) -> Path:
+    """The same accounting as a host program over a Renode execution trace (``cm4_trace MAP TRACE OUT``)."""
+    from workbench.targets.qemu_plugin import build_plugin
+
+    return build_plugin(build_dir, SOURCE, cflags=("-DCM4_TRACE_MAIN", "-O2", "-std=c11", "-Wall", "-Wextra"),
+                        suffix="-trace")
+
+
+def profile_trace(map_path: Path, trace: Path, out: Path) -> list[WindowProfile]:
+    """Run the trace tool over a Renode PC trace (gzip-compressed when its name ends in .gz); one
+    ``WindowProfile`` per measured window."""
+    import gzip
+    import shutil
+    import subprocess
+
+    with subprocess.Popen([str(build_trace_tool()), str(map_path), "-", str(out)], stdin=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        try:
+            with (gzip.open(trace, "rb") if str(trace).endswith(".gz") else open(trace, "rb")) as f:
+                shutil.copyfileobj(f, proc.stdin, 1 << 20)
+        except (OSError, EOFError) as exc:       # a trace cut short by a killed emulator: what it holds
+            if not isinstance(exc, (EOFError, BrokenPipeError)) and "gzip" not in str(exc).lower():
+                raise WorkbenchError(f"cannot read the trace {trace}: {exc}") from None
+        finally:
+            proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise WorkbenchError(f"cm4_trace failed on {trace}: {err.strip()[:300]}")
+    return read_windows(out)
 
 
 @dataclass(frozen=True)
@@ -78,7 +109,7 @@ def write_map(elf: Path, board, path: Path, flash: FlashModel | None = None) -> 
     contexts = StageMap(elf).contexts(timings)
     lines = ["# cm4_profile program map (workbench/targets/cm4_profile.py)",
              f"begin {markers.begin:#x} {markers.begin_size}", f"end {markers.end:#x} {markers.end_size}"]
-    if _has_symbol(elf, TABLE_SYMBOL):
+    if has_stage_table(elf):
         lines.append("mmio")     # stage checkpoints read SysTick inside the window (see cm4_profile.c)
     if flash.wait_states > 0:
         lines.append(f"flash {flash.base:#x} {flash.base + flash.size:#x} {flash.wait_states} {flash.line_bytes} "
@@ -90,14 +121,6 @@ def write_map(elf: Path, board, path: Path, flash: FlashModel | None = None) -> 
     return {"source": "estimate-cm4-trm", "trm": cm4_timing.TRM, "clock_hz": board.clock_hz,
             "branch_refill_P": cm4_timing.BRANCH_REFILL, "divide_cycles": cm4_timing.DIVIDE_CYCLES,
             "flash": asdict(flash)}
-
-
-def _has_symbol(elf: Path, name: str) -> bool:
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        return bool(symtab is not None and symtab.get_symbol_by_name(name))
 
 
 def plugin_arg(plugin: Path, map_path: Path, out: Path) -> str:

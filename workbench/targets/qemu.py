@@ -261,6 +261,11 @@ class QemuTarget(ProcessTarget):
         self._profile_windows(new)
         return new
 
+    report_source = "qemu-plugin-instructions"
+
+    def profile_reports(self) -> list:
+        return self.windows
+
     def stage_costs(self, ticks: list[int]) -> list[float]:
         """Checkpoint ticks (SysTick under -icount) as instructions, as ``costs`` converts them."""
         return [t * 1e9 / (self.board.clock_hz * 2 ** self.icount_shift) for t in ticks]

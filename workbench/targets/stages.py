@@ -236,6 +236,15 @@ TABLE_MAGIC = 0x54534257          # "WBST", firmware/runner/wb_stage.h
 TABLE_MAX = 96
 
 
+def has_stage_table(elf: Path) -> bool:
+    """The firmware was built with stage checkpoints (--breakdown)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return bool(symtab is not None and symtab.get_symbol_by_name(TABLE_SYMBOL))
+
+
 def stage_table(elf: Path) -> list[tuple[int, int]]:
     """(function address as a function pointer holds it, context code) of every function of the
     kernel a checkpoint can enter, for firmware built with --breakdown: the function's own role (its

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef CM4_TRACE_MAIN
 /* ---- the QEMU 7.2 plugin API this file uses (API version 1; see insn_count.c for why it is declared
  * here and how it was checked) ---- */
 typedef uint64_t qemu_plugin_id_t;
@@ -76,6 +77,7 @@ bool qemu_plugin_hwaddr_is_io(const struct qemu_plugin_hwaddr *haddr);
 #define WB_PLUGIN_EXPORT __attribute__((visibility("default")))
 WB_PLUGIN_EXPORT int qemu_plugin_version = 1;
 WB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv);
+#endif
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -126,8 +128,8 @@ static uint32_t last_cycles;
 static struct { uint64_t ret; uint8_t inherited; } stack[STACK_MAX];
 static unsigned depth;
 
-static uint64_t icache[CACHE_MAX], dcache[CACHE_MAX];
-static unsigned icache_n, dcache_n;
+static uint64_t icache[CACHE_MAX];
+static unsigned icache_n;
 static uint64_t last_iline = UINT64_MAX;
 
 static FILE *out_file;
@@ -209,6 +211,10 @@ static void fetch_lines(const struct tb_info *tb)
     }
 }
 
+#ifndef CM4_TRACE_MAIN
+static uint64_t dcache[CACHE_MAX];
+static unsigned dcache_n;
+
 static void on_load(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *userdata)
 {
     (void)vcpu_index;
@@ -231,6 +237,7 @@ static void on_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint6
     }
     on_load(vcpu_index, info, vaddr, (void *)(uintptr_t)r->ctx);
 }
+#endif
 
 /** `tb` starts inside `prev` right after an I/O access: take back what `prev` charged from there on. */
 static bool take_back_cut(const struct tb_info *tb)
@@ -361,6 +368,55 @@ static const struct insn_rec *lookup(uint64_t addr)
 
 static bool in_range(uint64_t a, uint64_t lo, uint64_t hi) { return a >= lo && a < hi; }
 
+static const struct insn_rec unknown_insn = { 0, 2, CTX_LIB, KIND_NONE, 0, 1, 1, 0 };
+
+/** Open the description of a TB (or, for a trace, a block) starting at `start`. */
+static void begin_tb(struct tb_info *info, uint64_t start)
+{
+    info->start = start;
+    info->end = start;
+    info->is_begin = (start == begin_fn.lo);
+    info->is_end = (start == end_fn.lo);
+}
+
+/** Add one instruction to `info`; its map record, or NULL for a marker body's (never counted). */
+static const struct insn_rec *add_insn(struct tb_info *info, uint64_t vaddr, uint64_t size)
+{
+    info->end = vaddr + size;
+    if (in_range(vaddr, begin_fn.lo, begin_fn.hi) || in_range(vaddr, end_fn.lo, end_fn.hi)) {
+        return NULL;                      /* marker bodies are never counted (as in insn_count.c) */
+    }
+    const struct insn_rec *r = lookup(vaddr);
+    if (r == NULL) {
+        r = &unknown_insn;
+        info->unknown++;
+    }
+    if (info->insns != NULL) {
+        info->insns[info->n_insns] = r;
+    }
+    if (info->n_insns == 0) {
+        info->first_ctx = r->ctx;
+        info->first_jump = r->jump;
+        info->first_seq = r->seq;
+    } else {
+        if (info->ctx_insns[r->ctx] == 0) {
+            info->ctx[info->n_ctx++] = r->ctx;
+        }
+        info->ctx_insns[r->ctx]++;
+        info->ctx_cycles[r->ctx] += r->seq;
+    }
+    info->n_insns++;
+    info->last_ctx = r->ctx;
+    info->last_kind = r->kind;
+    info->last_taken = r->taken;
+    info->last_seq = r->seq;
+    if (r->flags & FLAG_DIVIDE) {
+        info->divides++;
+    }
+    return r;
+}
+
+#ifndef CM4_TRACE_MAIN
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
@@ -370,49 +426,18 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         free(info);
         return;
     }
-    info->start = qemu_plugin_tb_vaddr(tb);
-    info->is_begin = (info->start == begin_fn.lo);
-    info->is_end = (info->start == end_fn.lo);
+    begin_tb(info, qemu_plugin_tb_vaddr(tb));
     if (watch_mmio && (info->insns = calloc(n, sizeof *info->insns)) == NULL) {
         free(info);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-        uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
-        info->end = vaddr + qemu_plugin_insn_size(insn);
-        if (in_range(vaddr, begin_fn.lo, begin_fn.hi) || in_range(vaddr, end_fn.lo, end_fn.hi)) {
-            continue;                     /* marker bodies are never counted (as in insn_count.c) */
-        }
-        const struct insn_rec *r = lookup(vaddr);
-        static const struct insn_rec unknown = { 0, 2, CTX_LIB, KIND_NONE, 0, 1, 1, 0 };
+        const struct insn_rec *r = add_insn(info, qemu_plugin_insn_vaddr(insn), qemu_plugin_insn_size(insn));
         if (r == NULL) {
-            r = &unknown;
-            info->unknown++;
+            continue;
         }
-        if (info->insns != NULL) {
-            info->insns[info->n_insns] = r;
-        }
-        if (info->n_insns == 0) {
-            info->first_ctx = r->ctx;
-            info->first_jump = r->jump;
-            info->first_seq = r->seq;
-        } else {
-            if (info->ctx_insns[r->ctx] == 0) {
-                info->ctx[info->n_ctx++] = r->ctx;
-            }
-            info->ctx_insns[r->ctx]++;
-            info->ctx_cycles[r->ctx] += r->seq;
-        }
-        info->n_insns++;
-        info->last_ctx = r->ctx;
-        info->last_kind = r->kind;
-        info->last_taken = r->taken;
-        info->last_seq = r->seq;
-        if (r->flags & FLAG_DIVIDE) {
-            info->divides++;
-        }
-        if (watch_mmio && r != &unknown) {
+        if (watch_mmio && r != &unknown_insn) {
             qemu_plugin_register_vcpu_mem_cb(insn, on_access, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
                                              (void *)r);
         } else if ((r->flags & FLAG_LOAD) && flash.ws > 0) {
@@ -436,6 +461,8 @@ static void on_atexit(qemu_plugin_id_t id, void *userdata)
         out_file = NULL;
     }
 }
+
+#endif /* CM4_TRACE_MAIN */
 
 static int compare_rec(const void *a, const void *b)
 {
@@ -516,6 +543,7 @@ static bool read_map(const char *path)
     return true;
 }
 
+#ifndef CM4_TRACE_MAIN
 int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
 {
     (void)info;
@@ -546,3 +574,93 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
     qemu_plugin_register_atexit_cb(id, on_atexit, NULL);
     return 0;
 }
+#else /* CM4_TRACE_MAIN */
+
+/*
+ * The same accounting over a Renode execution trace (CreateExecutionTracing, PC format, binary:
+ * "ReTrace", version 4, PC width, no opcodes; then per instruction its PC, little-endian, and a 0 byte):
+ *
+ *     cm4_trace MAP TRACE OUT        (TRACE "-": standard input)
+ *
+ * Blocks are formed from the PC stream as QEMU forms TBs: a block ends after any branch or call and
+ * where the next PC is not the next instruction. There are no memory callbacks here: flash data wait
+ * states and the -icount cut are QEMU matters; instruction-fetch wait states still apply.
+ */
+static struct tb_info blocks[2];
+
+static void run_block(struct tb_info *b)
+{
+    if (b->end != b->start) {
+        on_tb_exec(0, b);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: cm4_trace MAP TRACE OUT\n");
+        return 2;
+    }
+    if (!read_map(argv[1])) {
+        return 2;
+    }
+    watch_mmio = false;
+    FILE *t = strcmp(argv[2], "-") == 0 ? stdin : fopen(argv[2], "rb");
+    if (t == NULL) {
+        fprintf(stderr, "cm4_trace: cannot open '%s': %s\n", argv[2], strerror(errno));
+        return 2;
+    }
+    unsigned char head[10];
+    if (fread(head, 1, sizeof head, t) != sizeof head || memcmp(head, "ReTrace", 7) != 0 || head[7] != 4 ||
+        head[8] < 1 || head[8] > 8 || head[9] != 0) {
+        fprintf(stderr, "cm4_trace: %s is not a Renode binary PC trace (version 4, no opcodes)\n", argv[2]);
+        return 2;
+    }
+    unsigned width = head[8];
+    out_file = fopen(argv[3], "w");
+    if (out_file == NULL) {
+        fprintf(stderr, "cm4_trace: cannot open '%s': %s\n", argv[3], strerror(errno));
+        return 2;
+    }
+    unsigned cur = 0;
+    struct tb_info *b = &blocks[cur];
+    bool open_block = false;
+    unsigned char rec[9];
+    while (fread(rec, 1, width + 1, t) == width + 1) {
+        if (rec[width] != 0) {
+            fprintf(stderr, "cm4_trace: the trace carries additional data: trace PCs only\n");
+            return 2;
+        }
+        uint64_t pc = 0;
+        for (unsigned i = 0; i < width; i++) {
+            pc |= (uint64_t)rec[i] << (8 * i);
+        }
+        pc &= ~(uint64_t)1;
+        if (open_block && (pc != b->end || pc == begin_fn.lo || pc == end_fn.lo)) {
+            run_block(b);
+            cur ^= 1U;
+            b = &blocks[cur];
+            open_block = false;
+        }
+        if (!open_block) {
+            memset(b, 0, sizeof *b);
+            begin_tb(b, pc);
+            open_block = true;
+        }
+        const struct insn_rec *r = lookup(pc);
+        add_insn(b, pc, r != NULL ? r->size : 2U);
+        if (r != NULL && r->kind != KIND_NONE) {
+            run_block(b);
+            cur ^= 1U;
+            b = &blocks[cur];
+            open_block = false;
+        }
+    }
+    if (open_block) {
+        run_block(b);
+    }
+    fclose(t);
+    fclose(out_file);
+    return 0;
+}
+#endif /* CM4_TRACE_MAIN */
