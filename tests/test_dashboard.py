@@ -143,10 +143,12 @@ def test_dashboard_in_headless_chromium(tmp_path):
         badge = browser.evaluate("document.querySelector('[data-plot=\"energy\"] .badge').textContent")
         fits = browser.evaluate("Array.from(document.querySelectorAll('[data-plot=\"cost-vs-k\"] path.fit')).map("
                                 "function (f) { return f.getAttribute('data-series'); })")
-        pareto_y = browser.evaluate("Array.from(document.querySelectorAll('[data-plot=\"pareto\"] svg.chart')).map("
-                                    "function (s) { return [+s.getAttribute('data-y0'), +s.getAttribute('data-y1')]; })")
-        agreement_rows = browser.evaluate("document.querySelectorAll('[data-plot=\"agreement\"] tr[data-check]').length")
-        agreement_bars = browser.evaluate("document.querySelectorAll('[data-plot=\"agreement\"] rect[data-point]').length")
+        pareto_y = browser.evaluate(
+            "Array.from(document.querySelectorAll('[data-plot=\"pareto\"] svg.chart')).map("
+            "function (s) { return [+s.getAttribute('data-y0'), +s.getAttribute('data-y1')]; })")
+        agreement = "document.querySelectorAll('[data-plot=\"agreement\"] "
+        agreement_rows = browser.evaluate(agreement + "tr[data-check]').length")
+        agreement_bars = browser.evaluate(agreement + "rect[data-point]').length")
         breakdown_bars = browser.evaluate("document.querySelectorAll('#breakdown rect[data-point]').length")
         latency_badge = browser.evaluate("document.querySelector('[data-plot=\"latency\"] .badge').textContent")
         clipped = browser.evaluate("(function () { var c = document.getElementById('summary');"
@@ -199,7 +201,8 @@ def test_dashboard_defaults_for_a_partial_sweep(tmp_path):
     short = sample_profile(k=10, classes=4)
     short["dataset"]["count"] = 20
     short["metrics"]["confusion.device"]["value"] = [[5, 0, 0, 0], [0, 5, 0, 0], [0, 0, 10, 0], [0, 0, 0, 0]]
-    paths = [write_profile(short, tmp_path / "0-short.json"), write_profile(sample_profile(k=10), tmp_path / "1-full.json")]
+    paths = [write_profile(short, tmp_path / "0-short.json"),
+             write_profile(sample_profile(k=10), tmp_path / "1-full.json")]
     out = write_dashboard(load_many(paths), tmp_path / "dash.html")
     with Chromium() as browser:
         report = browser.open(out.as_uri())

@@ -43,7 +43,8 @@ def _energy(profile: dict, boards: dict) -> dict | None:
         if est is not None and m is not None and m["unit"] == "instructions":
             m, basis = est, "cycle-estimate-based (Cortex-M4 TRM cycle model)"
         elif m is not None and m["unit"] in ("instructions", "cycles"):
-            basis = "instruction-based: assumes 1 cycle per instruction" if m["unit"] == "instructions" else "cycle-based"
+            basis = ("instruction-based: assumes 1 cycle per instruction" if m["unit"] == "instructions"
+                     else "cycle-based")
         else:
             continue
         out[what] = {"value": m["value"] * ua_per_mhz * volts * 1e-12 * 1e6, "unit": "µJ", "basis": basis,

@@ -353,8 +353,8 @@ def timing(insns: list[Insn]) -> dict[int, InsnTiming]:
         if sequential and (insn.base in SINGLE_ACCESSES | LDM | STM | VLDM | VSTM | {"ldrd", "strd", "vldr", "vstr"}):
             # §3.3.2: "Any load or store that generates an address dependent on the result of a preceding
             # data processing operation stalls the pipeline for an additional cycle".
-            addr_regs = _address_regs(insn.operands.lower()) | ({"r13"} if insn.base in ("push", "pop",
-                                                                                             "vpush", "vpop") else set())
+            implicit_sp = {"r13"} if insn.base in ("push", "pop", "vpush", "vpop") else set()
+            addr_regs = _address_regs(insn.operands.lower()) | implicit_sp
             if prev_cls in ("alu", "mul", "dsp", "div", "vfp", "vmov2") and writes(prev) & addr_regs:
                 seq += 1
         kind = ""
