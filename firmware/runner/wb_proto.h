@@ -31,11 +31,13 @@
 #define WB_REQ_STATS 0x05   /* -> counters */
 #define WB_REQ_RESET 0x06   /* empty the stream ring (counters keep counting) */
 #define WB_REQ_EXIT 0x07    /* code:u8 -> ack, then the port stops (emulators exit with code) */
+#define WB_REQ_STAGES 0x08  /* -> count:u8, reserved:u8[3], count x u32: the last inference's counter ticks
+                               per stage (lower, upper, head, io, other, checkpoints); --breakdown firmware */
 #define WB_RESPONSE 0x80
 #define WB_RSP_ERROR 0xFF
 
 /* HELLO answer (little-endian): version:u8, kernel major:u8, minor:u8, caps:u8, max payload:u16, T:u16, D:u16,
- * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, reserved:u16,
+ * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, cores:u8, core 0's bricks:u8,
  * counter hz:u32, stack size:u32, model state bytes:u32, staging bytes:u32 (WB_HELLO_HASH bytes in all),
  * then the model hash, the board name's length and the board name. */
 #define WB_HELLO_HASH 36u          /* offset of the model hash (8 bytes) */
@@ -61,6 +63,7 @@
 #define WB_CAP_FPU 0x08u
 #define WB_CAP_EXIT 0x10u
 #define WB_CAP_STACK_PAINT 0x20u
+#define WB_CAP_STAGES 0x40u   /* stage checkpoints built in (--breakdown): WB_REQ_STAGES answers */
 
 /* Element types of inputs and outputs. */
 #define WB_DTYPE_F32 0

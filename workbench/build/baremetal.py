@@ -35,17 +35,24 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int = ST
           extra_cflags: str = "", opt: str = "-O2", make_vars: dict[str, str] | None = None) -> Artifact:
     """The device runner with the exported model ``info``. ``make_vars``: extra ``NAME=value`` for
     baremetal.mk (tests set ``GLUE_SRC`` to a glue that faults or hangs on purpose)."""
-    variables = [f"MODEL_DIR={plain_path(info.directory)}", f"QUANT={info.quantization}"]
-    variables += [f"{k}={plain_path(v) if Path(v).is_absolute() else v}" for k, v in (make_vars or {}).items()]
+    variables = [f"MODEL_DIR={plain_path(info.directory)}", f"QUANT={info.quantization}", *_vars(make_vars)]
     return _make(board, out_dir, variables, Path(info.directory), stack_size, extra_cflags, opt)
 
 
-def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2") -> Artifact:
-    """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port."""
+def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2",
+              model: ExportInfo | None = None, make_vars: dict[str, str] | None = None) -> Artifact:
+    """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port,
+    and the exported ``model`` if it takes one; ``make_vars`` as for ``build``."""
     if not (firmware_dir() / app).is_dir():
         raise WorkbenchError(f"no firmware program '{app}' under firmware/")
-    return _make(board, out_dir, [f"APP={app}", f"MODEL_DIR={plain_path(out_dir)}"], Path(out_dir), STACK_BYTES,
-                 extra_cflags, opt)
+    model_dir = Path(model.directory) if model is not None else Path(out_dir)
+    variables = [f"APP={app}", f"MODEL_DIR={plain_path(model_dir)}", *_vars(make_vars)]
+    return _make(board, out_dir, variables, model_dir, STACK_BYTES, extra_cflags, opt)
+
+
+def _vars(make_vars: dict[str, str] | None) -> list[str]:
+    """``NAME=value`` for make, a path value through plain_path (make splits words at spaces)."""
+    return [f"{k}={plain_path(v) if Path(v).is_absolute() else v}" for k, v in (make_vars or {}).items()]
 
 
 def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, stack_size: int,
@@ -92,6 +99,12 @@ def _run_make(board: Board, out_dir: Path, variables: list[str], stack_size: int
         if storage:
             raise WorkbenchError(f"firmware build failed in {out_dir}: {storage}")
         raise WorkbenchError(f"firmware build failed: {first.strip()}")
+    stamp_outputs(out_dir, [p for p in _products(out_dir) if p.exists()])
+
+
+def stamp(art: Artifact) -> None:
+    """Stamp a build's products again after its ELF was changed in place (the --breakdown stage table)."""
+    out_dir = art.elf.parent
     stamp_outputs(out_dir, [p for p in _products(out_dir) if p.exists()])
 
 

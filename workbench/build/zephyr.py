@@ -141,16 +141,18 @@ def first_error(lines: list[str]) -> str:
 
 
 def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_dir: Path, *,
-                       portable: bool = False) -> list[str]:
-    """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE)."""
+                       portable: bool = False, checkpoints: bool = False) -> list[str]:
+    """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE);
+    ``checkpoints``: stage checkpoints in the kernel (CONFIG_SHARNN_CHECKPOINTS, --breakdown)."""
     # plain_path: CMake lists split at ';', Zephyr's scripts at spaces; aliases keep a checkout at any path working.
     return [ws.west, "build", "-p", "auto", "-b", zephyr_board, "-d", plain_path(out_dir), "-s", plain_path(app_dir()),
             "--", f"-DZEPHYR_EXTRA_MODULES={plain_path(module_dir())}",
             f"-DWB_MODEL_DIR={plain_path(Path(info.directory).resolve())}",
-            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}"]
+            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}",
+            f"-DCONFIG_SHARNN_CHECKPOINTS={'y' if checkpoints else 'n'}"]
 
 
-def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False,
+def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False, checkpoints: bool = False,
           workspace: Workspace | None = None) -> Artifact:
     zephyr_board = board.backends.get("zephyr")
     if not zephyr_board:
@@ -161,7 +163,8 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = Fal
     log = out_dir.parent / f"{out_dir.name}-west-build.log"
     env = dict(os.environ, ZEPHYR_BASE=str(ws.zephyr_base))
     with open(log, "w") as f:
-        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable), stdout=f,
+        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable,
+                                                 checkpoints=checkpoints), stdout=f,
                               stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").splitlines()

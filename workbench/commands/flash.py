@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, progress, quant_options
+from workbench.commands.common import calibration, console, data_options, progress, quant_options
 from workbench.errors import WorkbenchError
 
 
@@ -30,11 +30,13 @@ def cmd_flash(args) -> int:
     if not args.model:
         raise WorkbenchError("nothing to flash: pass --model m.wbm (built first) or --firmware FILE (ELF/hex)")
     from workbench.models.modelfile import load
-    from workbench.pipeline import export_and_build
+    from workbench.pipeline import BuildOptions, export_and_build
 
     backend = args.backend or board.default_backend
+    mf = load(args.model)
     with con.status(f"building for {board.name} ({backend}, {args.quant})"):
-        built = export_and_build(load(args.model), board, backend, args.quant, kernel_path=args.kernel)
+        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel,
+                                 calib_x=calibration(args, mf), options=BuildOptions(breakdown=args.breakdown))
     with progress() as bar:
         if backend == "zephyr":
             probes.west_flash(board, Path(built.artifact.extra["build_dir"]), probe, built.artifact.extra, bar)
@@ -42,7 +44,7 @@ def cmd_flash(args) -> int:
             probes.pyocd_flash(board, built.artifact.elf, probe, bar)
     quant = f" --quant {args.quant}" if args.quant != "f32" else ""
     con.print(f"flashed {built.artifact.elf} to {board.name}; then: workbench run --board {board.name} "
-              f"--model {args.model}{quant} --port")
+              f"--model {args.model}{quant}{' --breakdown' if args.breakdown else ''} --port")
     return 0
 
 
@@ -54,5 +56,8 @@ def register(sub) -> None:
     s.add_argument("--model", help="model file (.wbm): build the firmware for it, then flash")
     s.add_argument("--firmware", help="flash this ELF/hex with pyOCD instead")
     s.add_argument("--backend", choices=BACKENDS, help="firmware backend [the board's default]")
+    s.add_argument("--breakdown", action="store_true",
+                   help="stage checkpoints in the firmware (then workbench run --breakdown --port)")
     quant_options(s)
+    data_options(s, calibration_only=True)
     s.set_defaults(func=cmd_flash)
