@@ -1,15 +1,16 @@
 """Files that must not be lost or half-written, and folders that many runs share.
 
-- ``write_atomic``: a temp file in the same folder, then rename; a reader sees the old file or the
-  new one, never a part, and a failed write leaves nothing behind.
-- ``check_writable``: try, before slow work, whether a file can be created where an output goes.
-- ``why``: an OSError's cause in words (a full disk is not "ld failed"), for one-line errors.
+- ``write_atomic`` (and ``write_if_changed``): a temp file in the same folder, then rename; a reader
+  sees the old file or the new one, never a part, and a failed write leaves nothing behind.
+- ``check_output_file``, ``check_writable``: try, before slow work, whether an output can be written
+  where it goes (not a folder, a device or a pipe; not read-only or full).
+- ``not_regular``: what a path is when it is not a file (a pipe blocks a reader, /dev/zero never ends).
+- ``why``, ``storage_trouble``: an OSError's cause in words (a full disk is not "ld failed").
 - ``locked``: an exclusive lock on a shared folder (the build folder of one model), so any number of
   runs, sweeps and benchmarks can build into one checkout; a lock dies with its process.
 - ``scratch_for``: a folder of this process alone for what one run writes (emulator logs, plugin
   counts, link FIFOs); removed when the run ends, and a dead process's folder by the next run.
-- ``plain_path``: a path make and gcc take literally, even from a checkout at "/home/me/my wb,2".
-"""
+- ``plain_path``: a path make and gcc take literally, even from a checkout at "/home/me/my wb,2"."""
 
 from __future__ import annotations
 
