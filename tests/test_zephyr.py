@@ -17,6 +17,7 @@ from tests.conftest import needs_qemu, tiny_model
 from workbench.boards import load_board
 from workbench.build import zephyr
 from workbench.errors import WorkbenchError
+from workbench.filesystem import plain_path
 from workbench.models import modelfile
 
 
@@ -97,9 +98,10 @@ def test_west_build_command_passes_module_and_model(tmp_path):
     info = FakeExportInfo(directory=str(tmp_path / "export"), quantization="f32")
     cmd = zephyr.west_build_command(ws, "nrf52840dk/nrf52840", info, tmp_path / "out")
     assert cmd[:7] == ["west", "build", "-p", "auto", "-b", "nrf52840dk/nrf52840", "-d"]
-    assert cmd[cmd.index("-s") + 1] == str(zephyr.app_dir())
-    assert f"-DZEPHYR_EXTRA_MODULES={zephyr.module_dir()}" in cmd
-    assert f"-DWB_MODEL_DIR={tmp_path / 'export'}" in cmd and "-DWB_QUANT=f32" in cmd
+    # Paths as plain_path gives them: unchanged, or an alias where the checkout's path has a space or a comma.
+    assert cmd[cmd.index("-s") + 1] == plain_path(zephyr.app_dir())
+    assert f"-DZEPHYR_EXTRA_MODULES={plain_path(zephyr.module_dir())}" in cmd
+    assert f"-DWB_MODEL_DIR={plain_path(tmp_path / 'export')}" in cmd and "-DWB_QUANT=f32" in cmd
     assert "-DCONFIG_SHARNN_PORTABLE=n" in cmd
     info.quantization = "q15"
     cmd = zephyr.west_build_command(ws, "mps2/an386", info, tmp_path / "out", portable=True)
