@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import HAVE_ARM, needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from tests.odd_places import checkout_at, workbench
 from workbench.build import cache
 from workbench.models import modelfile
@@ -64,7 +64,7 @@ def test_a_truncated_or_changed_qemu_plugin_is_rebuilt(tmp_path):
     assert build_plugin(tmp_path) == plugin and plugin.read_bytes() == good
 
 
-@pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc")
+@needs_qemu
 @pytest.mark.parametrize("damage", ["firmware.elf", "obj/wb_runner.o", "obj/sharnn_f32.o", "no stamp"])
 def test_a_damaged_firmware_product_is_rebuilt(tmp_path, mf, damage):
     from workbench.boards import load_board
@@ -86,6 +86,7 @@ def test_a_damaged_firmware_product_is_rebuilt(tmp_path, mf, damage):
 
 
 @needs_qemu
+@slow
 def test_a_run_after_every_cached_product_rotted_rebuilds_and_succeeds(tmp_path, mf):
     """Truncate the host library, the plugin, the firmware ELF and an object in one checkout's build
     folder: the next run rebuilds each and gives the logits and counts of the first."""

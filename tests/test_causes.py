@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.conftest import HAVE_ARM, needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from tests.odd_places import (alive, checkout_at, cli_env, one_line, start_workbench, tree_once_qemu_runs,
                               workbench)
 from workbench.link.session import SessionResult, WindowResult
@@ -52,7 +52,7 @@ def test_device_logits_that_are_not_finite_are_scored_wrong_and_written_as_null(
     json.loads(profile_json({"windows": recs, "metrics": m}), parse_constant=pytest.fail)   # strict JSON
 
 
-@pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc")
+@needs_qemu
 def test_a_model_whose_logits_overflow_is_refused_before_the_device_is_asked(tmp_path):
     mf = modelfile.from_module(tiny_model(seed=42), {"dataset": "BasicMotions"})
     # Finite weights whose logits leave float32: bias + w*h0 overflows for h0 > 0 (even rows) and h0 < 0 (odd).
@@ -86,6 +86,7 @@ def test_a_cut_or_garbled_line_is_named_not_blamed_on_the_firmware(model, tmp_pa
 
 
 @needs_qemu
+@slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_during_a_run_is_one_line_and_leaves_nothing(model, tmp_path, sig):
     home = checkout_at(tmp_path / "home")

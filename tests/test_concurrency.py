@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from tests.odd_places import alive, checkout_at, command_of, start_workbench, tree_once_qemu_runs, workbench
 from workbench.models import modelfile
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 # Three ways to run one model on one board: f32 over the UART, int16 over semihosting, and f32 over
 # a UART that damages bytes (retransmissions; same answers).

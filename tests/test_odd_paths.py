@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import HAVE_ARM, needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from tests.odd_places import checkout_at, workbench
 from workbench.filesystem import PLAIN, plain_path
 from workbench.models import modelfile
@@ -36,7 +36,8 @@ def test_plain_path_is_the_path_itself_when_plain_else_a_stable_alias(tmp_path):
     assert plain_path(folder / "f.txt") == f"{alias}/f.txt"              # files keep their names (x.c -> x.o)
 
 
-@pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc")
+@needs_qemu
+@slow
 def test_build_from_an_odd_path(odd):
     home, model = odd
     proc = workbench("build", "--model", model, home=home)
@@ -45,6 +46,7 @@ def test_build_from_an_odd_path(odd):
 
 
 @needs_qemu
+@slow
 @pytest.mark.parametrize("extra", [[], ["--quant", "q15", "--link", "semihost"]], ids=["uart", "q15-semihost"])
 def test_run_from_an_odd_path(odd, extra):
     home, model = odd
