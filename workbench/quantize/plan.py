@@ -198,8 +198,12 @@ class QuantModel:
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
         """Raw windows x[..., T, D] (float) -> the device's int16 inputs x_q[..., T, D_pad]."""
         x = np.asarray(x, dtype=np.float32)
-        xn = (x - self.in_mean) * self.in_inv_std          # float32, as the float model computes it
-        q = np.clip(to_int(xn, self.q_in), Q15_MIN, Q15_MAX).astype(np.int16)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xn = (x - self.in_mean) * self.in_inv_std      # float32, as the float model computes it
+            # Saturate before the cast to integers: a float->int cast of inf or NaN is undefined (and
+            # differs between x86 and Arm hosts). NaN goes to the minimum, as the generated C does.
+            scaled = np.nan_to_num(np.floor(xn.astype(np.float64) * 2.0 ** self.q_in + 0.5), nan=Q15_MIN)
+        q = np.clip(scaled, Q15_MIN, Q15_MAX).astype(np.int16)
         if self.input_dim % 2:
             q = np.concatenate([q, np.zeros(q.shape[:-1] + (1,), dtype=np.int16)], axis=-1)
         return q
