@@ -601,3 +601,33 @@ def test_setup_names_an_unknown_purpose():
 
     with pytest.raises(SystemExit, match=r"setup: unknown purpose 'docs' \(have: run, test\)"):
         tasks.apt_packages("docs")
+
+
+def test_every_set_up_package_exists_in_this_machines_apt_sources():
+    """Real apt-cache on this (Debian) machine: every package of both sets has a candidate."""
+    import shutil
+
+    import tasks
+
+    if not shutil.which("apt-cache"):
+        pytest.skip("no apt here")
+    missing = [p for p in tasks.apt_packages("test") if not tasks._has_candidate(p)]
+    assert missing == []
+
+
+def test_a_package_the_sources_lack_stops_setup_in_one_line(monkeypatch):
+    """Ubuntu 24.04 has no chromium deb: a fake apt without it (and no browser on PATH) stops the
+    set-up before installing anything, with one line naming the package and the running-only set."""
+    import tasks
+
+    ran = []
+    monkeypatch.setattr(tasks, "_missing_debian", lambda packages: [p for p in packages if p in ("chromium", "gcc")])
+    monkeypatch.setattr(tasks, "_has_candidate", lambda p: p != "chromium")       # fake apt sources
+    monkeypatch.setattr(tasks.shutil, "which", lambda name: "/usr/bin/" + name)    # dpkg-query "present"
+    fake_context = SimpleNamespace(run=lambda cmd, **kw: ran.append(cmd))
+    with pytest.raises(SystemExit) as e:
+        tasks.setup.body(fake_context, purpose="test")
+    assert str(e.value) == ("setup: package 'chromium' is not available from this machine's apt sources (Ubuntu "
+                            "ships Chromium as a snap: sudo snap install chromium); install it, or set up only what "
+                            "running needs: ./bootstrap.sh --purpose run")
+    assert not any("apt-get install" in c for c in ran)
