@@ -88,11 +88,11 @@ def setup(c, purpose="test"):
 
 @task
 def test(c, k="", x=False):
-    """Lint (ruff, pyproject.toml's rules), then run the test suite (pytest). -k selects tests by name, -x stops
-    at the first failure."""
+    """Lint (ruff, pyproject.toml's rules), then run the test suite (pytest) and list the 15 slowest tests.
+    -k selects tests by name, -x stops at the first failure."""
     print("lint: ruff check .", flush=True)
     c.run(f"{sys.executable} -m ruff check .", pty=False)
-    args = ["-q"] + (["-k", k] if k else []) + (["-x"] if x else [])
+    args = ["-q", "--durations=15"] + (["-k", k] if k else []) + (["-x"] if x else [])
     c.run(f"{sys.executable} -m pytest {' '.join(args)}", pty=False)
 
 

@@ -65,7 +65,8 @@ def test_missing_nested_field_names_it(tmp_path, monkeypatch, table, field):
         text = "\n".join(l for l in src.splitlines() if not l.startswith(f"{field} ="))
     (tmp_path / "nrf52840.toml").write_text(text)
     monkeypatch.setattr("workbench.boards.boards_dir", lambda: tmp_path)
-    with pytest.raises(WorkbenchError, match=rf"board nrf52840: board file nrf52840.toml is missing field '{table}.{field}'"):
+    missing = rf"board nrf52840: board file nrf52840.toml is missing field '{table}.{field}'"
+    with pytest.raises(WorkbenchError, match=missing):
         load_board("nrf52840")
 
 

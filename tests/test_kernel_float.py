@@ -12,9 +12,11 @@ from workbench.export.c import export_c
 from workbench.models import ShaRNNStream
 from workbench.models.modelfile import from_module
 
-# Our exp/tanh/sigmoid are within ~1e-7 relative of libm; summed over a window the logits of a
-# normalised model stay within this absolute tolerance of torch's.
-LOGIT_ATOL = 2e-4
+# Measured max |C f32 logit - torch logit| over every window of the three tests below (4 ShaRNN cell pairs x 6
+# windows, 16 sliding windows, 2 single-level cells x 3 windows): 5.96e-8 (= 2^-24, a difference in the last
+# bits of a float32 logit). The tolerance is 10x that, a margin for the rounding of our exp/tanh/sigmoid
+# (~1e-7 relative of libm) on other inputs.
+LOGIT_ATOL = 6e-7
 
 
 def host_kernel(model, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import slow
 from tests.test_cli_errors import assert_one_line_error, run_cli
 from workbench.commands.train import parse_cell_options
 from workbench.data import Dataset, align_to_window
@@ -113,6 +114,7 @@ def test_default_k():
     assert default_k(100) == 10 and default_k(99) == 9 and default_k(30) == 5
 
 
+@slow
 def test_cli_trains_any_cell_pair_with_options(tmp_path):
     out = tmp_path / "m.wbm"
     proc = run_cli("train", "--dataset", "BasicMotions", "--cells", "fastgrnn,durnn", "--hidden", "6,5", "--k", "20",

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
 from workbench.pipeline import BuildOptions, export_and_build, host_logits, run_on_qemu
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 
 @pytest.fixture(scope="module")

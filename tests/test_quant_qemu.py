@@ -10,13 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
 from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits, reference_logits,
                                 reference_sliding_logits, run_on_qemu, stream_of_windows)
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 
 @pytest.mark.parametrize("cells", [("lstm", "gru"), ("gru", "lstm")])

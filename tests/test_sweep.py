@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_qemu
+from tests.conftest import needs_qemu, slow
 from tests.test_cli_errors import assert_one_line_error
 from workbench.errors import WorkbenchError
 from workbench.sweep import Config, expand_grid
@@ -115,6 +115,7 @@ def local_sweep(tmp_path_factory):
 
 
 @needs_qemu
+@slow
 def test_local_sweep_needs_no_distributed_package_and_writes_a_profile_each(local_sweep):
     out, proc = local_sweep
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -130,6 +131,7 @@ def test_local_sweep_needs_no_distributed_package_and_writes_a_profile_each(loca
 
 
 @needs_qemu
+@slow
 def test_rerun_runs_only_missing_configurations(local_sweep, tmp_path):
     out, _ = local_sweep
     work = tmp_path / "resume"
@@ -148,9 +150,11 @@ def test_rerun_runs_only_missing_configurations(local_sweep, tmp_path):
 
 
 @needs_qemu
+@slow
 def test_interrupted_sweep_keeps_finished_profiles_and_resumes(tmp_path):
     out = tmp_path / "s"
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "sweep", *GRID, "--workers", "1", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "sweep", *GRID, "--workers", "1", "--out",
+                             str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob("*.json")):
@@ -170,6 +174,7 @@ def test_interrupted_sweep_keeps_finished_profiles_and_resumes(tmp_path):
 
 
 @needs_qemu
+@slow
 def test_dask_engine_on_a_two_worker_local_cluster_gives_identical_profiles(local_sweep, tmp_path):
     pytest.importorskip("distributed")
     out, _ = local_sweep
@@ -183,6 +188,7 @@ def test_dask_engine_on_a_two_worker_local_cluster_gives_identical_profiles(loca
 
 
 @needs_qemu
+@pytest.mark.slow
 def test_int16_sweep_runs_the_cells_only_int16_has(tmp_path):
     """The kernel table (workbench.models.families.KERNEL_CELLS) decides, not the float exporter's list:
     minGRU runs in int16, so its sweep runs, and off a terminal each stage is a labelled line."""

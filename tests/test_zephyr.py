@@ -10,12 +10,13 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import HAVE_ARM, tiny_model
+from tests.conftest import needs_qemu, tiny_model
 from workbench.boards import load_board
 from workbench.build import zephyr
 from workbench.errors import WorkbenchError
@@ -30,8 +31,31 @@ def have_zephyr() -> bool:
     return "ZEPHYR_BASE" in os.environ
 
 
-needs_zephyr = pytest.mark.skipif(not (have_zephyr() and HAVE_ARM),
-                                  reason="needs a Zephyr workspace (ZEPHYR_BASE, west, a toolchain) and QEMU")
+_zephyr_workspace = pytest.mark.skipif(not have_zephyr(),
+                                       reason="needs a Zephyr workspace (ZEPHYR_BASE, west, a toolchain)")
+
+
+def needs_zephyr(test):
+    """A Zephyr build test: a Zephyr workspace, and arm-none-eabi-gcc/QEMU (so it carries ``qemu``)."""
+    return needs_qemu(_zephyr_workspace(test))
+
+
+@dataclass
+class FakeExportInfo:
+    """Fake: the two fields of ``workbench.export.c.ExportInfo`` that ``west_build_command`` reads,
+    without exporting a model."""
+
+    directory: str
+    quantization: str
+
+
+def write_fake_west(folder):
+    """Fake: a ``west`` that exits 1 for every command, so the workspace check gets past "west on PATH"
+    and reaches the toolchain checks. Returns the folder to put on PATH."""
+    folder.mkdir()
+    (folder / "west").write_text("#!/bin/sh\n# fake west (tests/test_zephyr.py)\nexit 1\n")
+    (folder / "west").chmod(0o755)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +84,8 @@ def test_workspace_errors(tmp_path):
     with pytest.raises(WorkbenchError, match=r"ZEPHYR_BASE=.* is not a Zephyr tree \(no VERSION file there\)"):
         zephyr.find_workspace({"ZEPHYR_BASE": str(tmp_path), "PATH": "/usr/bin:/bin"})
     (tmp_path / "VERSION").write_text("VERSION_MAJOR = 4\nVERSION_MINOR = 1\nPATCHLEVEL = 0\n")
-    west_dir = tmp_path / "bin"
-    west_dir.mkdir()
-    (west_dir / "west").write_text("#!/bin/sh\nexit 1\n")
-    (west_dir / "west").chmod(0o755)
-    env = {"ZEPHYR_BASE": str(tmp_path), "PATH": str(west_dir), "HOME": str(tmp_path)}
+    fake_west_dir = write_fake_west(tmp_path / "fake-west-bin")
+    env = {"ZEPHYR_BASE": str(tmp_path), "PATH": str(fake_west_dir), "HOME": str(tmp_path)}
     with pytest.raises(WorkbenchError, match=r"no toolchain for Zephyr: install the Zephyr SDK .* "
                                              r"ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb GNUARMEMB_TOOLCHAIN_PATH=/usr"):
         zephyr.find_workspace(env)
@@ -76,7 +97,7 @@ def test_workspace_errors(tmp_path):
 
 def test_west_build_command_passes_module_and_model(tmp_path):
     ws = zephyr.Workspace(tmp_path, "west", "4.1.0", "gnuarmemb")
-    info = type("Info", (), {"directory": str(tmp_path / "export"), "quantization": "f32"})()
+    info = FakeExportInfo(directory=str(tmp_path / "export"), quantization="f32")
     cmd = zephyr.west_build_command(ws, "nrf52840dk/nrf52840", info, tmp_path / "out")
     assert cmd[:8] == ["west", "build", "--no-sysbuild", "-p", "auto", "-b", "nrf52840dk/nrf52840", "-d"]
     assert cmd[cmd.index("-s") + 1] == str(zephyr.app_dir())

@@ -12,8 +12,8 @@ from workbench.commands.common import OneLineParser
 from workbench.errors import Interrupted, WorkbenchError
 
 # One module per command group, in the order `workbench --help` lists them.
-COMMANDS = ("boards", "train", "export", "build", "run", "flash", "deploy", "link_proxy", "profile", "compare", "sweep",
-            "dashboard")
+COMMANDS = ("boards", "train", "imports", "export", "build", "run", "flash", "deploy", "link_proxy", "profile",
+            "compare", "sweep", "dashboard")
 
 
 def build_parser() -> OneLineParser:

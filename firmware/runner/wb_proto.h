@@ -42,7 +42,7 @@
 #define WB_FAULT_NO_REASON 0xFFFFFFFF
 
 /* HELLO answer (little-endian): version:u8, kernel major:u8, minor:u8, caps:u8, max payload:u16, T:u16, D:u16,
- * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, reserved:u16,
+ * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, cores:u8, core 0's bricks:u8,
  * counter hz:u32, stack size:u32, model state bytes:u32, staging bytes:u32 (WB_HELLO_HASH bytes in all),
  * then the model hash, the board name's length and the board name. */
 #define WB_HELLO_HASH 36u          /* offset of the model hash (8 bytes) */

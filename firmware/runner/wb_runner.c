@@ -23,13 +23,15 @@
 #include "wb_proto.h"
 #include "wb_runner.h"
 
+/* STATS: eight counters; two cores add core 1's peak stack and stack size. */
+#define STATS_WORDS (WB_CORES == 2 ? 10u : 8u)
 
 /* Every answer must fit the response buffer: a model whose logits do not is refused at compile time. */
 #ifdef WB_MODEL_OUTPUT_BYTES
 _Static_assert(WB_RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
 #endif
 _Static_assert(WB_HELLO_BOARD + WB_HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
-_Static_assert(32u <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
+_Static_assert(4u * STATS_WORDS <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
 
 static wb_rx_t rx;
 static wb_frame_t req;
@@ -82,6 +84,8 @@ static uint16_t hello(void)
     rsp[15] = m->input_dtype;
     rsp[16] = m->output_dtype;
     rsp[17] = wb_port_counter_kind();
+    rsp[18] = m->cores;
+    rsp[19] = m->core0_bricks;
     put_u32(rsp + 20, wb_port_counter_hz());
     put_u32(rsp + 24, (uint32_t)wb_port_stack_size());
     put_u32(rsp + 28, m->state_bytes);
@@ -208,12 +212,17 @@ static void handle(const wb_frame_t *f)
         break;
     }
     case WB_REQ_STATS: {
-        const uint32_t v[8] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
-                                stats.infers, stats.streams, stats.stack_peak, (uint32_t)wb_port_stack_size() };
-        for (unsigned i = 0; i < 8; i++) {
+        const uint32_t v[STATS_WORDS] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
+                                          stats.infers, stats.streams, stats.stack_peak,
+                                          (uint32_t)wb_port_stack_size(),
+#if WB_CORES == 2
+                                          wb_par_core1_stack_peak(), (uint32_t)wb_par_core1_stack_size(),
+#endif
+        };
+        for (unsigned i = 0; i < STATS_WORDS; i++) {
             put_u32(rsp + 4 * i, v[i]);
         }
-        n = 32;
+        n = 4u * STATS_WORDS;
         break;
     }
     case WB_REQ_RESET:

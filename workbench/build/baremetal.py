@@ -38,12 +38,15 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, stack_size: int = ST
     return _make(board, out_dir, variables, Path(info.directory), stack_size, extra_cflags, opt)
 
 
-def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2") -> Artifact:
-    """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port."""
+def build_app(board: Board, app: str, out_dir: Path, *, extra_cflags: str = "", opt: str = "-O2",
+              model: ExportInfo | None = None, make_vars: dict[str, str] | None = None) -> Artifact:
+    """Another program under firmware/<app>/ (e.g. the kernel benchmark) with the kernel and the port,
+    and the exported ``model`` if it takes one; ``make_vars`` as for ``build``."""
     if not (firmware_dir() / app).is_dir():
         raise WorkbenchError(f"no firmware program '{app}' under firmware/")
-    return _make(board, out_dir, [f"APP={app}", f"MODEL_DIR={out_dir}"], Path(out_dir), STACK_BYTES, extra_cflags,
-                 opt)
+    model_dir = Path(model.directory) if model is not None else Path(out_dir)
+    variables = [f"APP={app}", f"MODEL_DIR={model_dir}"] + [f"{k}={v}" for k, v in (make_vars or {}).items()]
+    return _make(board, out_dir, variables, model_dir, STACK_BYTES, extra_cflags, opt)
 
 
 def _make(board: Board, out_dir: Path, variables: list[str], export_dir: Path, stack_size: int,

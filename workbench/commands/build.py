@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.commands.common import console, quant_options
+from workbench.commands.common import calibration, console, data_options, quant_options
 
 
 def cmd_build(args) -> int:
@@ -17,7 +17,8 @@ def cmd_build(args) -> int:
     con = console()
     backend = args.backend or board.default_backend
     with con.status(f"building for {board.name} ({backend}, {args.quant})"):
-        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel)
+        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel,
+                                 calib_x=calibration(args, mf))
     mem = built.artifact.memory
     t = Table(title=f"{built.artifact.elf}")
     for col in ("section", "bytes", "source"):
@@ -41,4 +42,5 @@ def register(sub) -> None:
                    help="firmware backend: bare metal, or a Zephyr app built with west in your Zephyr workspace "
                         "[bare metal where the board has a port]")
     quant_options(s)
+    data_options(s, calibration_only=True)
     s.set_defaults(func=cmd_build)

@@ -57,3 +57,25 @@ def quant_options(s) -> None:
     quant_option(s)
     s.add_argument("--kernel", default="dsp", choices=KERNEL_PATHS,
                    help="int kernel path on the device: SMLAD (Cortex-M4 DSP) or plain C; same integers [dsp]")
+
+
+def data_options(s, calibration_only: bool = False) -> None:
+    """--dataset and --calibration: the data a command streams or calibrates an int16 plan on."""
+    s.add_argument("--dataset", help=("data the int16 plan is calibrated on (its training split) when the model's "
+                                      "own is not where its file says: a name, .npz/.csv file or WAV folder "
+                                      "[the model file's]") if calibration_only else
+                   "dataset: a name, a .npz/.csv file or a folder of WAV files per class [the one the model file "
+                   "records, found by its path and sha256]")
+    s.add_argument("--calibration", metavar="DATA",
+                   help="calibrate the int16 plan on this data set's training split instead of the model's "
+                        "training data")
+
+
+def calibration(args, mf):
+    """The windows an int16 plan is calibrated on (None for f32): --calibration, else the model's
+    training data (at --dataset when that is it, else where the model file records it)."""
+    if getattr(args, "quant", "f32") == "f32":
+        return None
+    from workbench.pipeline.firmware import calibration_windows
+
+    return calibration_windows(mf, args.dataset, args.calibration, model=args.model)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.commands.common import console, progress, quant_option
+from workbench.commands.common import calibration, console, data_options, progress, quant_option
 from workbench.errors import WorkbenchError
 
 
@@ -20,7 +20,8 @@ def cmd_deploy(args) -> int:
     link = ReplLink(args.port)
     try:
         arch = args.arch or board_arch(board)
-        prep = prepare(load(args.model), board, arch, args.mpy_kernel, args.quant, args.micropython_dir)
+        mf = load(args.model)
+        prep = prepare(mf, board, arch, args.mpy_kernel, args.quant, args.micropython_dir, calibration(args, mf))
         with progress() as bar:
             bar.console.print(f"copying {len(prep.build.files)} files ({prep.build.file_bytes:,} bytes) to "
                               f"{link.url} with mpremote")
@@ -55,6 +56,7 @@ def register(sub) -> None:
     s.add_argument("--port", required=True, help="the board's serial port as a pyserial URL "
                                                   "(/dev/ttyACM0, socket://host:port, rfc2217://...)")
     quant_option(s)
+    data_options(s, calibration_only=True)
     s.add_argument("--mpy-kernel", default="auto", choices=KERNEL_CHOICES,
                    help="kernel build to deploy [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")

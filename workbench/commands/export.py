@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.commands.common import console, quant_option
+from workbench.commands.common import calibration, console, data_options, quant_option
 from workbench.errors import WorkbenchError
 
 
@@ -17,7 +17,7 @@ def cmd_export(args) -> int:
         kind = "C" if args.target == "c" else "MicroPython"
         raise WorkbenchError(f"--out {out} is a file; export writes a folder of {kind} files")
     mf = load(args.model)
-    qm = quantize(mf, args.quant)
+    qm = quantize(mf, args.quant, calibration(args, mf))
     if args.target == "micropython":
         return export_micropython(args, mf, qm, out)
     from workbench.export.c import export_c
@@ -58,6 +58,7 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--target", default="c", choices=["c", "micropython"], help="what to export for [c]")
     quant_option(s)
+    data_options(s, calibration_only=True)
     s.add_argument("--board", default=MICROPYTHON_BOARD,
                    help=f"MicroPython board whose architecture the .mpy files are for [{MICROPYTHON_BOARD}]")
     s.add_argument("--arch", help="native-code architecture instead of the board's (x64 for the unix port)")

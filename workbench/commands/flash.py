@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.commands.common import console, progress, quant_options
+from workbench.commands.common import console, data_options, progress, quant_options
 
 
 def cmd_flash(args) -> int:
@@ -13,7 +13,8 @@ def cmd_flash(args) -> int:
     con = console()
     with progress() as bar:
         done = flash(board, model=args.model, firmware=args.firmware, backend=args.backend, quant=args.quant,
-                     kernel_path=args.kernel, probe=args.probe, runner=args.runner, progress=bar,
+                     kernel_path=args.kernel, dataset=args.dataset, calibration=args.calibration,
+                     probe=args.probe, runner=args.runner, progress=bar,
                      on_stage=lambda text: bar.console.print(text, highlight=False),
                      on_probe=lambda p: bar.console.print(f"debug probe: {p.label}", highlight=False))
     con.print(f"flashed {done.file} to {board.name} with {done.tool}", highlight=False)
@@ -40,4 +41,5 @@ def register(sub) -> None:
     s.add_argument("--runner", help="west runner for Zephyr builds (jlink, nrfutil, nrfjprog, pyocd, openocd, "
                                     "stm32cubeprogrammer, ...) [the board file's west_runner]")
     quant_options(s)
+    data_options(s, calibration_only=True)
     s.set_defaults(func=cmd_flash)

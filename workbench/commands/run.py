@@ -13,11 +13,12 @@ def spec_from_args(args, **overrides):
     def arg(name, default=None):
         return getattr(args, name, default)
 
-    fields = dict(model=arg("model"), board=args.board, dataset=arg("dataset"), split=arg("split", "test"),
+    fields = dict(model=arg("model"), board=args.board, dataset=arg("dataset"), calibration=arg("calibration"),
+                  split=arg("split", "test"),
                   limit=arg("limit"), out=args.out, force=args.force, stream=not arg("no_stream", False),
                   sliding=arg("sliding", False), quant=args.quant, kernel_path=args.kernel, backend=arg("backend"),
                   emulator=arg("emulator"), port=arg("port"), renode=arg("renode"), counter=args.counter,
-                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart")),
+                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart"), arg("cores", 1)),
                   fault_link=args.fault_link, link_timeout=args.link_timeout,
                   mpy_kernel=arg("mpy_kernel", "auto"), micropython_dir=arg("micropython_dir"))
     return RunSpec(**{**fields, **overrides})
@@ -77,7 +78,11 @@ def register(sub) -> None:
 
     s = sub.add_parser("run", help="stream a dataset through a device running the model; write a profile")
     s.add_argument("--model", required=True, help="model file (.wbm)")
-    s.add_argument("--dataset", help="dataset [the one the model was trained on]")
+    s.add_argument("--dataset", help="dataset: a name, a .npz/.csv file or a folder of WAV files per class [the one "
+                                     "the model file records, found by its path and sha256]")
+    s.add_argument("--calibration", metavar="DATA",
+                   help="--quant q15: calibrate the int16 plan on this data set's training split [the model's "
+                        "training data]")
     s.add_argument("--split", default="test", choices=SPLITS, help="split to stream [test]")
     s.add_argument("--emulator", choices=EMULATORS, help="emulator to run the firmware in [the board's first]")
     s.add_argument("--renode", help="Renode to run (binary or Renode.exe) [$RENODE, else renode on PATH]")
@@ -101,6 +106,10 @@ def register(sub) -> None:
                    help="MicroPython boards: kernel build [auto: natmod with a MicroPython tree, else viper]")
     s.add_argument("--micropython-dir", help="MicroPython source tree for the native module "
                                              "[$WORKBENCH_MICROPYTHON_DIR]")
+    s.add_argument("--cores", type=int, default=1, choices=[1, 2],
+                   help="cores of a two-core board (e.g. mps2-an521) a ShaRNN window runs on: 2 splits its "
+                        "lower-level bricks across both; the cost is then the critical path, each core's count "
+                        "beside it [1]")
     run_options(s)
     s.set_defaults(func=cmd_run)
 

@@ -49,16 +49,16 @@ def cmd_train(args) -> int:
         console().print(f"EdgeML SRNN2 imported to [bold]{path}[/]; test accuracy (float, torch): {acc:.3f}")
         return 0
     from workbench.models.families import FAMILY_LEVELS
-    from workbench.models.trainconfig import TrainConfig, dataset_training
+    from workbench.models.trainconfig import TrainConfig
 
     levels = FAMILY_LEVELS.get(args.family)
     if levels is None:
         raise WorkbenchError(f"unknown model family {args.family!r}; known: {', '.join(FAMILY_LEVELS)}")
-    options = dataset_training(args.dataset, epochs=args.epochs, patience=args.patience,
-                               val_fraction=args.val_fraction, lr=args.lr, batch_size=args.batch_size,
-                               weight_decay=args.weight_decay, refit=args.refit, augment=args.augment,
-                               shift=args.shift, mask_channels=args.mask_channels, mask_steps=args.mask_steps)
-    TrainConfig(**options)                 # the options checked now, before any data is read
+    options = training.training_options(args.dataset, epochs=args.epochs, patience=args.patience,
+                                        val_fraction=args.val_fraction, lr=args.lr, batch_size=args.batch_size,
+                                        weight_decay=args.weight_decay, refit=args.refit, augment=args.augment,
+                                        shift=args.shift, mask_channels=args.mask_channels,
+                                        mask_steps=args.mask_steps)
     epochs = options.pop("epochs", TrainConfig().epochs)
     with progress() as bar:
         path, acc = training.train_model(args.dataset, args.family, levels_of(args.cells), int_list(args.hidden),
@@ -83,7 +83,8 @@ def register(sub) -> None:
                                    "SpecAugment, 120 epochs, batch 64, lr 5e-3); options given here override them; "
                                    "[defaults] are TrainConfig's.")
     s.add_argument("--dataset", default="BasicMotions",
-                   help="dataset name (UCR/UEA archive, keywords, ...) or a .npz/.csv file [BasicMotions]")
+                   help="dataset name (UCR/UEA archive, keywords, ...), a .npz/.csv file or a folder of WAV files "
+                        "per class (<folder>/<class>/*.wav) [BasicMotions]")
     s.add_argument("--family", default="sharnn", help="model family: sharnn (two levels) or rnn (one) [sharnn]")
     s.add_argument("--cells", default="gru", help="cell kind(s) per level: one for every level, or lower,upper [gru]")
     s.add_argument("--hidden", default="16", help="hidden size(s) per level: one, or lower,upper [16]")

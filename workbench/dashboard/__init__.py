@@ -22,6 +22,8 @@ from workbench import __version__
 
 HERE = Path(__file__).resolve().parent
 PLOTS = ("cost-vs-k", "pareto", "memory", "confusion", "agreement", "boards", "energy")
+# Drawn only when the profiles hold what they plot: two-core profiles (``_parallel``).
+CONDITIONAL_PLOTS = ("parallel-k",)
 
 
 def _energy(profile: dict, boards: dict) -> dict | None:
@@ -38,10 +40,14 @@ def _energy(profile: dict, boards: dict) -> dict | None:
         m = profile["metrics"].get(f"cost.{what}.median")
         if not m or m["unit"] not in ("instructions", "cycles"):
             continue
-        out[what] = {"value": m["value"] * ua_per_mhz * volts * 1e-12 * 1e6, "unit": "µJ",
+        value, source = m["value"], f"{m['unit']} ({m['source']})"
+        cores = [profile["metrics"].get(f"cost.core{i}.{what}.median") for i in (0, 1)]
+        if all(cores):     # two cores: energy goes with the work of both, not with the critical path
+            value, source = cores[0]["value"] + cores[1]["value"], f"core 0 + core 1 {m['unit']} ({m['source']})"
+        out[what] = {"value": value * ua_per_mhz * volts * 1e-12 * 1e6, "unit": "µJ",
                      "basis": ("instruction-based: assumes 1 cycle per instruction" if m["unit"] == "instructions"
                                else "cycle-based"),
-                     "from": f"{m['unit']} ({m['source']})"}
+                     "from": source}
     return out
 
 
@@ -61,7 +67,36 @@ def _entry(path: Path, profile: dict, boards: dict) -> dict:
         "count": profile["dataset"]["count"], "class_names": profile["dataset"].get("class_names"),
         "created_utc": profile["created_utc"], "commit": (profile["git"].get("commit") or "")[:12],
         "metrics": profile["metrics"], "energy": _energy(profile, boards),
+        "cores": profile.get("extra", {}).get("handshake", {}).get("cores", 1),
     }
+
+
+def _parallel(entries: list[dict]) -> list[dict]:
+    """Two-core profiles per series (model and board without k): the critical path of a full window
+    against k, each core's count, the same series on one core where there is one, and the fit
+    c0 + c1*T/k + c2*k (``workbench.targets.parallel.fit_parallel_cost``; three k or more)."""
+    from workbench.targets.parallel import fit_parallel_cost
+
+    def value(e, name):
+        m = e["metrics"].get(name)
+        return m["value"] if m else None
+
+    out = []
+    for series in dict.fromkeys(e["series"] for e in entries if e["cores"] == 2 and e.get("k")):
+        two = [e for e in entries if e["series"] == series and e["cores"] == 2 and e.get("k")
+               and value(e, "cost.full_window.median") is not None]
+        one = [e for e in entries if e["series"] == series and e["cores"] == 1 and e.get("k")
+               and value(e, "cost.full_window.median") is not None]
+        points = [{"k": e["k"], "critical": value(e, "cost.full_window.median"),
+                   "core0": value(e, "cost.core0.full_window.median"),
+                   "core1": value(e, "cost.core1.full_window.median"), "id": e["id"]} for e in two]
+        cost = two[0]["metrics"]["cost.full_window.median"]
+        out.append({"series": series, "T": two[0]["T"], "unit": cost["unit"], "source": cost["source"],
+                    "points": sorted(points, key=lambda p: p["k"]),
+                    "one_core": sorted(({"k": e["k"], "cost": value(e, "cost.full_window.median"), "id": e["id"]}
+                                        for e in one), key=lambda p: p["k"]),
+                    "fit": fit_parallel_cost(two[0]["T"], [p["k"] for p in points], [p["critical"] for p in points])})
+    return out
 
 
 def dashboard_data(profiles: list[tuple[Path, dict]]) -> dict:
@@ -76,7 +111,7 @@ def dashboard_data(profiles: list[tuple[Path, dict]]) -> dict:
         if n:
             e["id"] = f"{e['id']}~{n}"
     return {"generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "workbench": __version__,
-            "profiles": entries,
+            "profiles": entries, "parallel": _parallel(entries),
             "boards": {name: {"clock_hz": b.clock_hz, "ram_bytes": b.ram_bytes, "flash_bytes": b.flash_bytes,
                               "cpu": b.cpu} for name, b in boards.items()}}
 
@@ -96,7 +131,8 @@ def render_html(profiles: list[tuple[Path, dict]], title: str = "workbench dashb
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy"
+      content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>

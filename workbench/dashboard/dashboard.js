@@ -480,5 +480,51 @@
     legend(sec, [{ color: "#D55E00", text: "full window" }, { color: "#CC79A7", text: "new window (streamed)" }]);
   })();
 
+  // ---------- two cores: critical path against k, with c0 + c1·T/k + c2·k ----------
+  (function parallelK() {
+    var S = DATA.parallel || [];
+    if (!S.length) return;              // only with two-core profiles (workbench run --cores 2)
+    var sec = card("parallel-k", "Two cores: critical path of a full window against k",
+      "k-wise parallelism: the lower level's bricks split across two cores, core 0 also runs the upper level. " +
+      "Dots: the critical path of the two cores' counts (equal clocks, no bus contention: a lower bound on the " +
+      "real time). Hollow: the same model on one core. Dashed: c0 + c1·T/k + c2·k fitted by least squares " +
+      "(c1·T/k: the upper level; c2·k: a brick; c0: the lower-level steps each core still runs in turn).");
+    var curve = function (f, T, k) { return f.c0 + f.c1 * T / k + f.c2 * k; };
+    S.forEach(function (sr, n) {        // one frame per series: float and int16 counts differ by 6x
+      var c = COLORS[n % COLORS.length], unit = sr.unit + " (" + sr.source + ")";
+      var ks = [], ys = [];
+      sr.points.forEach(function (p) { ks.push(p.k); ys.push(p.critical); });
+      sr.one_core.forEach(function (p) { ks.push(p.k); ys.push(p.cost); });
+      var kmin = Math.min.apply(null, ks), kmax = Math.max.apply(null, ks);
+      if (kmin === kmax) { kmin = Math.max(1, kmin - 1); kmax = kmax + 1; }
+      if (sr.fit) for (var j = 0; j <= 60; j++) ys.push(curve(sr.fit, sr.T, kmin + (kmax - kmin) * j / 60));
+      h("h3", {}, sec, sr.series);
+      var fr = frame(sec, { x: [kmin * 0.9, kmax * 1.05], y: [0, Math.max.apply(null, ys) * 1.08],
+                            xlabel: "k (steps per brick)", ylabel: sr.unit + " per full window",
+                            xfmt: function (t) { return String(t); } });
+      if (sr.fit) {
+        var d = "";
+        for (var i = 0; i <= 80; i++) {
+          var k = kmin + (kmax - kmin) * i / 80;
+          d += (i ? "L" : "M") + fr.X(k).toFixed(1) + "," + fr.Y(curve(sr.fit, sr.T, k)).toFixed(1);
+        }
+        tip(s("path", { d: d, "class": "fit", stroke: c }, fr.svg), sr.series + ": c0 = " + fmt(sr.fit.c0) +
+            ", c1 = " + fmt(sr.fit.c1) + ", c2 = " + fmt(sr.fit.c2));
+      }
+      sr.points.forEach(function (p) {
+        tip(s("circle", { cx: fr.X(p.k), cy: fr.Y(p.critical), r: 5, fill: c, "data-point": "" }, fr.svg),
+            sr.series + "\nk=" + p.k + ", two cores: critical path " + fmt(p.critical) + " " + unit +
+            "\ncore 0 " + fmt(p.core0) + ", core 1 " + fmt(p.core1));
+      });
+      sr.one_core.forEach(function (p) {
+        tip(s("circle", { cx: fr.X(p.k), cy: fr.Y(p.cost), r: 5, fill: "none", style: "stroke:" + c +
+                          ";stroke-width:1.6", "data-point": "" }, fr.svg), sr.series + "\nk=" + p.k + ", one core: " + fmt(p.cost) + " " + unit);
+      });
+      legend(sec, [{ color: c, text: "two cores, critical path" + (sr.fit ? "; fit c0 = " + fmt(sr.fit.c0) +
+                     ", c1 = " + fmt(sr.fit.c1) + ", c2 = " + fmt(sr.fit.c2) + ", T = " + sr.T
+                     : " (fewer than three k: no fit)") + "; hollow: one core — y: " + unit }]);
+    });
+  })();
+
   document.body.setAttribute("data-ready", "1");
 })();

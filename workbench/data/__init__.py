@@ -111,14 +111,15 @@ def available() -> list[str]:
 
 
 def load_dataset(name: str, split: str) -> Dataset:
-    """Load ``split`` ('train' or 'test') of the dataset called ``name``, or a user .npz/.csv path."""
+    """Load ``split`` ('train' or 'test') of the dataset called ``name``, or of a user's .npz/.csv file
+    or folder of WAV files per class (``workbench.data.source`` also records where it came from)."""
     _import_sources()
     if split not in ("train", "test"):
         raise WorkbenchError(f"unknown split {split!r} (use 'train' or 'test')")
-    if name.lower().endswith((".npz", ".csv")):
-        from workbench.data.files import load_file
+    from workbench.data.source import is_path, open_data
 
-        return load_file(name, split)
+    if is_path(name):
+        return open_data(name).split(split)
     loader = _LOADERS.get(name.lower())
     if loader is None:
         raise WorkbenchError(f"unknown dataset {name!r}; known: {', '.join(available())}")

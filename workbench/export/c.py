@@ -379,7 +379,14 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
         + "\n".join(arrays.sources) + "\n" + net + _input_source(quant)
     )
     hash_bytes = ", ".join(f"0x{b:02x}" for b in bytes.fromhex(model_hash[:16]))
-    extra = "".join(f"#define {name} {value}\n" for name, value in sizes["defines"].items())
+    defines = dict(sizes["defines"])
+    if levels == 2:
+        # MACs per step of each level: a two-core firmware splits a window's bricks by them
+        # (firmware/runner/wb_parallel.h).
+        model = mf.build()
+        defines["WB_MODEL_STEP_MACS_LOWER"] = f"{model.cell1.macs_per_step()}u"
+        defines["WB_MODEL_STEP_MACS_UPPER"] = f"{model.cell2.macs_per_step()}u"
+    extra = "".join(f"#define {name} {value}\n" for name, value in defines.items())
     class_names = mf.meta.get("class_names") or []
     names = (f"#define WB_MODEL_CLASS_NAMES {{ {', '.join(_c_string(n) for n in class_names)} }}\n"
              if len(class_names) == cfg["num_classes"] else "")

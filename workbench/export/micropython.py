@@ -255,7 +255,8 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: 
     sizes = buffer_sizes(header)
     info = MicroPythonExport(
         model_hash=mf.content_hash, quantization=header["quant"], family=family, window=cfg["window"],
-        input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
+        input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels,
+        num_classes=cfg["num_classes"],
         input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
         buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
         parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items() if not n.startswith("norm."))),

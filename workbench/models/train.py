@@ -47,10 +47,9 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 def set_normalization(model: nn.Module, x: np.ndarray) -> None:
     """Per-channel mean and 1/std of the training windows, stored in the model's Normalize buffers."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
-    std[std < 1e-6] = 1.0
+    from workbench.data.checks import normalization_stats
+
+    mean, std = normalization_stats(x)
     model.norm.mean.copy_(torch.tensor(mean, dtype=torch.float32))
     model.norm.inv_std.copy_(torch.tensor(1.0 / std, dtype=torch.float32))
 

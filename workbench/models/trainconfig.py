@@ -8,6 +8,9 @@ from dataclasses import dataclass, fields
 from workbench.errors import WorkbenchError
 
 
+LR_MAX = 3.4e38 / 10       # float32's largest over Adam's first bias correction, 1 / (1 - 0.9)
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 150
@@ -35,6 +38,9 @@ class TrainConfig:
         for name in ("lr", "weight_decay", "augment", "mask_channels", "mask_steps"):
             if getattr(self, name) < 0:
                 raise WorkbenchError(f"--{name.replace('_', '-')} {getattr(self, name)}: must not be negative")
+        if not self.lr <= LR_MAX:
+            raise WorkbenchError(f"--lr {self.lr:g}: above {LR_MAX:.2g}, where Adam's first step (10 × lr) "
+                                 "overflows float32")
         if not 0.0 <= self.val_fraction < 1.0:
             raise WorkbenchError(f"--val-fraction must lie in [0, 1), got {self.val_fraction}")
         if not 0.0 <= self.shift <= 1.0:

@@ -19,7 +19,7 @@ from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
-from workbench.pipeline.spec import BuildOptions, RunSpec, check_kernel_path, check_quantization
+from workbench.pipeline.spec import BuildOptions, RunSpec, check_cores, check_kernel_path, check_quantization
 
 if TYPE_CHECKING:
     from workbench.quantize import QuantModel
@@ -47,19 +47,23 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
 
 def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
     """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
-    the dataset the model file names."""
+    the data the model file records (``calibration_windows``)."""
     from workbench.quantize import quantize_model
 
     if check_quantization(quant) == "f32":
         return None
-    if calib_x is None:
-        from workbench.data import load_dataset
+    return quantize_model(mf, calibration_windows(mf) if calib_x is None else calib_x, quant)
 
-        name = mf.meta.get("dataset")
-        if not name:
-            raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
-        calib_x = model_windows(mf, load_dataset(name, "train")).x
-    return quantize_model(mf, calib_x, quant)
+
+def calibration_windows(mf: ModelFile, given=None, calibration=None, *, model: str = "the model") -> np.ndarray:
+    """The windows an int plan of ``mf`` is calibrated on: ``calibration`` (a data set's spec) if
+    given, else the model's own training split (``given``, a Data, when it is that data; else found
+    from the model file's record), as the model was trained on them."""
+    from workbench.data.source import calibration_data
+
+    data = model_windows(mf, calibration_data(mf.meta, given, calibration, model=model))
+    check_windows(mf, data)
+    return data.x
 
 
 def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
@@ -83,6 +87,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
     check_quantization(quant)
     options.check(backend)
     check_kernel_cells(mf.config["cells"], quant)
+    check_cores(options.cores, board, mf, backend)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
@@ -94,7 +99,7 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
+                              make_vars={"LINK": options.link, "CORES": str(options.cores)})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
@@ -358,14 +363,15 @@ def device_failure(target, exc: DeviceError, elf: Path | None = None) -> DeviceE
 
 
 def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, root: Path | None = None,
-                  progress=None, on_stage=None) -> dict:
+                  progress=None, on_stage=None, calib_x: np.ndarray | None = None) -> dict:
     """One whole run as ``spec`` describes it (already checked): export, build, host references,
     device session; returns the profile (not written). ``data``: the windows to stream (already
     selected). ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker
-    reports it); ``root``: the build folder [build/<model hash>]."""
+    reports it); ``root``: the build folder [build/<model hash>]; ``calib_x``: the windows an int plan is
+    calibrated on [the model's training data]."""
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
-    from workbench.profile.metrics import session_metrics, sliding_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics, two_core_metrics
 
     stage = on_stage or (lambda text: None)
     backend = spec.backend or board.default_backend
@@ -374,7 +380,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
                                  use_plugin=(spec.counter == "plugin"), fault_link=faults, link=spec.build.link)
     stage(f"build firmware for {board.name} ({backend}, {spec.quant}, {spec.kernel_path} kernel)")
     built = export_and_build(mf, board, backend, quant=spec.quant, kernel_path=spec.kernel_path,
-                             options=spec.build, root=root)
+                             options=spec.build, root=root, calib_x=calib_x)
     target = open_target(built)
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
@@ -390,6 +396,9 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
+    if getattr(target, "core_costs", None):
+        metrics.update(two_core_metrics(target.core_costs, session.stats, built.artifact.memory, target.measure,
+                                        windows))
     if spec.sliding:
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
@@ -407,8 +416,10 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
 
 
 def dataset_summary(data: Dataset, count: int) -> dict:
-    """What a profile records of the data it streamed."""
-    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names}
+    """What a profile records of the data it streamed (and where it came from: workbench.data.source)."""
+    source = data.meta.get("provenance")
+    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names,
+            **({"source": source} if source else {})}
 
 
 def host_cc_version() -> str:

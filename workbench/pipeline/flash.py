@@ -31,9 +31,10 @@ def check_flash(board, model: str | None, firmware: str | None) -> None:
 
 
 def flash(board, *, model: str | None = None, firmware: str | None = None, backend: str | None = None,
-          quant: str = "f32", kernel_path: str = "dsp", probe: str | None = None, runner: str | None = None,
-          progress, on_stage=None, on_probe=None) -> Flashed:
-    """Flash ``firmware`` (pyOCD) or the runner built for ``model`` onto ``board``. ``probe``: the
+          quant: str = "f32", kernel_path: str = "dsp", dataset: str | None = None, calibration: str | None = None,
+          probe: str | None = None, runner: str | None = None, progress, on_stage=None, on_probe=None) -> Flashed:
+    """Flash ``firmware`` (pyOCD) or the runner built for ``model`` onto ``board``. ``dataset`` /
+    ``calibration``: where an int16 plan's calibration data is (as ``run`` takes them); ``probe``: the
     serial of the probe to use when several are attached; ``runner``: a west runner other than the
     board file's. ``progress``: a rich Progress (west's lines and pyOCD's bar go there);
     ``on_probe(probe)`` hears which probe was chosen, ``on_stage(text)`` what runs."""
@@ -51,13 +52,15 @@ def flash(board, *, model: str | None = None, firmware: str | None = None, backe
     if not model:
         raise WorkbenchError("nothing to flash: pass --model m.wbm (built first) or --firmware FILE (ELF/hex)")
     from workbench.models.modelfile import load
-    from workbench.pipeline.firmware import export_and_build
+    from workbench.pipeline.firmware import calibration_windows, export_and_build
 
     backend = backend or board.default_backend
     if backend == "zephyr":
         probes.west_runner(board, runner)          # a board without a runner fails before the build
+    mf = load(model)
+    calib_x = None if quant == "f32" else calibration_windows(mf, dataset, calibration, model=model)
     stage(f"building for {board.name} ({backend}, {quant})")
-    built = export_and_build(load(model), board, backend, quant, kernel_path=kernel_path)
+    built = export_and_build(mf, board, backend, quant, kernel_path=kernel_path, calib_x=calib_x)
     if backend == "zephyr":
         used = probes.west_runner(board, runner)
         probes.west_flash(board, Path(built.artifact.extra["build_dir"]), chosen, built.artifact.extra, progress,

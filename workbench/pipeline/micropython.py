@@ -98,15 +98,16 @@ def host_c_logits(prep: Prepared, inputs):
     return np.stack([kernel.infer(x) for x in inputs])
 
 
-def profile_micropython(mf, board, data, spec, *, progress=None, on_stage=None) -> dict:
+def profile_micropython(mf, board, data, spec, *, progress=None, on_stage=None, calib_x=None) -> dict:
     """``workbench run`` on a MicroPython board (``spec.port``), else on the unix port: export, build,
-    copy, stream ``data``; returns the profile (not written)."""
+    copy, stream ``data``; returns the profile (not written). ``calib_x``: as for ``prepare``."""
     from workbench.build.micropython import board_arch
     from workbench.paths import build_dir
     from workbench.targets.micropython import MicroPythonBoardTarget, UnixPortTarget
 
     emulator = None if spec.port else "micropython-unix"
-    prep = prepare(mf, board, board_arch(board, emulator), spec.mpy_kernel, spec.quant, spec.micropython_dir)
+    prep = prepare(mf, board, board_arch(board, emulator), spec.mpy_kernel, spec.quant, spec.micropython_dir,
+                   calib_x)
     inputs = device_inputs(prep, data)
     target = MicroPythonBoardTarget(spec.port) if spec.port else \
         UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython" / "unix-fs")

@@ -8,44 +8,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
 from workbench.pipeline.spec import RunSpec
 
 
-def run_data(spec: RunSpec, mf):
-    """The windows a run streams: the data set ``spec`` names, else the one the model file records,
-    as the model was trained on it, ``spec.limit`` of them spread over the classes."""
-    from workbench.data import load_dataset
-    from workbench.pipeline.firmware import check_windows, model_windows
+def run_data(spec: RunSpec, mf, data=None):
+    """The windows a run streams and the windows its int plan is calibrated on (None for f32):
+    ``data`` (a ``Data``, the Python API's) or the data set ``spec`` names, else the one the model
+    file records (found again by its path and sha256), as the model was trained on it, ``spec.limit``
+    of them spread over the classes."""
+    from workbench.data.source import model_data
+    from workbench.pipeline.firmware import calibration_windows, check_windows, model_windows
 
-    dataset = spec.dataset or mf.meta.get("dataset")
-    if not dataset:
-        raise WorkbenchError("the model file does not name its dataset: pass --dataset")
-    data = model_windows(mf, load_dataset(dataset, spec.split))
-    check_windows(mf, data)
-    return data.spread(spec.limit) if spec.limit else data
+    source = model_data(mf.meta, data if data is not None else spec.dataset, model=str(spec.model))
+    windows = model_windows(mf, source.split(spec.split))
+    check_windows(mf, windows)
+    calib_x = None if spec.quant == "f32" else \
+        calibration_windows(mf, source, spec.calibration, model=str(spec.model))
+    return (windows.spread(spec.limit) if spec.limit else windows), calib_x
 
 
-def run(spec: RunSpec, *, progress=None, on_stage=None) -> tuple[dict, Path]:
+def run(spec: RunSpec, *, progress=None, on_stage=None, data=None) -> tuple[dict, Path]:
     """Run ``spec`` and write its profile; returns (profile, path). ``progress`` hears windows
-    streamed (workbench.progress), ``on_stage(text)`` which stage is running."""
+    streamed (workbench.progress), ``on_stage(text)`` which stage is running; ``data`` (a ``Data``)
+    stands in for ``spec.dataset`` (arrays from Python have no name to put there)."""
+    from workbench.profile import default_profile_path, write_profile
+
+    profile = profile_of(spec, progress=progress, on_stage=on_stage, data=data)
+    path = write_profile(profile, spec.out_path or default_profile_path(profile["board"], profile["model"]),
+                         force=spec.force)
+    return profile, path
+
+
+def profile_of(spec: RunSpec, *, progress=None, on_stage=None, data=None) -> dict:
+    """``run`` without writing: the profile of ``spec`` (the Python API writes it only when asked)."""
     from workbench.boards import load_board
     from workbench.models.modelfile import load
-    from workbench.profile import default_profile_path, write_profile
 
     spec.check()
     board = load_board(spec.board)
     mf = load(spec.model)
     spec.check_for(board, mf)
-    data = run_data(spec, mf)
+    windows, calib_x = run_data(spec, mf, data)
     if board.runs_micropython:
         from workbench.pipeline.micropython import profile_micropython
 
-        profile = profile_micropython(mf, board, data, spec, progress=progress, on_stage=on_stage)
-    else:
-        from workbench.pipeline.firmware import profile_model
+        return profile_micropython(mf, board, windows, spec, progress=progress, on_stage=on_stage, calib_x=calib_x)
+    from workbench.pipeline.firmware import profile_model
 
-        profile = profile_model(mf, board, data, spec, progress=progress, on_stage=on_stage)
-    path = write_profile(profile, spec.out_path or default_profile_path(board.name, profile["model"]),
-                         force=spec.force)
-    return profile, path
+    return profile_model(mf, board, windows, spec, progress=progress, on_stage=on_stage, calib_x=calib_x)

@@ -31,6 +31,7 @@ class BuildOptions:
     opt: str = "-O2"
     extra_cflags: str = ""
     link: str = "uart"
+    cores: int = 1            # 2: a ShaRNN window's bricks split across two cores (boards with two)
 
     @property
     def compiler_default(self) -> bool:
@@ -41,7 +42,8 @@ class BuildOptions:
         """A folder name that separates builds with different knobs (make does not track flags)."""
         tag = "" if self.compiler_default else \
             "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
-        return tag + ("" if self.link == "uart" else f"-{self.link}")
+        return (tag + ("" if self.link == "uart" else f"-{self.link}")
+                + ("" if self.cores == 1 else f"-{self.cores}cores"))
 
     def check(self, backend: str) -> None:
         from workbench.targets import check_link
@@ -53,6 +55,20 @@ class BuildOptions:
         if backend == "zephyr" and self.link != "uart":
             raise WorkbenchError(f"--link {self.link} is a bare-metal port's link: a Zephyr build talks over the "
                                  "board's UART")
+
+
+def check_cores(cores: int, board, mf, backend: str) -> None:
+    """--cores: at most the board's cores; two split a ShaRNN's bricks, on a bare-metal port."""
+    if cores not in (1, 2):
+        raise WorkbenchError(f"--cores {cores}: give 1 or 2")
+    if cores > board.cores:
+        raise WorkbenchError(f"--cores {cores}: board {board.name} has {board.cores} core"
+                             + ("s" if board.cores > 1 else ""))
+    if cores == 2 and mf.config.get("family") != "sharnn":
+        raise WorkbenchError(f"--cores 2 splits a ShaRNN's lower-level bricks across the cores: this model is a "
+                             f"single-level {mf.config.get('family')}")
+    if cores == 2 and backend != "baremetal":
+        raise WorkbenchError("--cores 2 runs on the bare-metal port (the second core is started by it)")
 
 
 def check_quantization(quant: str) -> str:
@@ -77,6 +93,7 @@ class RunSpec:
     model: str | Path
     board: str = "mps2-an386"
     dataset: str | None = None       # None: the data set the model file records
+    calibration: str | None = None   # data set an int plan is calibrated on; None: the model's training data
     split: str = "test"
     limit: int | None = None         # N windows spread over the classes; None: all
     out: str | Path | None = None    # profile file; None: profiles/<time>-<board>-<model>.json
@@ -119,6 +136,9 @@ class RunSpec:
             raise WorkbenchError(f"unknown split {self.split!r} (use 'train' or 'test')")
         if self.counter not in COUNTERS:
             raise WorkbenchError(f"unknown counter '{self.counter}' (have: {', '.join(COUNTERS)})")
+        if self.build.cores == 2 and self.counter != "plugin":
+            raise WorkbenchError("--cores 2 needs --counter plugin (the per-core counts): under -icount SysTick "
+                                 "counts both cores' instructions on one time line")
         check_quantization(self.quant)
         check_kernel_path(self.kernel_path)
         faults = self.faults
@@ -143,3 +163,4 @@ class RunSpec:
             raise WorkbenchError(f"--link {self.build.link} works on QEMU targets only (a board or Renode talks "
                                  "over the UART)")
         self.build.check(self.backend or board.default_backend)
+        check_cores(self.build.cores, board, mf, self.backend or board.default_backend)

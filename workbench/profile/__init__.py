@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
-from workbench.paths import project_root
+from workbench.paths import checkout
 
 SCHEMA = "workbench-profile"
 SCHEMA_VERSION = 1
@@ -43,7 +43,10 @@ def metric(value, unit: str, source: str) -> dict:
 
 
 def git_state() -> dict:
-    root = project_root()
+    """The checkout's commit and whether it has uncommitted changes (None for an installed wheel)."""
+    root = checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5).stdout.strip() or None

@@ -89,6 +89,24 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
     return m, windows
 
 
+def two_core_metrics(core_costs: list, stats: dict, memory: MemoryReport | None, measure: Measure,
+                     windows: list[dict]) -> dict:
+    """A two-core firmware (``workbench.targets.parallel``): each core's own instructions per full
+    window beside the critical path (which is ``cost.full_window``), core 1's stack; each window record
+    gets its two counts (``windows`` is changed in place)."""
+    m: dict = {}
+    for i in (0, 1):
+        m.update(_spread([getattr(c, f"core{i}") for c in core_costs], measure.unit, measure.source,
+                         f"cost.core{i}.full_window"))
+    for rec, c in zip(windows, core_costs):
+        rec["cost_cores"] = [int(c.core0), int(c.core1)]
+    if "core1_stack_peak" in stats:
+        m["ram.core1.stack_peak"] = metric(int(stats["core1_stack_peak"]), "bytes", "stack-paint")
+    if memory is not None and memory.ram_stack_core1:
+        m["ram.core1.stack_reserved"] = metric(memory.ram_stack_core1, "bytes", "static-elf")
+    return m
+
+
 def sliding_metrics(result, host: list, reference: np.ndarray | None, labels: np.ndarray, bricks_per_window: int,
                     measure: Measure) -> dict:
     """Metrics of a sliding session (``link.session.run_sliding``) over the windows laid end to end:

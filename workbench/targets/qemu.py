@@ -7,6 +7,11 @@ without it, from SysTick under ``-icount shift=N``: every instruction advances v
 so instructions = ticks * 1e9 / (clock_hz * 2^N) (source ``qemu-icount-instructions``). Both are
 instruction counts, never cycles.
 
+On a board with two cores (mps2-an521) the plugin counts each vCPU apart; a firmware built for two
+cores reports how it splits a window (HELLO), and each window's cost is then the critical path of
+the two cores' counts (``workbench.targets.parallel``), with each core's own count beside it
+(``core_costs``).
+
 With ``link="semihost"`` (a firmware built with ``LINK=semihost``) the serial line is not used: the
 same protocol frames travel through two FIFOs the guest reads and writes with semihosting
 (``workbench.targets.semihost_link``), far faster than QEMU's UART model (docs/accuracy.md has the figures).
@@ -92,6 +97,9 @@ class QemuTarget(ProcessTarget):
         self.log_path = self.workdir / "qemu.log"
         self.counts_path = self.workdir / "insn_counts.txt"
         self._counts_seen = 0
+        self.per_vcpu = board.cores > 1
+        self.two_core = None          # TwoCoreCounts once the handshake says the firmware uses two cores
+        self.core_costs = []          # CoreCosts of every two-core window, in order
         self.plugin = None
         if use_plugin:
             from workbench.targets import qemu_plugin
@@ -113,11 +121,11 @@ class QemuTarget(ProcessTarget):
                "-serial", serial_spec,
                "-semihosting-config", "enable=on,target=native",
                "-icount", f"shift={self.icount_shift},align=off,sleep=off",
-               "-kernel", str(self.elf)]
+               "-kernel", str(self.elf), *q.get("args", [])]
         if self.plugin is not None:
             from workbench.targets import qemu_plugin
 
-            cmd += ["-plugin", qemu_plugin.plugin_arg(self.plugin, self.markers, self.counts_path)]
+            cmd += ["-plugin", qemu_plugin.plugin_arg(self.plugin, self.markers, self.counts_path, self.per_vcpu)]
         return cmd
 
     def start(self):
@@ -171,6 +179,8 @@ class QemuTarget(ProcessTarget):
             raise DeviceError(f"{self.elf.name} exited with code {proc.returncode}: {self.fault() or self.log_tail()}")
         from workbench.targets import qemu_plugin
 
+        if self.per_vcpu:
+            return [c for v, c in qemu_plugin.read_vcpu_counts(self.counts_path) if v == 0]
         return qemu_plugin.read_counts(self.counts_path)
 
     def _connect(self):
@@ -186,6 +196,15 @@ class QemuTarget(ProcessTarget):
         if self.plugin is None and hello.counter_kind != "systick":
             raise DeviceError(f"the firmware times with its '{hello.counter_kind}' counter, which QEMU does not "
                               "advance with -icount: use the instruction-count plugin (--counter plugin)")
+        if hello.cores > 1:
+            if self.plugin is None:
+                raise DeviceError("a two-core firmware needs the instruction-count plugin (--counter plugin): "
+                                  "under -icount SysTick counts both cores' instructions on one time line")
+            from workbench.targets.parallel import TwoCoreCounts
+
+            self.two_core = TwoCoreCounts(hello.window // hello.k, hello.core0_bricks)
+            self.measure = Measure("instructions", "qemu-plugin-instructions",
+                                   "critical path of the two cores' exact counts (equal clocks, no contention)")
 
     def costs(self, ticks: list[int]) -> list[int]:
         if self.plugin is None:
@@ -193,12 +212,26 @@ class QemuTarget(ProcessTarget):
             return [int(round(t * per_tick)) for t in ticks]
         from workbench.targets import qemu_plugin
 
-        counts = qemu_plugin.read_counts(self.counts_path) if self.counts_path.exists() else []
-        new = counts[self._counts_seen:]
-        self._counts_seen = len(counts)
-        if len(new) != len(ticks):
-            raise DeviceError(f"plugin reported {len(new)} counts for {len(ticks)} inferences")
-        return new
+        exists = self.counts_path.exists()
+        if self.per_vcpu:
+            lines = qemu_plugin.read_vcpu_counts(self.counts_path) if exists else []
+        else:
+            lines = qemu_plugin.read_counts(self.counts_path) if exists else []
+        new = lines[self._counts_seen:]
+        self._counts_seen = len(lines)
+        if self.two_core is not None:
+            self.two_core.add(new)
+            out = []
+            for _ in ticks:
+                c = self.two_core.next_request()
+                if c.core1:
+                    self.core_costs.append(c)
+                out.append(c.critical)
+            return out
+        counts = [c for _, c in new] if self.per_vcpu else new
+        if len(counts) != len(ticks):
+            raise DeviceError(f"plugin reported {len(counts)} counts for {len(ticks)} inferences")
+        return counts
 
     def fault(self) -> str | None:
         """The device's fault report as one line with symbols from the ELF, or None."""

@@ -89,11 +89,13 @@ def find_markers(elf: Path) -> Markers:
     return Markers(begin["st_value"], begin["st_size"], end["st_value"], end["st_size"])
 
 
-def plugin_arg(plugin: Path, markers: Markers, out: Path) -> str:
-    """The value for QEMU's ``-plugin`` option."""
+def plugin_arg(plugin: Path, markers: Markers, out: Path, per_vcpu: bool = False) -> str:
+    """The value for QEMU's ``-plugin`` option; ``per_vcpu`` counts each vCPU apart (multi-core
+    machines: every line is then "VCPU COUNT", read with ``read_vcpu_counts``)."""
     return (
         f"file={_qemu_opt(plugin)},begin={markers.begin:#x},begin_size={markers.begin_size},"
         f"end={markers.end:#x},end_size={markers.end_size},out={_qemu_opt(out)}"
+        + (",per_vcpu=1" if per_vcpu else "")
     )
 
 
@@ -102,9 +104,18 @@ def _qemu_opt(path: Path) -> str:
     return str(path).replace(",", ",,")
 
 
-def read_counts(path: Path) -> list[int]:
-    """One count per begin/end pair, in execution order (empty if no pair completed)."""
+def _lines(path: Path) -> list[str]:
     try:
-        return [int(line) for line in Path(path).read_text().split()]
+        return Path(path).read_text().splitlines()
     except FileNotFoundError:
         raise WorkbenchError(f"no instruction counts at {path}: did QEMU load the plugin?") from None
+
+
+def read_counts(path: Path) -> list[int]:
+    """One count per begin/end pair, in execution order (empty if no pair completed)."""
+    return [int(line) for line in _lines(path) if line.strip()]
+
+
+def read_vcpu_counts(path: Path) -> list[tuple[int, int]]:
+    """Per-vCPU mode: (vCPU, count) per begin/end pair, in the order the pairs ended."""
+    return [(int(v), int(c)) for v, c in (line.split() for line in _lines(path) if line.strip())]

@@ -175,3 +175,36 @@ int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, 
     classify(m, s2, logits);
     return 1;
 }
+
+/* k-wise parallelism: scratch laid out as for sharnn_f32_infer (xn | s1 | s2 | cell scratch). */
+void sharnn_f32_bricks(const sharnn_f32_model_t *m, const float *x, uint32_t count, float *out, float *scratch)
+{
+    const sharnn_f32_cell_t *c0 = &m->cell[0];
+    const uint32_t H1 = c0->hidden_dim;
+    float *xn = scratch;
+    float *s1 = xn + m->input_dim;
+    float *s2 = s1 + sharnn_cell_state_len(c0->kind, H1);
+    float *cs = s2 + sharnn_cell_state_len(m->cell[1].kind, m->cell[1].hidden_dim);
+
+    for (uint32_t b = 0; b < count; b++) {
+        run_lower(m, x + (size_t)b * m->k * m->input_dim, m->k, xn, s1, cs);
+        memcpy(out + (size_t)b * H1, s1, H1 * sizeof(float));
+    }
+}
+
+void sharnn_f32_upper_step(const sharnn_f32_model_t *m, const float *brick, uint32_t index, float *logits,
+                           float *scratch)
+{
+    const sharnn_f32_cell_t *c0 = &m->cell[0];
+    const sharnn_f32_cell_t *c1 = &m->cell[1];
+    float *s2 = scratch + m->input_dim + sharnn_cell_state_len(c0->kind, c0->hidden_dim);
+    float *cs = s2 + sharnn_cell_state_len(c1->kind, c1->hidden_dim);
+
+    if (index == 0) {
+        memset(s2, 0, sharnn_cell_state_len(c1->kind, c1->hidden_dim) * sizeof(float));
+    }
+    sharnn_f32_cell_step(c1, brick, s2, cs);
+    if (index + 1u == (uint32_t)(m->window / m->k)) {
+        classify(m, s2, logits);
+    }
+}

@@ -10,7 +10,7 @@ the configurations that were still running.
 Engines run ``run_config`` (one configuration, start to finish, in a worker process: one QEMU per
 worker, each on its own free TCP port):
 - ``LocalEngine`` (default): worker processes on this machine, one per core unless told otherwise;
-- ``workbench.sweep_dask.DaskEngine``: a Dask cluster (``distributed``), for a sweep that outgrows one
+- ``workbench.sweep.dask_engine.DaskEngine``: a Dask cluster (``distributed``), for a sweep that outgrows one
   machine; imported only when asked for, so the local default needs no distributed package.
 
 Engines report ``Event``s (start, stage, done, error) to the driver ``run_sweep``, which writes the
@@ -301,20 +301,6 @@ class LocalEngine:
                 if p.is_alive():
                     p.kill()
                     p.join()
-
-
-def make_engine(name: str, workers: int | None = None, scheduler: str | None = None):
-    if workers is not None and workers < 1:
-        raise WorkbenchError(f"--workers must be at least 1, got {workers}")
-    if name == "local":
-        if scheduler:
-            raise WorkbenchError("--scheduler applies to --engine dask only")
-        return LocalEngine(workers)
-    if name == "dask":
-        from workbench.sweep_dask import DaskEngine
-
-        return DaskEngine(workers, scheduler)
-    raise WorkbenchError(f"unknown sweep engine '{name}' (have: local, dask)")
 
 
 def run_sweep(configs: list[Config], out_dir: Path, engine, on_event: Callable[[Event], None] | None = None,
