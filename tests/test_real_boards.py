@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench import cli
 from workbench.boards import load_board
 from workbench.errors import DeviceError, WorkbenchError
@@ -35,7 +35,7 @@ DISCO = load_board("stm32f4_disco")
 
 
 def fake_usb_device(root, name, vid, pid, product="", serial="", busnum=None, devnum=None):
-    """A fake sysfs USB device folder."""
+    """Fake: one USB device's folder as Linux sysfs shows it."""
     d = root / name
     d.mkdir(parents=True)
     (d / "idVendor").write_text(f"{vid:04x}\n")
@@ -46,7 +46,7 @@ def fake_usb_device(root, name, vid, pid, product="", serial="", busnum=None, de
 
 
 def fake_pyocd_probe(unique_id, description="J-Link OB-SAM3U128-V2-NordicSemi"):
-    """A fake of what pyOCD's probe listing returns (its attributes only)."""
+    """Fake: one entry of pyOCD's probe listing (the attributes workbench reads)."""
     return SimpleNamespace(unique_id=unique_id, description=description, product_name=description)
 
 
@@ -269,24 +269,25 @@ def test_west_failure_names_what_to_install():
 
 
 # -- 6., 8. serial ports: the board's own, matched to the probe by USB serial ------------------------------
-PORTS = [SerialPort("/dev/ttyACM0", 0x1366, 0x1015, "000683123456", 0, "J-Link - CDC"),
+# Fake: the serial ports this machine would list with two DKs and an FTDI adapter plugged in.
+FAKE_PORTS = [SerialPort("/dev/ttyACM0", 0x1366, 0x1015, "000683123456", 0, "J-Link - CDC"),
          SerialPort("/dev/ttyACM1", 0x1366, 0x1015, "000683999999", 0, "J-Link - CDC"),
          SerialPort("/dev/ttyUSB0", 0x0403, 0x6001, "A50285BI", 0, "FT232R USB UART")]
 
 
 def test_serial_port_of_one_board_is_found_and_two_boards_are_refused():
-    assert hardware.find_serial_port(NRF, PORTS[:1] + PORTS[2:]) == "/dev/ttyACM0"
+    assert hardware.find_serial_port(NRF, FAKE_PORTS[:1] + FAKE_PORTS[2:]) == "/dev/ttyACM0"
     with pytest.raises(WorkbenchError) as e:
-        hardware.find_serial_port(NRF, PORTS)
+        hardware.find_serial_port(NRF, FAKE_PORTS)
     assert str(e.value) == ("2 USB devices look like board nrf52840 (/dev/ttyACM0 (USB 1366:1015, serial "
                             "000683123456), /dev/ttyACM1 (USB 1366:1015, serial 000683999999)): pass --port")
 
 
 def test_port_matched_to_the_probe_by_usb_serial():
     jlink = probe.Probe("SEGGER J-Link", 0x1366, 0x1015, "683999999")       # as pyOCD would name it
-    assert hardware.port_of_probe(NRF, jlink, PORTS) == "/dev/ttyACM1"
-    assert hardware.port_of_probe(NRF, probe.Probe("SEGGER J-Link", 0x1366, 0x1015, "1"), PORTS) is None
-    assert hardware.port_of_probe(DISCO, STLINK, PORTS) is None             # USART2 is not on USB
+    assert hardware.port_of_probe(NRF, jlink, FAKE_PORTS) == "/dev/ttyACM1"
+    assert hardware.port_of_probe(NRF, probe.Probe("SEGGER J-Link", 0x1366, 0x1015, "1"), FAKE_PORTS) is None
+    assert hardware.port_of_probe(DISCO, STLINK, FAKE_PORTS) is None             # USART2 is not on USB
 
 
 def test_a_board_with_two_serial_ports_needs_its_interface(monkeypatch):
@@ -305,7 +306,7 @@ def test_interface_number_from_the_ports_location():
 
 def test_stm32f4_disco_says_how_its_uart_is_wired():
     with pytest.raises(WorkbenchError) as e:
-        hardware.find_serial_port(DISCO, PORTS)
+        hardware.find_serial_port(DISCO, FAKE_PORTS)
     assert str(e.value).startswith("board stm32f4_disco lists no USB ids to find its serial port by; USART2 is on "
                                    "PA2 (TX) and PA3 (RX), not on USB: wire a 3.3 V USB-serial adapter")
     assert str(e.value).endswith(": pass --port")
@@ -321,7 +322,7 @@ def test_port_is_opened_exclusively_with_a_write_timeout(monkeypatch):
 
     monkeypatch.setattr("serial.serial_for_url", fake_serial_for_url)
     HardwareTarget = hardware.HardwareTarget
-    HardwareTarget(NRF, "/dev/ttyACM0", PORTS).start()
+    HardwareTarget(NRF, "/dev/ttyACM0", FAKE_PORTS).start()
     assert seen == {"url": "/dev/ttyACM0", "baudrate": 115200, "timeout": 0.05, "write_timeout": hardware.WRITE_TIMEOUT,
                     "exclusive": True}
 
@@ -365,10 +366,10 @@ def test_jlink_ports_cap_frames_at_64_bytes():
     from workbench.link.client import largest_chunk
     from workbench.link.protocol import P, encode_frame
 
-    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", PORTS)
+    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", FAKE_PORTS)
     assert target.max_frame == 64 and "mass-storage" in target.frame_note
     assert target.info()["max_frame"] == 64
-    assert hardware.HardwareTarget(NRF, "/dev/ttyUSB0", PORTS).max_frame is None
+    assert hardware.HardwareTarget(NRF, "/dev/ttyUSB0", FAKE_PORTS).max_frame is None
     chunk = largest_chunk(64, P.MAX_PAYLOAD)
     for payload in (b"\x00" * chunk, b"\xff" * chunk, bytes(range(1, chunk + 1))):
         assert len(b"\x00" + encode_frame(P.REQ_WRITE, 7, b"\x00" * 4 + payload)) <= 64
@@ -390,6 +391,7 @@ def test_frame_dropping_spec():
 
 
 @needs_qemu
+@slow
 def test_capped_frames_pass_a_line_that_drops_every_frame_over_64_bytes(basicmotions):
     """The firmware under QEMU behind the fault-injecting proxy, which drops every host->device frame
     over 64 bytes (a J-Link OB with its drive enabled): without a cap the first window's WRITEs never
@@ -408,7 +410,7 @@ def test_capped_frames_pass_a_line_that_drops_every_frame_over_64_bytes(basicmot
         run_on_target(uncapped, built, x, link_timeout=3.0)
     assert uncapped.proxy.stats.to_device.frames_dropped > 0
     capped = target_factory(board, emulator="qemu", use_plugin=False, fault_link=spec)(built)
-    capped.max_frame = hardware.frame_limit(PORTS[0])[0]             # what the J-Link's USB id brings
+    capped.max_frame = hardware.frame_limit(FAKE_PORTS[0])[0]             # what the J-Link's USB id brings
     session = run_on_target(capped, built, x)
     assert [w.logits.tobytes() for w in session.windows] == [h.tobytes() for h in host_logits(built, x)]
     assert capped.proxy.stats.to_device.frames_dropped == 0 and session.link["chunk_splits"] == 0
@@ -426,7 +428,7 @@ def test_fault_frame_is_decoded_in_one_line(tmp_path):
     payload = np.array([3, 0x1234, 0x567, 0x10000, 0x40000000, 0, 0, 0], dtype="<u4").tobytes()
     fault = parse_fault(payload)
     assert fault["pc"] == 0x1234 and fault["cfsr"] == 0x10000
-    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", PORTS)
+    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", FAKE_PORTS)
     err = device_failure(target, DeviceFault(fault))
     assert str(err) == ("device fault: HardFault (forced; UsageFault: UNDEFINSTR (undefined instruction)) at "
                         "pc=0x00001234, lr=0x00000567; CFSR=0x00010000 HFSR=0x40000000; Zephyr: CPU exception; "
@@ -457,7 +459,7 @@ def test_silence_on_a_board_says_what_to_check_not_emulator(monkeypatch):
 def test_damage_through_a_jlink_names_the_msd_remedy():
     from workbench.link.client import NoAnswer
 
-    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", PORTS)
+    target = hardware.HardwareTarget(NRF, "/dev/ttyACM0", FAKE_PORTS)
     hint = target.failure_hint(NoAnswer("no valid answer to WRITE; seen: 40 corrupt frames", silent=False))
     assert hint == ("disable the J-Link's mass-storage drive: run JLinkExe, type MSDDisable, then unplug and "
                     "replug the board")
@@ -603,6 +605,7 @@ def test_setup_names_an_unknown_purpose():
         tasks.apt_packages("docs")
 
 
+@slow
 def test_every_set_up_package_exists_in_this_machines_apt_sources():
     """Real apt-cache on this (Debian) machine: every package of both sets has a candidate."""
     import shutil

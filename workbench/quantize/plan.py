@@ -63,7 +63,8 @@ def acc_bound(w_q: np.ndarray, b_q: np.ndarray) -> np.ndarray:
     return np.abs(b_q) + np.abs(w_q).sum(axis=1) * V_MAX
 
 
-def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str, shift_to: int | None) -> tuple[int, np.ndarray, np.ndarray]:
+def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str,
+               shift_to: int | None) -> tuple[int, np.ndarray, np.ndarray]:
     """Q of a weight matrix applied to a vector in Q q_v, with its bias at the product scale, such
     that no accumulator row can leave int32 (rounding constant of the later shift included).
     ``shift_to``: the Q the accumulator is shifted to afterwards (None: kept as is)."""
