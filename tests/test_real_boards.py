@@ -307,9 +307,9 @@ def test_interface_number_from_the_ports_location():
 def test_stm32f4_disco_says_how_its_uart_is_wired():
     with pytest.raises(WorkbenchError) as e:
         hardware.find_serial_port(DISCO, FAKE_PORTS)
-    assert str(e.value).startswith("board stm32f4_disco lists no USB ids to find its serial port by; USART2 is on "
-                                   "PA2 (TX) and PA3 (RX), not on USB: wire a 3.3 V USB-serial adapter")
-    assert str(e.value).endswith(": pass --port")
+    assert str(e.value) == ("board stm32f4_disco lists no USB ids to find its serial port by: USART2 is on PA2 (TX) "
+                            "and PA3 (RX), not on USB: wire a 3.3 V USB-serial adapter (PA2 to its RX, PA3 to its TX, "
+                            "GND to GND) and pass its port, e.g. --port /dev/ttyUSB0")
 
 
 # -- 9. the serial port's open options -------------------------------------------------------------------

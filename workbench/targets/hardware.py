@@ -98,8 +98,8 @@ def find_serial_port(board: Board, ports: list[SerialPort] | None = None) -> str
     """The serial port of the one attached device whose USB id the board file lists."""
     ids = board.serial.get("usb_ids", [])
     if not ids:
-        raise WorkbenchError(f"board {board.name} lists no USB ids to find its serial port by{_wiring(board)}: "
-                             "pass --port")
+        raise WorkbenchError(f"board {board.name} lists no USB ids to find its serial port by: "
+                             f"{board.serial.get('wiring') or 'pass --port'}")
     ports = serial_ports() if ports is None else ports
     found = [p for p in ports if any(_usb_id_matches(i, p.vid, p.pid) for i in ids)]
     if not found:
