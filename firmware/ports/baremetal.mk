@@ -11,6 +11,10 @@
 #
 # CORES=2 (ports that list it in PORT_CORES): a ShaRNN window's lower-level bricks run on two cores
 # (runner/wb_parallel.c); the port starts its second core.
+# BREAKDOWN=1: stage checkpoints (runner/wb_stage.c): the kernel's composition files are built with
+# -finstrument-functions, every other file with -DWB_BREAKDOWN; the host fills the stage table in after
+# linking (workbench/targets/stages.py). Per-element helpers (the math and table files, the inline
+# headers) are left uninstrumented: their cycles go to their caller's stage.
 #
 # APP=<folder under firmware/> builds that program (e.g. APP=bench, the kernel benchmark) with the
 # kernel and the port instead of the runner and a model (and the model in MODEL_DIR, if it has one).
@@ -63,14 +67,25 @@ endif
 ifeq ($(CORES),2)
 APP_SRCS += $(FW_DIR)/runner/wb_parallel.c
 endif
+BREAKDOWN ?=
+BREAKDOWN_CFLAGS :=
+ifeq ($(BREAKDOWN),1)
+APP_SRCS += $(FW_DIR)/runner/wb_stage.c
+BREAKDOWN_CFLAGS := -DWB_BREAKDOWN
+endif
 SRCS := $(KERNEL_SRCS) $(APP_SRCS) $(FW_DIR)/runner/wb_count.c $(MODEL_SRCS) $(PORT_SRCS)
 OBJS := $(addprefix $(OUT)/obj/,$(notdir $(SRCS:.c=.o)))
+ifeq ($(BREAKDOWN),1)
+HOOKED_SRCS := $(filter-out %math_f32.c %tables.c,$(KERNEL_SRCS))
+$(addprefix $(OUT)/obj/,$(notdir $(HOOKED_SRCS:.c=.o))): HOOK_CFLAGS := -finstrument-functions \
+    -finstrument-functions-exclude-file-list=_internal.h,_ring.h
+endif
 vpath %.c $(sort $(dir $(SRCS)))
 
 CFLAGS := $(PORT_CPU) -std=c99 $(OPT) -g -Wall -Wextra -Werror=implicit-function-declaration \
           -ffp-contract=off -ffunction-sections -fdata-sections -fno-common -fstack-usage \
           -I$(FW_DIR)/sharnn/include -I$(FW_DIR)/runner -I$(MODEL_DIR) $(PORT_INC) $(PORT_CFLAGS) $(LINK_CFLAGS) \
-          -DWB_CORES=$(CORES) $(EXTRA_CFLAGS)
+          -DWB_CORES=$(CORES) $(BREAKDOWN_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(PORT_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections -Wl,--no-warn-rwx-segments \
            -L$(CM_DIR) -T$(PORT_LD) -Wl,--defsym=__stack_size=$(STACK_SIZE) $(PORT_LDFLAGS) -Wl,-Map=$(OUT)/firmware.map
 
@@ -88,7 +103,7 @@ $(OUT)/firmware.elf: $(OBJS) $(FLAGS_STAMP)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) -lc -lgcc
 
 $(OUT)/obj/%.o: %.c | $(OUT)/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(HOOK_CFLAGS) -c -o $@ $<
 
 $(OUT)/obj:
 	mkdir -p $@

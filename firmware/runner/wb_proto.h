@@ -31,6 +31,8 @@
 #define WB_REQ_STATS 0x05   /* -> counters */
 #define WB_REQ_RESET 0x06   /* empty the stream ring (counters keep counting) */
 #define WB_REQ_EXIT 0x07    /* code:u8 -> ack, then the port stops (emulators exit with code) */
+#define WB_REQ_STAGES 0x08  /* -> count:u8, reserved:u8[3], count x u32: the last inference's counter ticks
+                               per stage (lower, upper, head, io, other, checkpoints); --breakdown firmware */
 #define WB_RESPONSE 0x80
 #define WB_RSP_ERROR 0xFF
 #define WB_RSP_FAULT 0xFE   /* device -> host, unsolicited, seq 0: the core faulted (payload below); then the
@@ -68,6 +70,7 @@
 #define WB_CAP_FPU 0x08u
 #define WB_CAP_EXIT 0x10u
 #define WB_CAP_STACK_PAINT 0x20u
+#define WB_CAP_STAGES 0x40u   /* stage checkpoints built in (--breakdown): WB_REQ_STAGES answers */
 
 /* Element types of inputs and outputs. */
 #define WB_DTYPE_F32 0

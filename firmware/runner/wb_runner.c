@@ -22,6 +22,7 @@
 #include "wb_port.h"
 #include "wb_proto.h"
 #include "wb_runner.h"
+#include "wb_stage.h"
 
 /* STATS: eight counters; two cores add core 1's peak stack and stack size. */
 #define STATS_WORDS (WB_CORES == 2 ? 10u : 8u)
@@ -32,6 +33,13 @@ _Static_assert(WB_RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logi
 #endif
 _Static_assert(WB_HELLO_BOARD + WB_HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
 _Static_assert(4u * STATS_WORDS <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
+_Static_assert(4u + 4u * (WB_STAGE_COUNT + 1u) <= WB_MAX_PAYLOAD, "STAGES does not fit one answer frame");
+
+#if defined(WB_BREAKDOWN)
+#define STAGE_CAPS WB_CAP_STAGES
+#else
+#define STAGE_CAPS 0u
+#endif
 
 static wb_rx_t rx;
 static wb_frame_t req;
@@ -74,7 +82,7 @@ static uint16_t hello(void)
     rsp[0] = WB_PROTO_VERSION;
     rsp[1] = SHARNN_VERSION_MAJOR;
     rsp[2] = SHARNN_VERSION_MINOR;
-    rsp[3] = (uint8_t)(m->caps | wb_port_caps());
+    rsp[3] = (uint8_t)(m->caps | wb_port_caps() | STAGE_CAPS);
     put_u16(rsp + 4, WB_MAX_PAYLOAD);
     put_u16(rsp + 6, m->window);
     put_u16(rsp + 8, m->input_dim);
@@ -106,6 +114,9 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
 
     wb_port_stack_paint();
     uint32_t t0 = wb_port_counter();
+#if defined(WB_BREAKDOWN)
+    wb_stage_window_begin(t0);
+#endif
     wb_count_begin();
     if (stream_push) {
         valid = wb_model_stream_push((const uint8_t *)staging + brick_offset, logits);
@@ -114,6 +125,9 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
     }
     wb_count_end();
     uint32_t t1 = wb_port_counter();
+#if defined(WB_BREAKDOWN)
+    wb_stage_window_end(t1);
+#endif
 
     uintptr_t low = wb_port_stack_low_water();
     uint32_t used = (low != 0 && low < frame) ? (uint32_t)(frame - low) : 0;
@@ -223,6 +237,21 @@ static void handle(const wb_frame_t *f)
             put_u32(rsp + 4 * i, v[i]);
         }
         n = 4u * STATS_WORDS;
+        break;
+    }
+    case WB_REQ_STAGES: {
+#if defined(WB_BREAKDOWN)
+        const uint32_t *c = wb_stage_cycles();
+        rsp[0] = (uint8_t)(WB_STAGE_COUNT + 1u);
+        rsp[1] = rsp[2] = rsp[3] = 0;
+        for (unsigned i = 0; i <= WB_STAGE_COUNT; i++) {
+            put_u32(rsp + 4 + 4 * i, c[i]);
+        }
+        n = (uint16_t)(4u + 4u * (WB_STAGE_COUNT + 1u));
+#else
+        type = WB_RSP_ERROR;
+        n = error_payload(WB_ERR_UNSUPPORTED, f->type, 0);
+#endif
         break;
     }
     case WB_REQ_RESET:

@@ -145,8 +145,10 @@ def first_error(lines: list[str]) -> str:
 
 
 def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_dir: Path, *,
-                       portable: bool = False, source: Path | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+                       portable: bool = False, checkpoints: bool = False, source: Path | None = None,
+                       extra: tuple[str, ...] = ()) -> list[str]:
     """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE);
+    ``checkpoints``: stage checkpoints in the kernel (CONFIG_SHARNN_CHECKPOINTS, --breakdown);
     ``source``: another application than the runner (the module's sample); ``extra``: more CMake
     arguments. ``--no-sysbuild``: under sysbuild (the nRF Connect SDK's default, or ``west config
     build.sysbuild true``) the -D options would stay with sysbuild and the image would land in a
@@ -154,10 +156,11 @@ def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_d
     return [ws.west, "build", "--no-sysbuild", "-p", "auto", "-b", zephyr_board, "-d", str(out_dir), "-s",
             str(source or app_dir()), "--",
             f"-DZEPHYR_EXTRA_MODULES={module_dir()}", f"-DWB_MODEL_DIR={Path(info.directory).resolve()}",
-            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}", *extra]
+            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}",
+            f"-DCONFIG_SHARNN_CHECKPOINTS={'y' if checkpoints else 'n'}", *extra]
 
 
-def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False,
+def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False, checkpoints: bool = False,
           workspace: Workspace | None = None, source: Path | None = None, extra: tuple[str, ...] = ()) -> Artifact:
     zephyr_board = board.backends.get("zephyr")
     if not zephyr_board:
@@ -168,8 +171,9 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = Fal
     log = out_dir.parent / f"{out_dir.name}-west-build.log"
     env = dict(os.environ, ZEPHYR_BASE=str(ws.zephyr_base))
     with open(log, "w") as f:
-        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable, source=source,
-                                                 extra=extra), stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable,
+                                                 checkpoints=checkpoints, source=source, extra=extra),
+                              stdout=f, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").splitlines()
         overflow = next((l for l in lines if "overflowed by" in l or "will not fit" in l), None)

@@ -18,7 +18,8 @@ def spec_from_args(args, **overrides):
                   limit=arg("limit"), out=args.out, force=args.force, stream=not arg("no_stream", False),
                   sliding=arg("sliding", False), quant=args.quant, kernel_path=args.kernel, backend=arg("backend"),
                   emulator=arg("emulator"), port=arg("port"), renode=arg("renode"), counter=args.counter,
-                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart"), arg("cores", 1)),
+                  build=BuildOptions(arg("opt", "-O2"), arg("cflags", ""), arg("link", "uart"), arg("cores", 1),
+                                     arg("breakdown", False)),
                   fault_link=args.fault_link, link_timeout=args.link_timeout,
                   mpy_kernel=arg("mpy_kernel", "auto"), micropython_dir=arg("micropython_dir"))
     return RunSpec(**{**fields, **overrides})
@@ -26,12 +27,15 @@ def spec_from_args(args, **overrides):
 
 def run_and_print(spec) -> int:
     from workbench.pipeline.run import run
-    from workbench.profile.show import metrics_table
+    from workbench.profile.show import breakdown_table, metrics_table
 
     with progress() as bar:
         profile, path = run(spec, progress=bar, on_stage=bar.console.print)
     con = console()
-    con.print(metrics_table(profile))
+    breakdown = breakdown_table(profile)
+    con.print(metrics_table(profile, stages=breakdown is None))
+    if breakdown is not None:
+        con.print(breakdown)
     con.print(f"profile written to [bold]{path}[/]")
     return 0
 
@@ -110,6 +114,9 @@ def register(sub) -> None:
                    help="cores of a two-core board (e.g. mps2-an521) a ShaRNN window runs on: 2 splits its "
                         "lower-level bricks across both; the cost is then the critical path, each core's count "
                         "beside it [1]")
+    s.add_argument("--breakdown", action="store_true",
+                   help="stage checkpoints in the firmware (boards, Renode): the cycles of each stage (lower, upper, "
+                        "head, io, other) and of the checkpoints themselves; QEMU gives the stages without them")
     run_options(s)
     s.set_defaults(func=cmd_run)
 

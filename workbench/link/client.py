@@ -39,7 +39,7 @@ import serial
 
 from workbench.errors import DeviceError
 from workbench.link.protocol import (ERROR_NAMES, P, BadFrame, FrameReader, Hello, Result, encode_frame,
-                                     parse_fault, parse_result, parse_stats)
+                                     parse_fault, parse_result, parse_stages, parse_stats)
 
 REQUEST_NAMES = {P.REQ_HELLO: "HELLO", P.REQ_WRITE: "WRITE", P.REQ_INFER: "INFER", P.REQ_STREAM: "STREAM",
                  P.REQ_STATS: "STATS", P.REQ_RESET: "RESET", P.REQ_EXIT: "EXIT"}
@@ -337,6 +337,10 @@ class DeviceLink:
 
     def stats(self) -> dict[str, int]:
         return self._parsed(parse_stats, self.request(P.REQ_STATS), "STATS answer")
+
+    def stages(self, context: str = "") -> list[int]:
+        """The last inference's counter ticks per stage (firmware with stage checkpoints, --breakdown)."""
+        return self._parsed(parse_stages, self.request(P.REQ_STAGES, context=context), f"STAGES answer ({context})")
 
     def exit(self, code: int = 0) -> None:
         """Ask the device to stop. Its acknowledgement may be lost on a noisy link while the device

@@ -203,6 +203,13 @@ def parse_result(p: bytes) -> Result:
     return Result(bool(valid), ticks, stack, bytes(p[RESULT_HEADER.size:]))
 
 
+def parse_stages(p: bytes) -> list[int]:
+    """A STAGES answer: the last inference's counter ticks per stage (firmware/runner/wb_stage.h)."""
+    if len(p) < 4 or len(p) < 4 + 4 * p[0]:
+        raise BadFrame(f"STAGES answer of {len(p)} bytes is too short")
+    return list(struct.unpack_from(f"<{p[0]}I", p, 4))
+
+
 STATS_FIELDS = ("frames_ok", "crc_errors", "frame_errors", "duplicates", "infers", "streams", "stack_peak",
                 "stack_size")
 # A two-core firmware adds its second core's stack (stack painting).

@@ -99,14 +99,19 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link, "CORES": str(options.cores)})
+                              make_vars={"LINK": options.link, "CORES": str(options.cores),
+                                         **({"BREAKDOWN": "1"} if options.breakdown else {})})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
-                           portable=(kernel_path == "portable"))
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}{options.tag}",
+                           portable=(kernel_path == "portable"), checkpoints=options.breakdown)
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
+    if options.breakdown:
+        from workbench.targets.stages import patch_stage_table
+
+        patch_stage_table(art.elf)
     check_fits(board, art)
     return Built(mf, info, art, root, qm, kernel_path)
 
@@ -403,6 +408,9 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
                                        built.export.window // built.export.k, target.measure))
+    from workbench.profile.breakdown import add_breakdown
+
+    breakdown = add_breakdown(metrics, windows, session, target, board)
     model = model_summary(mf, built.export)
     model["kernel_path"] = spec.kernel_path
     return new_profile(
@@ -412,7 +420,7 @@ def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, 
                        "host-cc": host_cc_version()},
         extra={"build": {"opt": spec.build.opt, "extra_cflags": spec.build.extra_cflags},
                "link": {"transport": spec.build.link, **session.link},
-               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+               "device_stats": session.stats, "handshake": dict(vars(session.hello)), **breakdown})
 
 
 def dataset_summary(data: Dataset, count: int) -> dict:

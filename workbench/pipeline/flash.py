@@ -32,9 +32,11 @@ def check_flash(board, model: str | None, firmware: str | None) -> None:
 
 def flash(board, *, model: str | None = None, firmware: str | None = None, backend: str | None = None,
           quant: str = "f32", kernel_path: str = "dsp", dataset: str | None = None, calibration: str | None = None,
-          probe: str | None = None, runner: str | None = None, progress, on_stage=None, on_probe=None) -> Flashed:
+          breakdown: bool = False, probe: str | None = None, runner: str | None = None, progress, on_stage=None,
+          on_probe=None) -> Flashed:
     """Flash ``firmware`` (pyOCD) or the runner built for ``model`` onto ``board``. ``dataset`` /
-    ``calibration``: where an int16 plan's calibration data is (as ``run`` takes them); ``probe``: the
+    ``calibration``: where an int16 plan's calibration data is (as ``run`` takes them); ``breakdown``:
+    stage checkpoints in the firmware (``run --breakdown``); ``probe``: the
     serial of the probe to use when several are attached; ``runner``: a west runner other than the
     board file's. ``progress``: a rich Progress (west's lines and pyOCD's bar go there);
     ``on_probe(probe)`` hears which probe was chosen, ``on_stage(text)`` what runs."""
@@ -53,6 +55,7 @@ def flash(board, *, model: str | None = None, firmware: str | None = None, backe
         raise WorkbenchError("nothing to flash: pass --model m.wbm (built first) or --firmware FILE (ELF/hex)")
     from workbench.models.modelfile import load
     from workbench.pipeline.firmware import calibration_windows, export_and_build
+    from workbench.pipeline.spec import BuildOptions
 
     backend = backend or board.default_backend
     if backend == "zephyr":
@@ -60,7 +63,8 @@ def flash(board, *, model: str | None = None, firmware: str | None = None, backe
     mf = load(model)
     calib_x = None if quant == "f32" else calibration_windows(mf, dataset, calibration, model=model)
     stage(f"building for {board.name} ({backend}, {quant})")
-    built = export_and_build(mf, board, backend, quant, kernel_path=kernel_path, calib_x=calib_x)
+    built = export_and_build(mf, board, backend, quant, kernel_path=kernel_path, calib_x=calib_x,
+                             options=BuildOptions(breakdown=breakdown))
     if backend == "zephyr":
         used = probes.west_runner(board, runner)
         probes.west_flash(board, Path(built.artifact.extra["build_dir"]), chosen, built.artifact.extra, progress,

@@ -32,6 +32,7 @@ class BuildOptions:
     extra_cflags: str = ""
     link: str = "uart"
     cores: int = 1            # 2: a ShaRNN window's bricks split across two cores (boards with two)
+    breakdown: bool = False   # stage checkpoints (runner/wb_stage.c) for boards and Renode
 
     @property
     def compiler_default(self) -> bool:
@@ -43,7 +44,7 @@ class BuildOptions:
         tag = "" if self.compiler_default else \
             "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
         return (tag + ("" if self.link == "uart" else f"-{self.link}")
-                + ("" if self.cores == 1 else f"-{self.cores}cores"))
+                + ("" if self.cores == 1 else f"-{self.cores}cores") + ("-breakdown" if self.breakdown else ""))
 
     def check(self, backend: str) -> None:
         from workbench.targets import check_link

@@ -26,12 +26,14 @@ SCHEMA_VERSION = 1
 # output sources name whose logits an accuracy or agreement figure was computed from
 # (reference-output: the numpy integer reference of an int plan, workbench/quantize).
 # micropython-gc: heap bytes a MicroPython device reports (gc.mem_alloc() deltas); file-size: bytes
-# of the files deployed to a MicroPython board's filesystem.
+# of the files deployed to a MicroPython board's filesystem. estimate-cm4-trm: cycles from the
+# Cortex-M4 TRM's timing tables applied to the executed instructions (workbench/targets/cm4_timing.py),
+# never measured cycles.
 SOURCES = (
     "dwt-cycles", "systick-cycles", "qemu-icount-instructions", "qemu-plugin-instructions",
     "renode-virtual-time", "static-elf", "stack-paint", "host-wallclock", "estimate",
     "device-output", "host-output", "torch-output", "micropython-ticks-us", "reference-output",
-    "micropython-gc", "file-size",
+    "micropython-gc", "file-size", "estimate-cm4-trm",
 )
 COST_UNITS = ("instructions", "cycles", "ns", "us")
 

@@ -86,6 +86,20 @@ class Target:
         """Per-request cost values for the requests just answered, given their counter ticks."""
         raise NotImplementedError
 
+    # Per-inference stage and cycle-estimate reports (cm4_profile.WindowProfile), and the source of
+    # their instruction counts when those are exact (None: only their cycle estimate is used).
+    report_source: str | None = None
+    cycle_model: dict | None = None
+
+    def profile_reports(self) -> list:
+        """One report per inference counted (QEMU's profile plugin; Renode's execution trace), in order."""
+        return []
+
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Counter ticks of stage checkpoints (firmware built with --breakdown) in ``measure`` units:
+        the counter's own ticks unless the target converts them."""
+        return list(ticks)
+
     def describe(self) -> str:
         """A few words for progress lines: what the firmware runs on."""
         return self.kind

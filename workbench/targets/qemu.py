@@ -77,10 +77,13 @@ class QemuTarget(ProcessTarget):
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
                  workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None,
-                 link: str = "uart"):
+                 link: str = "uart", breakdown: bool = True, flash=None):
         """``fault_link``: a ``workbench.link.faulty.FaultSpec``; the serial line then runs through a
         fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did). ``link``: "uart"
-        (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting)."""
+        (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting). ``breakdown``
+        (with the plugin): also run ``cm4_profile`` for the stages and the cycle estimate of every
+        window (``self.windows``, one ``WindowProfile`` per cost reported); ``flash``: a
+        ``cm4_profile.FlashModel`` instead of the board file's."""
         check_link(link, fault_link)
         self.link = link
         if not board.qemu:
@@ -101,6 +104,9 @@ class QemuTarget(ProcessTarget):
         self.two_core = None          # TwoCoreCounts once the handshake says the firmware uses two cores
         self.core_costs = []          # CoreCosts of every two-core window, in order
         self.plugin = None
+        self.profile_plugin = None
+        self.windows: list = []          # cm4_profile.WindowProfile per cost reported, in order
+        self.cycle_model: dict | None = None
         if use_plugin:
             from workbench.targets import qemu_plugin
 
@@ -108,9 +114,34 @@ class QemuTarget(ProcessTarget):
             self.markers = qemu_plugin.find_markers(self.elf)
             self.measure = Measure("instructions", "qemu-plugin-instructions",
                                    "exact count between the runner's wb_count_begin/end markers")
+            if breakdown and not self.per_vcpu:     # the stage plugin follows one core's calls
+                self._setup_profile(flash)
         else:
             self.measure = Measure("instructions", "qemu-icount-instructions",
                                    f"SysTick ticks under -icount shift={icount_shift}")
+
+    def _setup_profile(self, flash) -> None:
+        """The second plugin: stages and the Cortex-M4 cycle estimate of every window."""
+        from workbench.targets import cm4_profile
+
+        self.profile_plugin = cm4_profile.build_profile_plugin()
+        self.profile_map = self.workdir / "cm4_profile.map"
+        self.profile_out = self.workdir / "cm4_profile.txt"
+        model = cm4_profile.write_map(self.elf, self.board, self.profile_map, flash)
+        # The stages count instructions on any core; the cycle model is the Cortex-M4's.
+        self.cycle_model = model if self.board.cpu.startswith("cortex-m4") else None
+
+    def _profile_windows(self, counts: list[int]) -> list:
+        """The cm4_profile windows matching ``counts`` (the newest insn_count lines), checked."""
+        from workbench.targets import cm4_profile
+
+        if self.profile_plugin is None:
+            return []
+        done = len(self.windows)
+        new = cm4_profile.read_windows(self.profile_out)[done:done + len(counts)]
+        cm4_profile.check_against(new, counts)
+        self.windows += new
+        return new
 
     def command(self, port: int | None) -> list[str]:
         """QEMU's command line; ``port`` None runs without a serial line (a program that exits)."""
@@ -126,6 +157,10 @@ class QemuTarget(ProcessTarget):
             from workbench.targets import qemu_plugin
 
             cmd += ["-plugin", qemu_plugin.plugin_arg(self.plugin, self.markers, self.counts_path, self.per_vcpu)]
+        if self.profile_plugin is not None:
+            from workbench.targets import cm4_profile
+
+            cmd += ["-plugin", cm4_profile.plugin_arg(self.profile_plugin, self.profile_map, self.profile_out)]
         return cmd
 
     def start(self):
@@ -181,7 +216,10 @@ class QemuTarget(ProcessTarget):
 
         if self.per_vcpu:
             return [c for v, c in qemu_plugin.read_vcpu_counts(self.counts_path) if v == 0]
-        return qemu_plugin.read_counts(self.counts_path)
+        counts = qemu_plugin.read_counts(self.counts_path)
+        self.windows = []
+        self._profile_windows(counts)
+        return counts
 
     def _connect(self):
         if self.fault_link is None:
@@ -231,7 +269,17 @@ class QemuTarget(ProcessTarget):
         counts = [c for _, c in new] if self.per_vcpu else new
         if len(counts) != len(ticks):
             raise DeviceError(f"plugin reported {len(counts)} counts for {len(ticks)} inferences")
+        self._profile_windows(counts)
         return counts
+
+    report_source = "qemu-plugin-instructions"
+
+    def profile_reports(self) -> list:
+        return self.windows
+
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Checkpoint ticks (SysTick under -icount) as instructions, as ``costs`` converts them."""
+        return [t * 1e9 / (self.board.clock_hz * 2 ** self.icount_shift) for t in ticks]
 
     def fault(self) -> str | None:
         """The device's fault report as one line with symbols from the ELF, or None."""

@@ -45,12 +45,16 @@ class Markers:
     end_size: int
 
 
-def build_plugin(build_dir: Path | None = None) -> Path:
-    """Compile the plugin with the host gcc, once per source/flags version; return the ``.so``."""
-    source = PLUGIN_SOURCE.read_bytes()
-    key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
+def build_plugin(build_dir: Path | None = None, source_path: Path | None = None, *,
+                 cflags: tuple[str, ...] = CFLAGS, suffix: str = ".so") -> Path:
+    """Compile a plugin (``insn_count.c`` unless ``source_path`` names another file of
+    ``qemu_plugin/``) with the host gcc, once per source/flags version; return the ``.so`` (or, with
+    other ``cflags`` and ``suffix``, the program they make of it)."""
+    source_path = source_path or PLUGIN_SOURCE
+    source = source_path.read_bytes()
+    key = hashlib.sha256(source + "\0".join(cflags).encode()).hexdigest()[:16]
     out_dir = (build_dir or paths.build_dir()) / "qemu_plugin"
-    target = out_dir / f"insn_count-{key}.so"
+    target = out_dir / f"{source_path.stem}-{key}{suffix}"
     if target.is_file():
         return target
 
@@ -58,15 +62,16 @@ def build_plugin(build_dir: Path | None = None) -> Path:
     if gcc is None:
         raise WorkbenchError("host gcc not found: it is needed to build the QEMU instruction-count plugin")
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".insn_count-", suffix=".so", dir=out_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{source_path.stem}-", suffix=suffix, dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        proc = subprocess.run([gcc, *CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE)], capture_output=True, text=True)
+        proc = subprocess.run([gcc, *cflags, "-o", str(tmp), str(source_path)], capture_output=True, text=True)
         if proc.returncode != 0:
             lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
             why = next((line for line in lines if "error" in line), lines[-1] if lines else f"exit {proc.returncode}")
-            raise WorkbenchError(f"gcc failed to build the QEMU instruction-count plugin: {why}")
+            raise WorkbenchError(f"gcc failed to build the QEMU plugin {source_path.name}: {why}")
+        os.chmod(tmp, 0o755)
         os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
     finally:
         tmp.unlink(missing_ok=True)
