@@ -382,8 +382,10 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
     defines = dict(sizes["defines"])
     if levels == 2:
         # MACs per step of each level: a two-core firmware splits a window's bricks by them
-        # (firmware/runner/wb_parallel.h).
-        model = mf.build()
+        # (firmware/runner/wb_parallel.h). The counts follow from the config alone (no weights needed).
+        from workbench.models.sharnn import build_model
+
+        model = build_model(mf.config)
         defines["WB_MODEL_STEP_MACS_LOWER"] = f"{model.cell1.macs_per_step()}u"
         defines["WB_MODEL_STEP_MACS_UPPER"] = f"{model.cell2.macs_per_step()}u"
     extra = "".join(f"#define {name} {value}\n" for name, value in defines.items())
