@@ -61,7 +61,7 @@ TABLE = [
      "fault spec 'drop=5': drop=5.0 is not a rate between 0 and 1"),
     ("fault spec unknown key", "run --model {T}/m.wbm --fault-link loss=0.1",
      "fault spec 'loss=0.1': 'loss=0.1' is not key=value with a key among delay, delay_ms, drop, dup, flip, "
-     "seed, to"),
+     "max_frame, seed, to"),
     ("fault spec not a number", "demo --fault-link flip=lots",
      "fault spec 'flip=lots': flip must be a number, got 'lots'"),
     ("link timeout out of range", "run --model {T}/m.wbm --link-timeout 0",

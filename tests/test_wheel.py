@@ -2,7 +2,7 @@
 virtual environment outside any checkout, runs the command and the README's Python example.
 
 The venv is made without --system-site-packages; the wheel and its dependencies (numpy, rich,
-pyserial, pyelftools, invoke) are pip-installed into it. torch is the one exception, to keep this test
+pyserial, pyelftools, invoke, pyocd) are pip-installed into it. torch is the one exception, to keep this test
 near two minutes: a .pth file puts a folder holding links to this interpreter's torch and torch's own
 dependencies (and nothing else) on the venv's path. With WORKBENCH_WHEEL_TORCH=install the test
 pip-installs torch==2.13.0 into the venv instead (several minutes more), as a user would.

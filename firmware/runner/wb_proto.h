@@ -35,6 +35,13 @@
                                per stage (lower, upper, head, io, other, checkpoints); --breakdown firmware */
 #define WB_RESPONSE 0x80
 #define WB_RSP_ERROR 0xFF
+#define WB_RSP_FAULT 0xFE   /* device -> host, unsolicited, seq 0: the core faulted (payload below); then the
+                               device reboots (hardware) or ends the emulator */
+
+/* Fault report: WB_FAULT_WORDS little-endian u32: exception number (IPSR), pc, lr, cfsr, hfsr, mmfar, bfar,
+ * and the OS's reason code (Zephyr's fatal error reason; WB_FAULT_NO_REASON where there is none). */
+#define WB_FAULT_WORDS 8u
+#define WB_FAULT_NO_REASON 0xFFFFFFFF
 
 /* HELLO answer (little-endian): version:u8, kernel major:u8, minor:u8, caps:u8, max payload:u16, T:u16, D:u16,
  * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, cores:u8, core 0's bricks:u8,

@@ -47,6 +47,11 @@ def module_dir() -> Path:
     return firmware_dir() / "sharnn"
 
 
+def sample_dir() -> Path:
+    """The module's sample: an exported model in an application of one's own."""
+    return module_dir() / "samples" / "classify"
+
+
 def zephyr_version(base: Path) -> str:
     v = dict(re.findall(r"^(\w+)\s*=\s*(\S*)", (base / "VERSION").read_text(), re.M))
     return ".".join(v.get(k, "0") for k in ("VERSION_MAJOR", "VERSION_MINOR", "PATCHLEVEL")) + (
@@ -141,19 +146,25 @@ def first_error(lines: list[str]) -> str:
 
 
 def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_dir: Path, *,
-                       portable: bool = False, checkpoints: bool = False) -> list[str]:
+                       portable: bool = False, checkpoints: bool = False, source: Path | None = None,
+                       extra: tuple[str, ...] = ()) -> list[str]:
     """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE);
-    ``checkpoints``: stage checkpoints in the kernel (CONFIG_SHARNN_CHECKPOINTS, --breakdown)."""
-    # plain_path: CMake lists split at ';', Zephyr's scripts at spaces; aliases keep a checkout at any path working.
-    return [ws.west, "build", "-p", "auto", "-b", zephyr_board, "-d", plain_path(out_dir), "-s", plain_path(app_dir()),
-            "--", f"-DZEPHYR_EXTRA_MODULES={plain_path(module_dir())}",
+    ``checkpoints``: stage checkpoints in the kernel (CONFIG_SHARNN_CHECKPOINTS, --breakdown);
+    ``source``: another application than the runner (the module's sample); ``extra``: more CMake
+    arguments. ``--no-sysbuild``: under sysbuild (the nRF Connect SDK's default, or ``west config
+    build.sysbuild true``) the -D options would stay with sysbuild and the image would land in a
+    subfolder; the runner is one image, built as one. Paths through plain_path: CMake lists split at
+    ';', Zephyr's scripts at spaces; the aliases keep a checkout at any path working."""
+    return [ws.west, "build", "--no-sysbuild", "-p", "auto", "-b", zephyr_board, "-d", plain_path(out_dir), "-s",
+            plain_path(source or app_dir()), "--",
+            f"-DZEPHYR_EXTRA_MODULES={plain_path(module_dir())}",
             f"-DWB_MODEL_DIR={plain_path(Path(info.directory).resolve())}",
             f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}",
-            f"-DCONFIG_SHARNN_CHECKPOINTS={'y' if checkpoints else 'n'}"]
+            f"-DCONFIG_SHARNN_CHECKPOINTS={'y' if checkpoints else 'n'}", *extra]
 
 
 def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False, checkpoints: bool = False,
-          workspace: Workspace | None = None) -> Artifact:
+          workspace: Workspace | None = None, source: Path | None = None, extra: tuple[str, ...] = ()) -> Artifact:
     zephyr_board = board.backends.get("zephyr")
     if not zephyr_board:
         raise WorkbenchError(f"board {board.name} has no Zephyr board (backends: {', '.join(board.backends)})")
@@ -164,8 +175,8 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = Fal
     env = dict(os.environ, ZEPHYR_BASE=str(ws.zephyr_base))
     with open(log, "w") as f:
         proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable,
-                                                 checkpoints=checkpoints), stdout=f,
-                              stderr=subprocess.STDOUT, env=env)
+                                                 checkpoints=checkpoints, source=source, extra=extra),
+                              stdout=f, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").splitlines()
         overflow = next((l for l in lines if "overflowed by" in l or "will not fit" in l), None)

@@ -223,5 +223,14 @@ def parse_stats(p: bytes) -> dict[str, int]:
     return dict(zip(fields, struct.unpack_from(f"<{len(fields)}I", p)))
 
 
+FAULT_FIELDS = ("exc", "pc", "lr", "cfsr", "hfsr", "mmfar", "bfar", "reason")
+
+
+def parse_fault(p: bytes) -> dict[str, int]:
+    """A WB_RSP_FAULT payload: the registers a faulting device reports (missing words read as 0)."""
+    words = struct.unpack_from(f"<{P.FAULT_WORDS}I", p.ljust(4 * P.FAULT_WORDS, b"\0"))
+    return dict(zip(FAULT_FIELDS, words))
+
+
 ERROR_NAMES = {1: "bad CRC", 2: "bad frame", 3: "unknown request", 4: "write out of range",
                5: "bad length", 6: "unsupported"}

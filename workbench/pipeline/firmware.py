@@ -322,10 +322,13 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
     wrong, an emulator is reaped before this returns or raises."""
     from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session, run_sliding
+    from workbench.targets import ProcessTarget
     with target:
         port = target.start()
         try:
-            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, alive=target.alive)
+            # alive(): only an emulator process can be seen to die; a board's link just goes quiet.
+            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, max_frame=target.max_frame,
+                              alive=target.alive if isinstance(target, ProcessTarget) else None)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
                 hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
@@ -342,7 +345,7 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
                 session.extra["sliding"] = run_sliding(link, target.costs, sliding, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
-            raise device_failure(target, exc) from None
+            raise device_failure(target, exc, built.artifact.elf) from None
         finally:
             target.close_port(port)
         rc = target.stop()
@@ -356,13 +359,22 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
     return session
 
 
-def device_failure(target, exc: DeviceError) -> DeviceError:
-    """One line for a failed session: the device's own fault report when it crashed, else what the
-    link saw plus how the emulator ended. The emulator is reaped either way."""
-    from workbench.link.client import LinkClosed
+def device_failure(target, exc: DeviceError, elf: Path | None = None) -> DeviceError:
+    """One line for a failed session: the device's own fault report when it crashed (a fault frame
+    on the link, or an emulator's log), else what the link saw plus how the emulator ended, or on a
+    board what to check. The emulator is reaped either way. ``elf``: the firmware, to name the
+    functions at the fault's addresses."""
+    from workbench.link.client import DeviceFault, LinkClosed
+    from workbench.targets.faults import describe_fault_frame
 
-    if target.proc is None:                 # a real board: nothing to reap, nothing more to say
-        return exc
+    if isinstance(exc, DeviceFault):
+        if target.proc is not None:
+            target.kill()
+        after = "the device rebooted" if target.proc is None else f"{target.process_name} killed"
+        return DeviceError(f"device fault: {describe_fault_frame(exc.fault, elf)}; {after}")
+    if target.proc is None:                 # a real board: nothing to reap; say what to check
+        hint = target.failure_hint(exc)
+        return DeviceError(f"{exc}; {hint}") if hint else exc
     if isinstance(exc, LinkClosed) or not target.alive():
         target.wait_exit(2.0)      # it is going: let it finish writing its fault report
     fault = target.fault()

@@ -77,6 +77,7 @@ class Target:
     kind = "abstract"          # qemu | renode | hardware | micropython-unix | host
     measure: Measure
     proc = None                # the emulator process, for targets that are one (ProcessTarget)
+    max_frame: int | None = None   # largest frame (bytes) the host may send, when the line limits it
 
     def start(self):
         """Start the device and return an open pyserial port connected to its runner."""
@@ -121,6 +122,10 @@ class Target:
 
     def fault(self) -> str | None:
         """A fault report the device left (emulators), or None."""
+        return None
+
+    def failure_hint(self, exc) -> str | None:
+        """What to check when a session failed with ``exc`` (a target that knows more says it)."""
         return None
 
     def log_tail(self) -> str:
