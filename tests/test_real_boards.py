@@ -451,7 +451,7 @@ def test_silence_on_a_board_says_what_to_check_not_emulator(monkeypatch):
         os.close(master)
         os.close(slave)
     msg = str(e.value)
-    assert msg.startswith("device silent for 0.5s: no answer to HELLO after ") and "\n" not in msg
+    assert msg.startswith("not one byte from the device in 0.5s: no answer to HELLO after ") and "\n" not in msg
     assert "is the runner flashed (workbench flash --board stm32f4_disco --model ...)" in msg
     assert "USART2 is on PA2 (TX) and PA3 (RX)" in msg and "emulator" not in msg
 
