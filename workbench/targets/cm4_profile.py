@@ -20,7 +20,7 @@ from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.targets import cm4_timing
-from workbench.targets.stages import PARTS, STAGES, StageMap, has_stage_table
+from workbench.targets.stages import PARTS, STAGES, StageMap, reads_devices_in_the_window
 
 SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "cm4_profile.c"
 KINDS = {"": 0, "branch": 1, "cond": 2, "call": 3}
@@ -109,8 +109,8 @@ def write_map(elf: Path, board, path: Path, flash: FlashModel | None = None) -> 
     contexts = StageMap(elf).contexts(timings)
     lines = ["# cm4_profile program map (workbench/targets/cm4_profile.py)",
              f"begin {markers.begin:#x} {markers.begin_size}", f"end {markers.end:#x} {markers.end_size}"]
-    if has_stage_table(elf):
-        lines.append("mmio")     # stage checkpoints read SysTick inside the window (see cm4_profile.c)
+    if reads_devices_in_the_window(elf):
+        lines.append("mmio")     # checkpoints or an RTOS's timer interrupt read a device (see cm4_profile.c)
     if flash.wait_states > 0:
         lines.append(f"flash {flash.base:#x} {flash.base + flash.size:#x} {flash.wait_states} {flash.line_bytes} "
                      f"{int(flash.prefetch)} {flash.icache_lines} {flash.dcache_lines}")

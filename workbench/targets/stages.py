@@ -245,6 +245,18 @@ def has_stage_table(elf: Path) -> bool:
         return bool(symtab is not None and symtab.get_symbol_by_name(TABLE_SYMBOL))
 
 
+def reads_devices_in_the_window(elf: Path) -> bool:
+    """Code inside a measured window may read a device register: the stage checkpoints of a
+    --breakdown build read SysTick, and an RTOS (Zephyr: ``z_cstart``) takes its timer interrupt
+    whenever it is due, whose handler reads the timer. Under -icount QEMU cuts a TB at such an access,
+    so the stage plugin must watch them (see cm4_profile.c)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return bool(symtab is not None and any(symtab.get_symbol_by_name(name) for name in (TABLE_SYMBOL, "z_cstart")))
+
+
 def stage_table(elf: Path) -> list[tuple[int, int]]:
     """(function address as a function pointer holds it, context code) of every function of the
     kernel a checkpoint can enter, for firmware built with --breakdown: the function's own role (its

@@ -20,7 +20,8 @@
  *     sequential prefetch and an LRU instruction cache) and loads from flash (an LRU data cache of at
  *     least one line), when the map has a "flash" line.
  * With a "mmio" line in the map (firmware that reads a device register inside the window: the stage
- * checkpoints of a --breakdown build read SysTick), every memory access is watched: under -icount
+ * checkpoints of a --breakdown build read SysTick; an RTOS timer interrupt taken inside the window
+ * reads its timer), every memory access is watched: under -icount
  * QEMU cuts a TB at an I/O access that is not its last instruction and runs the rest as a new TB,
  * so the instructions after the access would count twice; they are taken back off the cut TB.
  * One line per begin/end pair:
