@@ -10,6 +10,11 @@ with the profiling plugin on the two emulated Cortex-M4 boards:
 - netduinoplus2 (STM32F405 at 168 MHz: code and weights in flash with 5 wait states behind the ART
   accelerator, as its board file's [timing] table says).
 
+Where Renode and a Zephyr workspace are available (RENODE or `renode` on PATH; ZEPHYR_BASE), the
+Zephyr build for the nRF52840 (64 MHz; its board file assumes zero wait states) runs under Renode
+too, its estimate from Renode's block trace (workbench/targets/renode_blocktrace.cs) by the same
+cycle model; elsewhere its row says why it is missing.
+
 It prints, per board and arithmetic, the exact instructions of a streamed new window (one brick of
 k steps plus the upper level over T/k bricks; qemu-plugin-instructions), the Cortex-M4 cycle estimate
 (estimate-cm4-trm: the TRM's timing tables applied to those instructions, plus flash wait states;
@@ -33,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_bench import KWS, Dataset, load_windows, model_file  # noqa: E402
 
 from workbench.boards import load_board  # noqa: E402
-from workbench.pipeline import device_inputs, export_and_build, run_on_qemu  # noqa: E402
-from workbench.profile.breakdown import breakdown_metrics  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.pipeline import device_inputs, export_and_build, run_on_qemu, run_on_target, target_factory  # noqa: E402
+from workbench.profile.breakdown import breakdown_metrics, pair_windows  # noqa: E402
 from workbench.targets.cm4_profile import FlashModel  # noqa: E402
 
 PAPER_MS = 117.0      # MI-ShaRNN 32/16 on a 100 MHz Cortex-M4 (the ShaRNN paper; as the issue quotes it)
@@ -57,6 +63,27 @@ def measure(board_name: str, mf, calib, x, quant: str) -> dict:
                        if k.startswith("cost.stream_stage.") and k.endswith(".median")}}
 
 
+def measure_renode(board_name: str, mf, calib, x, quant: str) -> dict:
+    """The Zephyr build of ``board_name`` under Renode: instructions from the block trace (what ran
+    between the markers), cycles estimated from it by the same model."""
+    board = load_board(board_name)
+    built = export_and_build(mf, board, "zephyr", quant=quant, calib_x=calib)
+    inputs = device_inputs(built, Dataset("keywords", x))
+    target = target_factory(board, emulator="renode")(built)
+    session = run_on_target(target, built, inputs)
+    reports = target.profile_reports()
+    if not reports:
+        raise WorkbenchError(target.trace_missing() or "Renode wrote no block trace")
+    m, _ = breakdown_metrics(session, reports, board.clock_hz, None)
+    return {"board": f"{board_name} (Renode, Zephyr)", "quant": quant, "clock_hz": board.clock_hz,
+            "wait_states": FlashModel.from_board(board).wait_states,
+            "insns": statistics.median(s.insns for _, s in pair_windows(session, reports, exact=False)),
+            "cycles": m["cycles_est.stream_window.median"]["value"],
+            "ms": m["latency_ms_est.stream_window.median"]["value"],
+            "full_cycles": m["cycles_est.full_window.median"]["value"],
+            "virtual_time": statistics.median(w.stream_cost for w in session.windows)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kws-model", help="trained ShaRNN LSTM 32/16 k=11 on the keywords [seeded random weights]")
@@ -66,9 +93,14 @@ def main(argv=None) -> int:
     calib, x, what = load_windows("keywords", KWS["window"], KWS["input_dim"], args.windows)
     mf, src = model_file(args.kws_model, "sharnn", ("lstm", "lstm"), (32, 16), 11, KWS, calib)
     print(f"Keyword ShaRNN LSTM 32/16, k=11 ({src}); inputs: {args.windows} {what}")
-    print("Streamed new window: instructions exact (qemu-plugin-instructions); cycles and ms estimated "
-          "(estimate-cm4-trm), not measured\n")
+    print("Streamed new window: instructions exact (qemu-plugin-instructions; Renode: its block trace); cycles "
+          "and ms estimated (estimate-cm4-trm), not measured\n")
     rows = [measure(b, mf, calib, x, q) for q in ("q15", "f32") for b in ("mps2-an386", "netduinoplus2")]
+    renode_rows, renode_missing = [], None
+    try:
+        renode_rows = [measure_renode("nrf52840", mf, calib, x, q) for q in ("q15", "f32")]
+    except WorkbenchError as exc:
+        renode_missing = str(exc)
     print(f"{'board':38} {'clock':>8} {'flash WS':>8} {'kernel':6} {'instructions':>12} {'cycles (est.)':>13} "
           f"{'ms (est.)':>9}")
     out = []
@@ -83,6 +115,16 @@ def main(argv=None) -> int:
             ms = zero["cycles"] / hz * 1e3
             print(f"{name:38} {hz / 1e6:6.0f}MHz {0:8d} {q:6} {zero['insns']:12,.0f} {zero['cycles']:13,.0f} {ms:9.2f}")
             out.append({**zero, "board": name, "clock_hz": hz, "ms": ms})
+    for r in renode_rows:
+        print(f"{r['board']:38} {r['clock_hz'] / 1e6:6.0f}MHz {r['wait_states']:8d} {r['quant']:6} {r['insns']:12,.0f} "
+              f"{r['cycles']:13,.0f} {r['ms']:9.2f}")
+        out.append(r)
+    if renode_missing:
+        print(f"{'nrf52840 (Renode, Zephyr)':38} not run: {renode_missing}")
+    for r in renode_rows:
+        print(f"  {r['quant']}: Renode's virtual time (DWT, renode-virtual-time) of the new window "
+              f"{r['virtual_time']:,.0f}; the estimate / it = {r['cycles'] / r['virtual_time']:.2f} "
+              "(context, not validation)")
     print(f"\nThe paper: {PAPER_MS:g} ms for MI-ShaRNN 32/16 on a {PAPER_HZ / 1e6:g} MHz Cortex-M4.")
     for q in ("q15", "f32"):
         r = next(r for r in out if r["board"].startswith("Cortex-M4 at 100") and r["quant"] == q)

@@ -126,3 +126,57 @@ def test_nrf52840_zephyr_build_under_renode(basicmotions):
     assert target.measure.source == "renode-virtual-time" and target.measure.unit == "cycles"
     assert target.versions()["renode"] != "unknown"
     assert target.info()["dwt_hz"] == 64_000_000
+
+
+@needs_renode
+@needs_zephyr
+def test_renode_profile_carries_the_cycle_estimate_of_qemu(tmp_path):
+    """`workbench run` on the nRF52840 under Renode: the profile carries the Cortex-M4 cycle estimate
+    (estimate-cm4-trm) from Renode's block trace, without Renode's disassembler library; the same
+    Zephyr firmware for mps2-an386 under QEMU (the profile plugin) gives the same estimate, window by
+    window, full and streamed (the same code runs between the markers on both boards)."""
+    import json
+
+    model = tmp_path / "m.wbm"
+    modelfile.save(modelfile.from_module(tiny_model(cells=("lstm", "gru"), hidden=(8, 8), seed=5),
+                                         {"dataset": "BasicMotions"}), model)
+    profiles = {}
+    for board, emulator in (("nrf52840", "renode"), ("mps2-an386", "qemu")):
+        out = tmp_path / f"{board}.json"
+        proc = subprocess.run([sys.executable, "-m", "workbench.cli", "run", "--board", board, "--emulator", emulator,
+                               "--backend", "zephyr", "--model", str(model), "--limit", "3", "--out", str(out)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        profiles[board] = json.loads(out.read_text())
+    nrf, mps2 = profiles["nrf52840"], profiles["mps2-an386"]
+    assert nrf["target"]["kind"] == "renode" and "trace_missing" not in nrf["target"]
+    assert nrf["extra"]["cycle_model"]["source"] == "estimate-cm4-trm"
+    for what in ("full_window", "stream_window"):
+        cycles, ms = nrf["metrics"][f"cycles_est.{what}.median"], nrf["metrics"][f"latency_ms_est.{what}.median"]
+        assert cycles["source"] == ms["source"] == "estimate-cm4-trm"
+        assert ms["value"] == pytest.approx(cycles["value"] / 64e3)           # at the nRF52840's 64 MHz
+    assert len(nrf["windows"]) == len(mps2["windows"]) == 3
+    for a, b in zip(nrf["windows"], mps2["windows"]):
+        assert (a["cycles_est"], a["stream_cycles_est"]) == (b["cycles_est"], b["stream_cycles_est"])
+        assert a["cycles_est"] > a["cost"] - 6_400          # DWT virtual time: one per instruction, within a quantum
+
+
+@needs_renode
+@needs_zephyr
+def test_a_block_trace_renode_cannot_compile_leaves_the_session_untraced(basicmotions, tmp_path, monkeypatch):
+    """A Renode that cannot compile the block trace stops at its monitor: the target starts it again
+    untraced, the session runs, and the profile's target says why there is no cycle estimate."""
+    from workbench.pipeline import export_and_build, run_on_target, target_factory
+
+    broken = tmp_path / "renode_blocktrace.cs"
+    broken.write_text('namespace Workbench { public class Broken { int x = "not a number"; } }\n')
+    monkeypatch.setattr(renode, "BLOCK_TRACE", broken)
+    board = load_board("nrf52840")
+    mf = modelfile.from_module(tiny_model(cells=("lstm", "gru"), hidden=(8, 8), seed=5), {"dataset": "BasicMotions"})
+    built = export_and_build(mf, board, "zephyr")
+    target = target_factory(board, emulator="renode")(built)
+    session = run_on_target(target, built, basicmotions[1].x[:1])
+    assert len(session.windows) == 1 and target.profile_reports() == []
+    missing = target.info()["trace_missing"]
+    assert missing.startswith(f"Renode could not compile renode_blocktrace.cs: {broken}(1,")
+    assert "error CS0029" in missing and missing.endswith("; no cycle estimate")

@@ -104,7 +104,7 @@ class Target:
     cycle_model: dict | None = None
 
     def profile_reports(self) -> list:
-        """One report per inference counted (QEMU's profile plugin; Renode's execution trace), in order."""
+        """One report per inference counted (QEMU's profile plugin; Renode's block trace), in order."""
         return []
 
     def stage_costs(self, ticks: list[int]) -> list[float]:

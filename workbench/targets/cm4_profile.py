@@ -33,7 +33,7 @@ def build_profile_plugin(build_dir: Path | None = None) -> Path:
 
 
 def build_trace_tool(build_dir: Path | None = None) -> Path:
-    """The same accounting as a host program over a Renode execution trace (``cm4_trace MAP TRACE OUT``)."""
+    """The same accounting as a host program over a Renode block trace (``cm4_trace MAP TRACE OUT``)."""
     from workbench.targets.qemu_plugin import build_plugin
 
     return build_plugin(build_dir, SOURCE, cflags=("-DCM4_TRACE_MAIN", "-O2", "-std=c11", "-Wall", "-Wextra"),
@@ -41,25 +41,14 @@ def build_trace_tool(build_dir: Path | None = None) -> Path:
 
 
 def profile_trace(map_path: Path, trace: Path, out: Path) -> list[WindowProfile]:
-    """Run the trace tool over a Renode PC trace (gzip-compressed when its name ends in .gz); one
-    ``WindowProfile`` per measured window."""
-    import gzip
-    import shutil
+    """Run the trace tool over a block trace (``renode_blocktrace.cs``; one cut short by a killed
+    emulator gives what it holds); one ``WindowProfile`` per measured window."""
     import subprocess
 
-    with subprocess.Popen([str(build_trace_tool()), str(map_path), "-", str(out)], stdin=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
-        try:
-            with (gzip.open(trace, "rb") if str(trace).endswith(".gz") else open(trace, "rb")) as f:
-                shutil.copyfileobj(f, proc.stdin, 1 << 20)
-        except (OSError, EOFError) as exc:       # a trace cut short by a killed emulator: what it holds
-            if not isinstance(exc, (EOFError, BrokenPipeError)) and "gzip" not in str(exc).lower():
-                raise WorkbenchError(f"cannot read the trace {trace}: {exc}") from None
-        finally:
-            proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
+    proc = subprocess.run([str(build_trace_tool()), str(map_path), str(trace), str(out)], capture_output=True,
+                          text=True, errors="replace")
     if proc.returncode != 0:
-        raise WorkbenchError(f"cm4_trace failed on {trace}: {err.strip()[:300]}")
+        raise WorkbenchError(f"cm4_trace failed on {trace}: {proc.stderr.strip()[:300]}")
     return read_windows(out)
 
 

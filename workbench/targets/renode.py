@@ -21,12 +21,15 @@ count of Renode's virtual time, not the cycles of a real core. A read is only as
 time synchronisation: seen here, within one 100 us quantum (6,400 counts at 64 MHz) of the exact
 instruction count.
 
-The Cortex-M4 cycle estimate (source ``estimate-cm4-trm``, as under QEMU) comes from an execution
-trace: Renode writes the PC of every instruction it runs (``CreateExecutionTracing``, binary, gzip)
-and after the session ``cm4_profile``'s trace tool applies the cycle model to the measured windows
-(``profile_reports``). The trace costs about 5 bytes an instruction before compression. Renode's
-tracer decodes instruction lengths with its LLVM disassembler library (``libllvm-disas``, shipped
-with Renode's packages, a prebuilt binary a source build fetches): where it is missing the session
+The Cortex-M4 cycle estimate (source ``estimate-cm4-trm``, as under QEMU) comes from a block trace:
+``renode_blocktrace.cs``, which Renode compiles at ``include``, writes the first PC and the executed
+instruction count of every translation block that runs; after the session ``cm4_profile``'s trace
+tool, which knows each instruction's length from the ELF, applies the cycle model to the measured
+windows (``profile_reports``). Renode's own tracer (``CreateExecutionTracing``) is not used: it
+decodes every instruction with Renode's LLVM disassembler library (``libllvm-disas``), which a
+Renode built from source lacks ("Could not find libllvm-disas", a fatal exception in its writer
+thread). The block trace costs 8 bytes a block (1.5 bytes an instruction for the keyword ShaRNN in
+float32: 90 MB for 60 million instructions), deleted once read. A Renode that cannot compile it
 runs untraced and the profile says why (``trace_missing``).
 
 Renode 1.15's nRF52840 UARTE model can lose a received byte: one that arrives between Zephyr's
@@ -146,10 +149,8 @@ def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path, 
     return resc
 
 
-def has_disassembler(command: list[str], root: Path) -> bool:
-    """Renode's LLVM disassembler library is there (its execution tracer needs it)."""
-    here = Path(os.path.realpath(command[-1])).parent
-    return any(any(d.glob("libllvm-disas*.so*")) for d in (here, root, root / "bin") if d.is_dir())
+BLOCK_TRACE = Path(__file__).resolve().parent / "renode_blocktrace.cs"
+COMPILE_ERROR = re.compile(r"Errors during compilation or loading:\s*(?:There were compilation errors:\s*)?(.*)")
 
 
 class RenodeTarget(ProcessTarget):
@@ -159,7 +160,7 @@ class RenodeTarget(ProcessTarget):
 
     def __init__(self, board: Board, elf: Path, *, renode: str | None = None, workdir: Path | None = None,
                  start_timeout: float = 180.0, trace: bool = True):
-        """``trace``: record the executed PCs for the Cortex-M4 cycle estimate (Cortex-M4 boards)."""
+        """``trace``: record a block trace for the Cortex-M4 cycle estimate (Cortex-M4 boards)."""
         if "renode" not in board.emulators:
             raise WorkbenchError(f"board {board.name} has no Renode platform in its board file")
         self.board, self.elf = board, Path(elf)
@@ -172,10 +173,9 @@ class RenodeTarget(ProcessTarget):
         self.pty = self.workdir / "uart.pty"
         self._hold: int | None = None
         self.mips = int(board.emulators["renode"].get("performance_mips", board.clock_hz // 1_000_000))
-        self.trace_missing = None if has_disassembler(self.command, self.root) else \
-            f"no libllvm-disas beside {self.command[-1]}: Renode cannot trace, no cycle estimate"
-        self.trace = trace and board.cpu.startswith("cortex-m4") and self.trace_missing is None
-        self.trace_path = self.workdir / "trace.bin.gz"
+        self.trace = trace and board.cpu.startswith("cortex-m4")
+        self.trace_failed: str | None = None
+        self.trace_path = self.workdir / "blocks.bin"
         self._reports: list | None = None
         self.measure = Measure("cycles", "renode-virtual-time",
                                f"DWT CYCCNT added at {DWT_ADDRESS:#x}, counting Renode's virtual time at "
@@ -196,26 +196,8 @@ class RenodeTarget(ProcessTarget):
 
         quantum = CHECKPOINT_QUANTUM if has_stage_table(self.elf) else None
         resc = write_script(self.board, self.elf, repl, self.pty, self.workdir, quantum)
-        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e",
-               f"include @{plain_path(resc)}"]
-        if self.trace:
-            self.trace_path.unlink(missing_ok=True)
-            cpu = self.board.emulators["renode"].get("cpu", "sysbus.cpu")
-            cmd += ["-e", f'{cpu} CreateExecutionTracing "wb_trace" @{plain_path(self.trace_path.parent)}/'
-                          f'{self.trace_path.name} PC true true']
-        cmd += ["-e", "start"]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir, env=dict(os.environ, TMPDIR=str(tmp)),
-                                         start_new_session=True)
-        deadline = time.monotonic() + self.start_timeout
-        while not self.pty.exists():
-            if self.proc.poll() is not None:
-                raise DeviceError(f"Renode exited at start (code {self.proc.returncode}): {self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise DeviceError(f"Renode did not open the UART within {self.start_timeout:.0f}s: {self.log_tail()}")
-            time.sleep(0.2)
+        if not self._launch(resc, tmp):
+            self._launch(resc, tmp)             # the block trace did not compile: once more, untraced
         # A second handle on the pty, never read, held until Renode has quit: when the session's port
         # closes first, Renode's reader would otherwise get EIO and die with a fatal exception.
         self._hold = os.open(self.pty, os.O_RDWR | os.O_NOCTTY)
@@ -225,11 +207,43 @@ class RenodeTarget(ProcessTarget):
             self.kill()
             raise DeviceError(f"cannot open Renode's UART {self.pty}: {exc}") from None
 
+    def _launch(self, resc: Path, tmp: Path) -> bool:
+        """Start Renode on ``resc`` and wait for its UART; False when the block trace did not compile
+        (Renode then stops at its monitor and is killed here; ``trace_failed`` says why)."""
+        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version"]
+        if self.trace:                          # compiled first: if it fails, nothing after it runs
+            self.trace_path.unlink(missing_ok=True)
+            cmd += ["-e", f"include @{plain_path(BLOCK_TRACE)}"]
+        cmd += ["-e", f"include @{plain_path(resc)}"]
+        if self.trace:
+            cpu = self.board.emulators["renode"].get("cpu", "sysbus.cpu")
+            cmd += ["-e", f'{cpu} CreateWorkbenchBlockTrace "wb_trace" @{plain_path(self.trace_path.parent)}/'
+                          f'{self.trace_path.name}']
+        cmd += ["-e", "start"]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir, env=dict(os.environ, TMPDIR=str(tmp)),
+                                         start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout
+        while not self.pty.exists():
+            if self.proc.poll() is not None:
+                raise DeviceError(f"Renode exited at start (code {self.proc.returncode}): {self.log_tail()}")
+            if self.trace and COMPILE_ERROR.search(self.log_text()):
+                self.kill()
+                why = COMPILE_ERROR.search(self.log_text()).group(1).strip()      # the whole log, Renode gone
+                self.trace, self.trace_failed = False, f"Renode could not compile {BLOCK_TRACE.name}: {why}"
+                return False
+            if time.monotonic() > deadline:
+                self.kill()
+                raise DeviceError(f"Renode did not open the UART within {self.start_timeout:.0f}s: {self.log_tail()}")
+            time.sleep(0.2)
+        return True
+
     def costs(self, ticks: list[int]) -> list[int]:
         return list(ticks)
 
     def profile_reports(self) -> list:
-        """The cycle model over the execution trace, one report per measured window (after the session:
+        """The cycle model over the block trace, one report per measured window (after the session:
         Renode flushes the trace when it quits)."""
         if not self.trace or self.proc is None or self.proc.poll() is None or not self.trace_path.exists():
             return []
@@ -280,6 +294,16 @@ class RenodeTarget(ProcessTarget):
         r = self.board.emulators["renode"]
         out = {**super().info(), "platform": r["platform"], "performance_mips": self.mips,
                "dwt_hz": self.board.clock_hz, "script": str(self.workdir / f"{self.board.name}.resc")}
-        if self.trace_missing:
-            out["trace_missing"] = self.trace_missing
+        missing = self.trace_missing()
+        if missing:
+            out["trace_missing"] = missing
         return out
+
+    def trace_missing(self) -> str | None:
+        """Why a Cortex-M4 session ended without a block trace (None: it has one, or none was asked for)."""
+        if self.trace_failed:
+            return f"{self.trace_failed}; no cycle estimate"
+        if not self.trace or self.proc is None or self.proc.poll() is None or self._reports is not None or \
+                (self.trace_path.exists() and self.trace_path.stat().st_size > 8):
+            return None
+        return f"Renode wrote no block trace, no cycle estimate: {self.log_tail()}"

@@ -578,22 +578,59 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
 #else /* CM4_TRACE_MAIN */
 
 /*
- * The same accounting over a Renode execution trace (CreateExecutionTracing, PC format, binary:
- * "ReTrace", version 4, PC width, no opcodes; then per instruction its PC, little-endian, and a 0 byte):
+ * The same accounting over a Renode block trace (renode_blocktrace.cs: "WbBlock1"; then per translation
+ * block that ran its first PC and the count of its instructions that executed, uint32 little-endian):
  *
  *     cm4_trace MAP TRACE OUT        (TRACE "-": standard input)
  *
- * Blocks are formed from the PC stream as QEMU forms TBs: a block ends after any branch or call and
+ * A block's instructions follow one another, each as long as the map says (the ELF's disassembly).
+ * Blocks are formed again from those PCs as QEMU forms TBs: a block ends after any branch or call and
  * where the next PC is not the next instruction. There are no memory callbacks here: flash data wait
  * states and the -icount cut are QEMU matters; instruction-fetch wait states still apply.
  */
 static struct tb_info blocks[2];
+static unsigned cur;
+static bool open_block;
 
 static void run_block(struct tb_info *b)
 {
     if (b->end != b->start) {
         on_tb_exec(0, b);
     }
+}
+
+static void close_block(void)
+{
+    run_block(&blocks[cur]);
+    cur ^= 1U;
+    open_block = false;
+}
+
+/** One executed instruction at `pc`; returns its length. */
+static unsigned trace_pc(uint64_t pc)
+{
+    struct tb_info *b = &blocks[cur];
+    if (open_block && (pc != b->end || pc == begin_fn.lo || pc == end_fn.lo)) {
+        close_block();
+        b = &blocks[cur];
+    }
+    if (!open_block) {
+        memset(b, 0, sizeof *b);
+        begin_tb(b, pc);
+        open_block = true;
+    }
+    const struct insn_rec *r = lookup(pc);
+    unsigned size = r != NULL ? r->size : 2U;
+    add_insn(b, pc, size);
+    if (r != NULL && r->kind != KIND_NONE) {
+        close_block();
+    }
+    return size;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 int main(int argc, char **argv)
@@ -611,54 +648,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "cm4_trace: cannot open '%s': %s\n", argv[2], strerror(errno));
         return 2;
     }
-    unsigned char head[10];
-    if (fread(head, 1, sizeof head, t) != sizeof head || memcmp(head, "ReTrace", 7) != 0 || head[7] != 4 ||
-        head[8] < 1 || head[8] > 8 || head[9] != 0) {
-        fprintf(stderr, "cm4_trace: %s is not a Renode binary PC trace (version 4, no opcodes)\n", argv[2]);
+    char head[8];
+    if (fread(head, 1, sizeof head, t) != sizeof head || memcmp(head, "WbBlock1", sizeof head) != 0) {
+        fprintf(stderr, "cm4_trace: %s is not a workbench block trace (WbBlock1)\n", argv[2]);
         return 2;
     }
-    unsigned width = head[8];
     out_file = fopen(argv[3], "w");
     if (out_file == NULL) {
         fprintf(stderr, "cm4_trace: cannot open '%s': %s\n", argv[3], strerror(errno));
         return 2;
     }
-    unsigned cur = 0;
-    struct tb_info *b = &blocks[cur];
-    bool open_block = false;
-    unsigned char rec[9];
-    while (fread(rec, 1, width + 1, t) == width + 1) {
-        if (rec[width] != 0) {
-            fprintf(stderr, "cm4_trace: the trace carries additional data: trace PCs only\n");
-            return 2;
-        }
-        uint64_t pc = 0;
-        for (unsigned i = 0; i < width; i++) {
-            pc |= (uint64_t)rec[i] << (8 * i);
-        }
-        pc &= ~(uint64_t)1;
-        if (open_block && (pc != b->end || pc == begin_fn.lo || pc == end_fn.lo)) {
-            run_block(b);
-            cur ^= 1U;
-            b = &blocks[cur];
-            open_block = false;
-        }
-        if (!open_block) {
-            memset(b, 0, sizeof *b);
-            begin_tb(b, pc);
-            open_block = true;
-        }
-        const struct insn_rec *r = lookup(pc);
-        add_insn(b, pc, r != NULL ? r->size : 2U);
-        if (r != NULL && r->kind != KIND_NONE) {
-            run_block(b);
-            cur ^= 1U;
-            b = &blocks[cur];
-            open_block = false;
+    unsigned char rec[8];
+    while (fread(rec, 1, sizeof rec, t) == sizeof rec) {
+        uint64_t pc = le32(rec) & ~(uint32_t)1;
+        for (uint32_t n = le32(rec + 4); n > 0; n--) {
+            pc += trace_pc(pc);
         }
     }
     if (open_block) {
-        run_block(b);
+        run_block(&blocks[cur]);
     }
     fclose(t);
     fclose(out_file);
