@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ PURPOSES = {"run": ["run"], "test": ["run", "test"]}
 SATISFIED_BY = {"chromium": ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")}
 NOT_PACKAGED = {"chromium": "Ubuntu ships Chromium as a snap: sudo snap install chromium"}
 TORCH = "torch==2.13.0"          # the CPU wheel; any other spec downloads GBs of CUDA
+PY = shlex.quote(sys.executable)   # the venv may sit under a path with spaces or brackets
 AEON = "aeon==1.6.0"             # only a carrier of the UCR/UEA .ts files: installed without deps
 
 
@@ -75,7 +77,7 @@ def setup(c, purpose="test"):
               f"{' '.join(missing)}", hide="out")
     else:
         _step(1, 5, f"Debian packages ({purpose}): all there")
-    pip = f"{sys.executable} -m pip install --quiet --disable-pip-version-check"
+    pip = f"{PY} -m pip install --quiet --disable-pip-version-check"
     _step(2, 5, f"{TORCH} (the CPU wheel, about 1 minute) into {sys.prefix}")
     c.run(f"{pip} {TORCH}")
     _step(3, 5, "the pinned Python packages of requirements.txt")
@@ -91,15 +93,16 @@ def test(c, k="", x=False):
     """Lint (ruff, pyproject.toml's rules), then run the test suite (pytest) and list the 15 slowest tests.
     -k selects tests by name, -x stops at the first failure."""
     print("lint: ruff check .", flush=True)
-    c.run(f"{sys.executable} -m ruff check .", pty=False)
+    c.run(f"{PY} -m ruff check .", pty=False)
     args = ["-q", "--durations=15"] + (["-k", k] if k else []) + (["-x"] if x else [])
-    c.run(f"{sys.executable} -m pytest {' '.join(args)}", pty=False)
+    c.run(f"{PY} -m pytest {' '.join(_quote(a) for a in args)}", pty=False)
 
 
 @task
 def demo(c, board="mps2-an386", out=""):
     """Train, export, build, boot the emulated board, stream the test set, write a profile."""
-    c.run(f"workbench demo --board {board}" + (f" --out {out}" if out else ""), pty=sys.stdout.isatty())
+    out_arg = f" --out {_quote(out)}" if out else ""
+    c.run(f"{PY} -m workbench.cli demo --board {_quote(board)}{out_arg}", pty=sys.stdout.isatty())
 
 
 @task
@@ -114,8 +117,8 @@ def gate(c):
     with tempfile.TemporaryDirectory(prefix="wb-gate-") as tmp:
         for b in load_manifest():
             new = Path(tmp) / f"{b.name}.json"
-            c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(new)))
-            r = c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.compare_args(new)),
+            c.run(f"{PY} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(new)))
+            r = c.run(f"{PY} -m workbench.cli " + " ".join(_quote(a) for a in b.compare_args(new)),
                       warn=True)
             if r.exited != 0:
                 failed.append(b.name)
@@ -131,13 +134,11 @@ def baselines(c):
     for b in load_manifest():
         if not b.model.exists():
             t = b.train
-            c.run(f"{sys.executable} -m workbench.cli train --dataset {b.dataset} --family {t['family']} "
+            c.run(f"{PY} -m workbench.cli train --dataset {b.dataset} --family {t['family']} "
                   f"--cells {','.join(t['cells'])} --hidden {','.join(map(str, t['hidden']))} --k {t['k']} "
                   f"--epochs {t['epochs']} --seed {t['seed']} --out {_quote(str(b.model))}")
-        c.run(f"{sys.executable} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(b.profile)))
+        c.run(f"{PY} -m workbench.cli " + " ".join(_quote(a) for a in b.run_args(b.profile)))
 
 
 def _quote(arg) -> str:
-    import shlex
-
     return shlex.quote(str(arg))
