@@ -6,9 +6,11 @@ Writes three files into the output folder:
 - ``wb_model_config.h``: shapes, buffer sizes in elements, the model hash, the quantization;
 - ``export.json``: what was exported, for the build and profile stages.
 
-Floats are written as C99 hex literals, so the compiled constants equal the trained float32 bits.
-Integer weights are written in the kernel's interleaved block layout (see sharnn.h): the rows of a
-block are interleaved by column pairs so the device fetches one pair of every row with one load.
+Floats are written as C99 hex literals, so the compiled constants equal the float32 bits. Float
+matrices are written in the float kernel's layout (blocks of 8 rows, columns in chunks of four; see
+sharnn.h), integer ones in the int16 kernel's (the rows of a block interleaved by column pairs).
+Both take each cell's tensors as its int16 step splits them (``CellSpec.float_tensors`` of the torch
+cell's effective weights), so the two kernels read one description of every cell.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.models.modelfile import ModelFile
+from workbench.quantize.cells import CELL_SPECS, layer_weights
 
-CELL_KIND = {"lstm": 1, "gru": 2}
-CELL_GATES = {"lstm": 4, "gru": 3}
+# The cells the C kernels run, float32 and int16 alike, with their sharnn_cell_kind_t numbers.
+CELL_KIND = {kind: spec.kernel_kind for kind, spec in CELL_SPECS.items()}
 DTYPE_CODE = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
 
 
@@ -63,15 +66,35 @@ class ExportInfo:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def _state_len(kind: str, hidden: int) -> int:
-    return 2 * hidden if kind == "lstm" else hidden
+# Float kernel: gate rows per hidden unit over x (cells with a recurrent matrix have as many over h).
+F32_ROWS = {"lstm": 4, "gru": 3, "fastgrnn": 1, "mingru": 2, "minlstm": 3}
+F32_RECURRENT = ("lstm", "gru", "fastgrnn")
+
+
+def _pad8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
+def f32_level_len(kind: str, hidden: int, options: dict | None) -> tuple[int, int]:
+    """(state floats, scratch floats) of one level's cell: mirror of sharnn_f32_cell_state_len() and
+    sharnn_f32_cell_scratch_len() in firmware/sharnn/src/sharnn_f32.c."""
+    options = options or {}
+    layers = int(options.get("layers", 1))
+    if kind == "durnn":
+        short = int(options.get("short_size", hidden))
+        return (layers * (_even(short) + _even(hidden)),
+                _pad8(2 * short) + max(_pad8(short), _pad8(hidden)) + _even(short))
+    rows = F32_ROWS[kind] * hidden
+    state = _even(hidden) + (hidden if kind == "lstm" else 0)
+    return layers * state, _pad8(rows) + (_pad8(rows) if kind in F32_RECURRENT else 0)
 
 
 def scratch_len(config: dict) -> int:
-    """Mirror of sharnn_f32_scratch_len() in firmware/sharnn/src/sharnn_f32.c."""
-    cells, hidden = config["cells"], config["hidden"]
-    n = config["input_dim"] + sum(_state_len(c, h) for c, h in zip(cells, hidden))
-    return n + max(2 * CELL_GATES[c] * h for c, h in zip(cells, hidden))
+    """Mirror of sharnn_f32_scratch_len(): xn, the state of every level, the largest cell scratch."""
+    options = config.get("cell_options") or [{}] * len(config["cells"])
+    lens = [f32_level_len(c, h, o) for c, h, o in zip(config["cells"], config["hidden"], options)]
+    return _even(config["input_dim"]) + sum(s for s, _ in lens) + max([_pad8(config["num_classes"])]
+                                                                       + [c for _, c in lens])
 
 
 def c_float(v: float) -> str:
@@ -98,12 +121,6 @@ def c_array(name: str, arr: np.ndarray, ctype: str = "float") -> str:
     return f"static const {ctype} {name}[{max(len(flat), 1)}] SHARNN_WEIGHTS = {{\n    {body or '0'}\n}};\n"
 
 
-def _cell_tensors(mf: ModelFile, prefix: str) -> dict[str, np.ndarray]:
-    t = mf.tensors
-    return {"w_ih": t[f"{prefix}.rnn.weight_ih_l0"], "w_hh": t[f"{prefix}.rnn.weight_hh_l0"],
-            "b_ih": t[f"{prefix}.rnn.bias_ih_l0"], "b_hh": t[f"{prefix}.rnn.bias_hh_l0"]}
-
-
 class _Arrays:
     """The const arrays of one generated file and their flash bytes."""
 
@@ -126,35 +143,110 @@ def _model_shape(cfg: dict) -> tuple[int, list[str], int]:
     return levels, prefixes, (cfg["k"] if levels == 2 else cfg["window"])
 
 
+def f32_blocks(w: np.ndarray) -> np.ndarray:
+    """w[rows, cols] in the float kernel's layout: rows padded to a multiple of 8 and columns to even
+    with zeros; per block of 8 rows, chunks of four columns (the last of two when cols % 4 == 2), each
+    chunk row by row."""
+    w = np.asarray(w, dtype=np.float32)
+    rows, cols = w.shape
+    padded = np.zeros((_pad8(rows), _even(cols)), dtype=np.float32)
+    padded[:rows, :cols] = w
+    chunks = [padded[b:b + 8, c:c + 4].ravel() for b in range(0, len(padded), 8) for c in range(0, padded.shape[1], 4)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _f32_matrix(arrays: _Arrays, name: str, w, b=None) -> tuple[str, str]:
+    """A matrix in the block layout and its initial sums padded to its padded rows ("NULL" for none or
+    all zero)."""
+    w = np.asarray(w, dtype=np.float64)
+    w_name = arrays.add(name, f32_blocks(w))
+    if b is None or not np.any(b):
+        return w_name, "NULL"
+    return w_name, arrays.add(name.replace("_w", "_b", 1) if "_w" in name else name + "_b",
+                              np.pad(np.asarray(b, dtype=np.float32), (0, _pad8(len(b)) - len(b))))
+
+
+def _f32_durnn(arrays: _Arrays, p: str, w: dict, in_dim: int, hidden: int, relu: bool) -> tuple[str, str, int]:
+    """(module table source, its name, modules) of a DuRNN cell in float."""
+    mods = []
+    for m in range(sum(1 for k in w if k.endswith(".W_sx"))):
+        d = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"stack.{m}.")}
+        q = f"{p}_m{m}"
+        w_x, b_x = _f32_matrix(arrays, f"{q}_w_x", np.concatenate([d["W_sx"], d["W_gx"]]),
+                               np.concatenate([d["b_s"], d["b_g"]]))
+        u_ss, _ = _f32_matrix(arrays, f"{q}_w_ss", d["U_ss"])
+        w_gs, _ = _f32_matrix(arrays, f"{q}_w_gs", d["W_gs"])
+        w_ls, b_l = _f32_matrix(arrays, f"{q}_w_ls", d["W_ls"], d["b_l"])
+        u = arrays.add(f"{q}_u", d["u"])
+        mods.append(f"    {{ .input_dim = {in_dim if m == 0 else hidden}, .short_dim = {len(d['b_s'])}, "
+                    f".hidden_dim = {hidden}, .relu = {int(relu)},\n"
+                    f"      .w_x = {w_x}, .b_x = {b_x}, .u_ss = {u_ss}, .w_gs = {w_gs}, .w_ls = {w_ls}, "
+                    f".b_l = {b_l}, .u = {u} }}")
+    name = f"{p}_modules"
+    return (f"static const sharnn_f32_durnn_module_t {name}[{len(mods)}] = {{\n" + ",\n".join(mods) + "\n};\n",
+            name, len(mods))
+
+
+def _f32_cell(arrays: _Arrays, p: str, kind: str, w: dict, in_dim: int, hidden: int, options: dict
+              ) -> tuple[str, str]:
+    """(definitions, initializer) of one level's float cell: its tensors as CellSpec.float_tensors
+    splits them; a minGRU/minLSTM stack's upper layers as cells of their own (``above``)."""
+    head = f".kind = {CELL_KIND[kind]}, .input_dim = {in_dim}, .hidden_dim = {hidden}"
+    if kind == "durnn":
+        table, name, n = _f32_durnn(arrays, p, w, in_dim, hidden, options.get("long_activation", "relu") == "relu")
+        return table, f"{{ {head}, .modules = {name}, .num_modules = {n} }}"
+    spec = CELL_SPECS[kind]
+    defs, above = "", "NULL"
+    layers = layer_weights(w)
+    for j in reversed(range(len(layers))):
+        q = f"{p}_layer{j}" if len(layers) > 1 else p
+        wx, wh, bx, bh = spec.float_tensors(layers[j])
+        w_x, b_x = _f32_matrix(arrays, f"{q}_w_x", wx, bx)
+        w_h, b_h = _f32_matrix(arrays, f"{q}_w_h", wh, bh) if wh is not None else ("NULL", "NULL")
+        extra = ""
+        if kind == "fastgrnn":
+            aux = arrays.add(f"{q}_aux", np.concatenate([layers[j]["b_z"], layers[j]["b_h"]]))
+            extra = f", .aux = {aux}, .param = {{ {c_float(layers[j]['zeta'])}, {c_float(layers[j]['nu'])} }}"
+        body = (f"{{ .kind = {CELL_KIND[kind]}, .input_dim = {in_dim if j == 0 else hidden}, .hidden_dim = {hidden},\n"
+                f"      .w_x = {w_x}, .b_x = {b_x}, .w_h = {w_h}, .b_h = {b_h}{extra}, .above = {above} }}")
+        if j == 0:
+            return defs, body
+        defs += f"static const sharnn_f32_cell_t {q} = {body};\n"      # the top layer first
+        above = f"&{q}"
+    raise AssertionError("unreachable")
+
+
 def _float_source(mf: ModelFile, arrays: _Arrays) -> tuple[str, dict]:
+    from workbench.quantize.plan import cell_weights
+
     cfg = mf.config
     for c in cfg["cells"]:
         if c not in CELL_KIND:
-            raise WorkbenchError(f"the float C kernel has no {c!r} cell yet (has: {', '.join(CELL_KIND)})")
-    levels, prefixes, k = _model_shape(cfg)
-    cells_c = []
+            raise WorkbenchError(f"the float C kernel has no {c!r} cell (has: {', '.join(CELL_KIND)})")
+    levels, _, k = _model_shape(cfg)
+    options = [o or {} for o in (cfg.get("cell_options") or [{}] * levels)]
+    weights = cell_weights(mf)
+    defs, cells_c = [], []
     arrays.add("in_mean", mf.tensors["norm.mean"])
     arrays.add("in_inv_std", mf.tensors["norm.inv_std"])
-    for lvl, prefix in enumerate(prefixes):
-        names = {key: arrays.add(f"l{lvl}_{key}", val) for key, val in _cell_tensors(mf, prefix).items()}
+    for lvl in range(levels):
         in_dim = cfg["input_dim"] if lvl == 0 else cfg["hidden"][0]
-        cells_c.append(
-            f"    {{ .kind = {CELL_KIND[cfg['cells'][lvl]]}, .input_dim = {in_dim}, "
-            f".hidden_dim = {cfg['hidden'][lvl]},\n"
-            f"      .w_ih = {names['w_ih']}, .w_hh = {names['w_hh']}, .b_ih = {names['b_ih']}, "
-            f".b_hh = {names['b_hh']} }}")
-    arrays.add("fc_w", mf.tensors["fc.weight"])
-    arrays.add("fc_b", mf.tensors["fc.bias"])
+        d, init = _f32_cell(arrays, f"l{lvl}", cfg["cells"][lvl], weights[lvl], in_dim, cfg["hidden"][lvl],
+                            options[lvl])
+        defs.append(d)
+        cells_c.append("    " + init)
+    fc_w, fc_b = _f32_matrix(arrays, "fc_w", mf.tensors["fc.weight"], mf.tensors["fc.bias"])
     if levels == 1:
         cells_c.append("    { 0 }")
-    net = ("const sharnn_f32_model_t wb_net = {\n"
+    net = ("".join(defs) + "\nconst sharnn_f32_model_t wb_net = {\n"
            f"    .window = {cfg['window']}, .input_dim = {cfg['input_dim']}, .k = {k}, "
            f".num_classes = {cfg['num_classes']}, .levels = {levels},\n"
            "    .in_mean = in_mean, .in_inv_std = in_inv_std,\n"
            "    .cell = {\n" + ",\n".join(cells_c) + "\n    },\n"
-           "    .fc_w = fc_w, .fc_b = fc_b,\n};\n")
-    s_len = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]})
-    st_len = (cfg["window"] // k) * cfg["hidden"][0] if levels == 2 else 0
+           f"    .fc_w = {fc_w}, .fc_b = {fc_b},\n}};\n")
+    s_len = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels],
+                         "cell_options": options})
+    st_len = (cfg["window"] // k) * _even(cfg["hidden"][0]) if levels == 2 else 0
     return net, {"scratch_len": s_len, "stream_len": st_len, "device_input_dim": cfg["input_dim"],
                  "in_bytes": 4, "out_bytes": 4, "in_dtype": "f32", "out_dtype": "f32", "defines": {}}
 
@@ -216,41 +308,63 @@ def _durnn_source(arrays: _Arrays, lvl: int, cell) -> tuple[str, str]:
             name)
 
 
+def _q15_cell(arrays: _Arrays, p: str, cell, above: str = "NULL") -> str:
+    """The initializer of one int16 cell (not DuRNN) with its arrays named after ``p``."""
+    spec = cell.spec
+    blocks = spec.unit_rows(cell.hidden_dim)
+    # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
+    bias = [block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
+    w_h = "NULL"
+    if cell.recurrent:
+        padded = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
+        w_h = arrays.add(f"{p}_w_h", interleave_blocks(padded, blocks), "int16_t")
+        bias.append(block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1))
+    w_x = arrays.add(f"{p}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t")
+    b = arrays.add(f"{p}_bias", np.concatenate(bias, axis=1), "int32_t")
+    aux = arrays.add(f"{p}_aux", cell.aux, "int32_t") if cell.aux is not None else "NULL"
+    params = ", ".join(str(v) for v in cell.params) or "0"
+    return (f"{{ .kind = {spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
+            f".q_c = {cell.q_c or 0}, .q_h = {cell.q_h}, .input_dim = {cell.w_x.shape[1]}, "
+            f".hidden_dim = {cell.hidden_dim},\n"
+            f"      .w_x = {w_x}, .w_h = {w_h}, .bias = {b}, .aux = {aux}, .param = {{ {params} }}, "
+            f".above = {above} }}")
+
+
+def _q15_stack(arrays: _Arrays, lvl: int, cell) -> tuple[str, str]:
+    """(definitions of the layers above, the initializer of the bottom layer) of a level's cell."""
+    layers = [cell]
+    while layers[-1].above is not None:
+        layers.append(layers[-1].above)
+    if len(layers) == 1:
+        return "", _q15_cell(arrays, f"l{lvl}", cell)
+    defs, above = "", "NULL"
+    for j in reversed(range(1, len(layers))):          # the top layer first: each names the one above it
+        name = f"l{lvl}_layer{j}"
+        defs += f"static const sharnn_q15_cell_t {name} = {_q15_cell(arrays, name, layers[j], above)};\n"
+        above = f"&{name}"
+    return defs, _q15_cell(arrays, f"l{lvl}_layer0", cell, above)
+
+
 def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
     cells_c, tables = [], []
     for lvl, cell in enumerate(qm.cells):
-        spec = cell.spec
         if cell.kind == "durnn":
             table, name = _durnn_source(arrays, lvl, cell)
             tables.append(table)
-            cells_c.append(f"    {{ .kind = {spec.kernel_kind}, .q_h = {cell.q_h}, .input_dim = "
+            cells_c.append(f"    {{ .kind = {cell.spec.kernel_kind}, .q_h = {cell.q_h}, .input_dim = "
                            f"{cell.input_dim + cell.input_dim % 2}, .hidden_dim = {cell.hidden_dim}, "
                            f".modules = {name}, .num_modules = {len(cell.modules)} }}")
             continue
-        blocks = spec.unit_rows(cell.hidden_dim)
-        # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
-        bias = [block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
-        w_h = "NULL"
-        if cell.recurrent:
-            padded = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
-            w_h = arrays.add(f"l{lvl}_w_h", interleave_blocks(padded, blocks), "int16_t")
-            bias.append(block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1))
-        w_x = arrays.add(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t")
-        b = arrays.add(f"l{lvl}_bias", np.concatenate(bias, axis=1), "int32_t")
-        aux = arrays.add(f"l{lvl}_aux", cell.aux, "int32_t") if cell.aux is not None else "NULL"
-        params = ", ".join(str(p) for p in cell.params) or "0"
-        cells_c.append(
-            f"    {{ .kind = {spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
-            f".q_c = {cell.q_c or 0}, .q_h = {cell.q_h}, .input_dim = {cell.w_x.shape[1]}, "
-            f".hidden_dim = {cell.hidden_dim},\n"
-            f"      .w_x = {w_x}, .w_h = {w_h}, .bias = {b}, .aux = {aux}, .param = {{ {params} }} }}")
+        defs, init = _q15_stack(arrays, lvl, cell)
+        tables.append(defs)
+        cells_c.append("    " + init)
     if qm.levels == 1:
         cells_c.append("    { 0 }")
     fc_blocks = _block4(qm.num_classes)
     arrays.add("fc_w", interleave_blocks(qm.fc_w, fc_blocks), "int16_t")
     arrays.add("fc_b", block_vector(qm.fc_b, fc_blocks), "int32_t")
     c0 = qm.cells[0]
-    per_level = [c.spec.state_len(c) for c in qm.cells]          # sharnn_q15_cell_state_len()
+    per_level = [c.state_len() for c in qm.cells]                 # sharnn_q15_cell_state_len()
     st_len = (qm.window // qm.k) * _even(c0.hidden_dim) if qm.levels == 2 else 0
     net = ("".join(tables) + "\n/* Fixed-point plan: inputs Q" f"{qm.q_in}, logits Q{qm.q_out} (int32). */\n"
            "const sharnn_q15_model_t wb_net = {\n"
