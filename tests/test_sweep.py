@@ -58,7 +58,7 @@ def test_grid_levels_and_single_level_family():
 @pytest.mark.parametrize("args, words", [
     (["--k", "7"], ["k=7 does not divide the window of BasicMotions (T=100)"]),
     (["--quantization", "f32,int16"], ["quantization 'int16' is not supported by this build", "have: f32"]),
-    (["--cells", "gru,mingru"], ["cell 'mingru' is unknown or has no C kernel in this build"]),
+    (["--cells", "gru,nosuch"], ["cell 'nosuch' is unknown or has no C kernel in this build"]),
     (["--board", "mps2-an386,nosuch"], ["unknown board 'nosuch'"]),
     (["--family", "cnn"], ["unknown family 'cnn'"]),
     (["--k", "ten"], ["expected comma-separated integers"]),

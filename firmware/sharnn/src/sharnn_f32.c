@@ -8,6 +8,12 @@
  * upper level; both paths execute the same operations in the same order, so a stream's logits
  * equal the full window's bit for bit.
  */
+/* The block loop's assembly takes ten core registers besides the FPU's: keep r7 free of a frame
+ * pointer even under -O0 or -fno-omit-frame-pointer (as sharnn_q15.c does). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("omit-frame-pointer")
+#endif
+
 #include <string.h>
 
 #include "sharnn.h"
@@ -180,13 +186,12 @@ SHARNN_F32_INLINE float min_g(float v)
     return v >= 0.0f ? v + 0.5f : sharnn_sigmoid(v);
 }
 
-/* LSTM, gates i f g o: c' = fma(f, c, i g); h' = o tanh(c'). */
-static void lstm_step(const sharnn_f32_cell_t *c, const float *x, float *h, float *gx, float *gh)
+/* The element-wise update of each cell from its gate sums gx (over x) and gh (over h), rows in
+ * torch order. LSTM, gates i f g o: c' = fma(f, c, i g); h' = o tanh(c'). */
+static void lstm_update(const sharnn_f32_cell_t *c, float *h, const float *gx, const float *gh)
 {
     const uint32_t H = c->hidden_dim;
     float *cs = h + even(H);
-    sharnn_f32_matvec(c->w_x, x, c->b_x, 4u * H, even(c->input_dim), gx);
-    sharnn_f32_matvec(c->w_h, h, c->b_h, 4u * H, even(H), gh);
     for (uint32_t j = 0; j < H; j++) {
         const float i = sharnn_sigmoid(gx[j] + gh[j]);
         const float f = sharnn_sigmoid(gx[H + j] + gh[H + j]);
@@ -199,11 +204,9 @@ static void lstm_step(const sharnn_f32_cell_t *c, const float *x, float *h, floa
 }
 
 /* GRU, gates r z n: n = tanh(fma(r, W_hn h + b_hn, W_in x + b_in)); h' = n + z (h - n). */
-static void gru_step(const sharnn_f32_cell_t *c, const float *x, float *h, float *gx, float *gh)
+static void gru_update(const sharnn_f32_cell_t *c, float *h, const float *gx, const float *gh)
 {
     const uint32_t H = c->hidden_dim;
-    sharnn_f32_matvec(c->w_x, x, c->b_x, 3u * H, even(c->input_dim), gx);
-    sharnn_f32_matvec(c->w_h, h, c->b_h, 3u * H, even(H), gh);
     for (uint32_t j = 0; j < H; j++) {
         const float r = sharnn_sigmoid(gx[j] + gh[j]);
         const float z = sharnn_sigmoid(gx[H + j] + gh[H + j]);
@@ -213,13 +216,11 @@ static void gru_step(const sharnn_f32_cell_t *c, const float *x, float *h, float
 }
 
 /* FastGRNN: a = W x + U h; z = sigmoid(a + b_z); h~ = tanh(a + b_h); h' = fma(fma(zeta, 1 - z, nu), h~, z h). */
-static void fastgrnn_step(const sharnn_f32_cell_t *c, const float *x, float *h, float *gx, float *gh)
+static void fastgrnn_update(const sharnn_f32_cell_t *c, float *h, const float *gx, const float *gh)
 {
     const uint32_t H = c->hidden_dim;
     const float zeta = c->param[0], nu = c->param[1];
     const float *b_z = c->aux, *b_h = c->aux + H;
-    sharnn_f32_matvec(c->w_x, x, c->b_x, H, even(c->input_dim), gx);
-    sharnn_f32_matvec(c->w_h, h, c->b_h, H, even(H), gh);
     for (uint32_t j = 0; j < H; j++) {
         const float a = gx[j] + gh[j];
         const float z = sharnn_sigmoid(a + b_z[j]);
@@ -229,10 +230,9 @@ static void fastgrnn_step(const sharnn_f32_cell_t *c, const float *x, float *h, 
 }
 
 /* minGRU: z = sigmoid(.), h~ = g(.) from x only; h' = h + z (h~ - h). */
-static void mingru_step(const sharnn_f32_cell_t *c, const float *x, float *h, float *gx)
+static void mingru_update(const sharnn_f32_cell_t *c, float *h, const float *gx)
 {
     const uint32_t H = c->hidden_dim;
-    sharnn_f32_matvec(c->w_x, x, c->b_x, 2u * H, even(c->input_dim), gx);
     for (uint32_t j = 0; j < H; j++) {
         const float z = sharnn_sigmoid(gx[j]);
         const float ht = min_g(gx[H + j]);
@@ -241,10 +241,9 @@ static void mingru_step(const sharnn_f32_cell_t *c, const float *x, float *h, fl
 }
 
 /* minLSTM: f, i = sigmoid(.), h~ = g(.) from x only; h' = (f h + i h~) / (f + i). */
-static void minlstm_step(const sharnn_f32_cell_t *c, const float *x, float *h, float *gx)
+static void minlstm_update(const sharnn_f32_cell_t *c, float *h, const float *gx)
 {
     const uint32_t H = c->hidden_dim;
-    sharnn_f32_matvec(c->w_x, x, c->b_x, 3u * H, even(c->input_dim), gx);
     for (uint32_t j = 0; j < H; j++) {
         const float f = sharnn_sigmoid(gx[j]);
         const float i = sharnn_sigmoid(gx[H + j]);
@@ -253,7 +252,8 @@ static void minlstm_step(const sharnn_f32_cell_t *c, const float *x, float *h, f
     }
 }
 
-/* One DuRNN module (sharnn.h): s and l updated in place; scratch gx [2S] | gh | g s' [S even]. */
+/* One DuRNN module (sharnn.h), its three products included: s and l updated in place; scratch
+ * gx [2S] | gh | g s' [S even]. */
 static void durnn_module_step(const sharnn_f32_durnn_module_t *d, const float *x, float *s, float *l, float *gx)
 {
     const uint32_t S = d->short_dim, H = d->hidden_dim;
@@ -278,26 +278,33 @@ static void durnn_module_step(const sharnn_f32_durnn_module_t *d, const float *x
     }
 }
 
+/* A step: the gate sums (DuRNN: per module, in its own order), then the element-wise update. */
 const float *sharnn_f32_cell_step(const sharnn_f32_cell_t *c, const float *x, float *state, float *scratch)
 {
     float *gx = scratch;
     float *gh = scratch + pad8(rows_x(c));
     const float *out = state;
+    if (c->kind != SHARNN_CELL_DURNN) {
+        sharnn_f32_matvec(c->w_x, x, c->b_x, rows_x(c), even(c->input_dim), gx);
+        if (c->w_h != NULL) {
+            sharnn_f32_matvec(c->w_h, state, c->b_h, rows_x(c), even(c->hidden_dim), gh);
+        }
+    }
     switch (c->kind) {
     case SHARNN_CELL_LSTM:
-        lstm_step(c, x, state, gx, gh);
+        lstm_update(c, state, gx, gh);
         break;
     case SHARNN_CELL_GRU:
-        gru_step(c, x, state, gx, gh);
+        gru_update(c, state, gx, gh);
         break;
     case SHARNN_CELL_FASTGRNN:
-        fastgrnn_step(c, x, state, gx, gh);
+        fastgrnn_update(c, state, gx, gh);
         break;
     case SHARNN_CELL_MINGRU:
-        mingru_step(c, x, state, gx);
+        mingru_update(c, state, gx);
         break;
     case SHARNN_CELL_MINLSTM:
-        minlstm_step(c, x, state, gx);
+        minlstm_update(c, state, gx);
         break;
     case SHARNN_CELL_DURNN: {
         float *st = state;
