@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     for path in args.models:
         mf = load(path)
         cfg = mf.config
-        name = f"{mf.meta.get('dataset')} {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}"
+        name = (f"{mf.meta.get('dataset')} {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}"
+                + (f" {cfg['cell_options']}" if cfg.get("cell_options") else ""))
         ok &= host_check(name, mf, args.quant)
         if args.host_only:
             continue
