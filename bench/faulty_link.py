@@ -28,21 +28,10 @@ from workbench.data import load_dataset  # noqa: E402
 from workbench.errors import DeviceError  # noqa: E402
 from workbench.link.faulty import FaultSpec  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
-from workbench.paths import build_dir  # noqa: E402
 from workbench.pipeline import device_inputs, export_and_build, run_on_qemu  # noqa: E402
+from workbench.pipeline.training import demo_model  # noqa: E402
 from workbench.targets import qemu_plugin  # noqa: E402
 from workbench.targets.qemu import port_is_free  # noqa: E402
-
-
-def demo_model() -> Path:
-    path = build_dir() / "demo" / "basicmotions-sharnn-gru-seed0.wbm"
-    if not path.is_file():
-        from workbench.commands.run import DEMO_MODEL
-        from workbench.commands.train import train_model
-
-        train_model("BasicMotions", DEMO_MODEL["family"], DEMO_MODEL["cells"], DEMO_MODEL["hidden"],
-                    DEMO_MODEL["k"], 150, 0, path)
-    return path
 
 
 def one_run(board, built, inputs, spec):

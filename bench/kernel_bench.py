@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -126,7 +125,7 @@ def core_counts(board) -> dict:
     out = {}
     for path, flags in (("dsp", ""), ("portable", "-DSHARNN_PORTABLE")):
         art = build_app(board, "bench", build_dir() / f"bench-core-{path}", extra_cflags=flags)
-        out[path] = QemuTarget(board, art.elf, workdir=art.elf.parent / "qemu").run_to_exit()
+        out[path] = QemuTarget(board, art.elf).run_to_exit()
     return out
 
 
@@ -147,9 +146,10 @@ def main(argv=None) -> int:
     # 1. matvec core
     counts = core_counts(board)
     print("1. Recurrent matvec core, sharnn_q15_matvec (int16 weights x int16 vector -> int32), whole call")
-    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
+    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'SMLAD path':>11} {'per MAC':>8} "
+          f"{'portable C':>11} {'per MAC':>8}")
     core = []
-    for (rows, r, cols, what), d, p in zip(CORE_CASES, counts["dsp"], counts["portable"]):
+    for (rows, _r, cols, what), d, p in zip(CORE_CASES, counts["dsp"], counts["portable"]):
         macs = rows * cols
         core.append({"shape": what, "rows": rows, "cols": cols, "macs": macs, "dsp": d, "portable": p})
         print(f"   {what + f' ({rows}x{cols})':38} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
@@ -166,13 +166,14 @@ def main(argv=None) -> int:
     for r in (4, 3):
         print(f"   estimate (Cortex-M4 TRM timings, zero wait states): SMLAD inner loop, {r}-row blocks: "
               f"{LOOP_CYCLES[r]} cycles per {LOOP_MACS[r]} MACs = {LOOP_CYCLES[r] / LOOP_MACS[r]:.2f} cycles/MAC "
-              f"({(LOOP_CYCLES[r] - 2) / LOOP_MACS[r]:.2f}-{(LOOP_CYCLES[r] + 1) / LOOP_MACS[r]:.2f} for a taken-branch "
-              "refill of 1-3)")
+              f"({(LOOP_CYCLES[r] - 2) / LOOP_MACS[r]:.2f}-{(LOOP_CYCLES[r] + 1) / LOOP_MACS[r]:.2f} "
+              "for a taken-branch refill of 1-3)")
     report["core"] = core
     n_dsp = len(CORE_CASES) + len(Q7_CASES)
     f32_dsp, f32_portable = counts["dsp"][n_dsp:], counts["portable"][len(CORE_CASES):]
-    print(f"\n   Float core, sharnn_f32_matvec (float32 weights x float32 vector, fused multiply-adds), whole call")
-    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'VFMA path':>11} {'per MAC':>8} {'portable C':>11} {'per MAC':>8}")
+    print("\n   Float core, sharnn_f32_matvec (float32 weights x float32 vector, fused multiply-adds), whole call")
+    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'VFMA path':>11} {'per MAC':>8} {'portable C':>11} "
+          f"{'per MAC':>8}")
     core_f32 = []
     for (rows, cols, what), d, p in zip(CORE_F32_CASES, f32_dsp, f32_portable):
         macs = rows * cols
@@ -218,8 +219,8 @@ def main(argv=None) -> int:
     bm_mf, src = model_file(bm_path, "sharnn", ("gru", "gru"), (16, 16), 10,
                             {"window": 100, "input_dim": 6, "num_classes": 4}, calib)
     cfg = bm_mf.config
-    print(f"\n3. BasicMotions model: {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}, k={cfg.get('k')} ({src}); "
-          f"inputs: {args.windows} {what}")
+    print(f"\n3. BasicMotions model: {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}, "
+          f"k={cfg.get('k')} ({src}); inputs: {args.windows} {what}")
     print(f"   {'kernel':6} {'full window':>12} {'new window':>11} {'MACs/new':>9} {'instr/MAC':>9} {'RAM':>6}")
     report["basicmotions"] = {}
     for quant in ("q15", "f32"):

@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.boards import load_board  # noqa: E402
-from workbench.commands.deploy import device_inputs, host_reference, prepare  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
-from workbench.paths import build_dir  # noqa: E402
+from workbench.pipeline.micropython import device_inputs, host_reference, prepare  # noqa: E402
+from workbench.pipeline.training import demo_model  # noqa: E402
 from workbench.targets.micropython import ReplLink, UnixPortTarget  # noqa: E402
 
 NAMES = {"py": "bytecode", "viper": "viper/native", "natmod": "native module (C)"}
@@ -60,18 +60,6 @@ def bench(data, first, reps):
 """
 
 
-def demo_model() -> Path:
-    from workbench.commands.run import DEMO_MODEL
-    from workbench.commands.train import train_model
-
-    path = build_dir() / "demo" / "basicmotions-sharnn-gru-seed0.wbm"
-    if not path.exists():
-        print("training the demo model (ShaRNN GRU/GRU 16/16, k=10, seed 0) ...", flush=True)
-        train_model("BasicMotions", DEMO_MODEL["family"], DEMO_MODEL["cells"], DEMO_MODEL["hidden"], DEMO_MODEL["k"],
-                    150, 0, path)
-    return path
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model file [the demo model, trained if missing]")
@@ -98,7 +86,7 @@ def main() -> int:
     full = {k: [] for k in kernels}
     streamed = {k: [] for k in kernels}
     agree = {k: 0 for k in kernels}
-    with UnixPortTarget(build_dir() / mf.content_hash[:12] / "micropython-bench" / "fs") as target:
+    with UnixPortTarget() as target:
         link = ReplLink(target.start())
         try:
             link.put(prep.build.files)

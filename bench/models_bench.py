@@ -2,7 +2,7 @@
 
 Not a test: it trains every family on every dataset (minutes to an hour on 2 cores) and prints a table.
 Accuracies are float32 torch on the host, on the dataset's test split, for the seeds given; each model is
-trained with the default ``TrainConfig`` (the settings the README names) and nothing is tuned per seed.
+trained with the default ``TrainConfig`` (the settings docs/models.md names) and nothing is tuned per seed.
 
 MACs are computed from the model (``model.macs()``; formulas in ``workbench/models/cells.py`` and
 ``ShaRNN.macs``): multiply-accumulates of weights with activations, for a full window and for the
@@ -14,7 +14,9 @@ recomputes the whole window).
     PYTHONPATH=. python bench/models_bench.py --study --seeds 0,1,2,3,4,5,6,7,8,9   # training settings (BasicMotions)
 
 Results go to ``build/bench/models.json`` (rows already there are reused unless ``--fresh``), the
-table to stdout and, with ``--markdown FILE``, as a Markdown table.
+table to stdout and, with ``--markdown FILE``, as a Markdown table. The table's "measured" column says where
+each row's figures come from: "this run", "model file" (``--add-model`` in this run) or "cached" (a row
+of an earlier invocation read back from ``--out``, with the date it was measured when the row has one).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,7 @@ DATASETS = {
 }
 
 # The robustness study on BasicMotions: (family, settings that differ from TrainConfig's defaults), each
-# change added to the one before (the figures in the README's training table).
+# change added to the one before (the figures in docs/benchmarks.md's training table).
 BEFORE = {"criterion": "accuracy", "augment": 0.0, "schedule": "constant", "refit": False}
 STUDY = {
     "before: accuracy criterion, no augmentation, constant lr, no refit": ("sharnn-gru", BEFORE),
@@ -75,8 +78,7 @@ def families(dataset: str, only: list[str] | None) -> list[tuple[str, dict]]:
 
 
 def load(dataset: str):
-    from workbench.data import load_dataset
-    from workbench.models.train import align_to_window
+    from workbench.data import align_to_window, load_dataset
 
     tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
     window = DATASETS.get(dataset, {}).get("window")
@@ -102,7 +104,8 @@ def run_one(dataset: str, tr, te, name: str, arch: dict, seed: int, overrides: d
     return {"dataset": dataset, "family": name, "config": model.config(), "seed": seed, "train": asdict(cfg),
             "test_accuracy": accuracy(model, te.x, te.y), "parameters": count_parameters(model),
             "macs_full_window": macs["full_window"], "macs_stream_window": macs["stream_window"],
-            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seconds": round(seconds, 1)}
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seconds": round(seconds, 1),
+            "measured_utc": utc_now()}
 
 
 def row_from_file(path: str) -> dict:
@@ -130,7 +133,18 @@ def row_from_file(path: str) -> dict:
             "train": t["config"], "test_accuracy": accuracy(model, te.x, te.y), "parameters": count_parameters(model),
             "macs_full_window": macs["full_window"], "macs_stream_window": macs["stream_window"],
             "best_epoch": t["best_epoch"], "epochs_run": t["epochs_run"], "train_seconds": t.get("seconds"),
-            "model_file": str(path), "study": ""}
+            "model_file": str(path), "study": "", "measured_utc": utc_now()}
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def origin_label(row: dict, made_here: set[str]) -> str:
+    """Where a row's figures come from: this invocation, a model file added in it, or the cache."""
+    if key(row) in made_here:
+        return "model file" if row.get("model_file") else "this run"
+    return "cached" + (f" {row['measured_utc'][:10]}" if row.get("measured_utc") else "")
 
 
 def key(row) -> str:
@@ -164,9 +178,11 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     over = {"epochs": args.epochs} if args.epochs else {}
     only = [f for f in args.families.split(",") if f]
+    made_here: set[str] = set()        # keys of the rows measured by this invocation; the rest are cached
     for path in args.add_model:
         row = row_from_file(path)
         rows[key(row)] = row
+        made_here.add(key(row))
         print(f"{row['dataset']} {row['family']} seed {row['seed']} from {path}: test {row['test_accuracy']:.4f}")
     if args.add_model:
         save_rows(out, rows)
@@ -190,6 +206,7 @@ def main(argv=None) -> int:
         row = run_one(ds, *loaded[ds], name, arch, seed, settings)
         row["study"] = label
         rows[key(row)] = row
+        made_here.add(key(row))
         save_rows(out, rows)
         print(f"[{i}/{len(jobs)}] {ds} {name} {label} seed {seed}: test {row['test_accuracy']:.4f} "
               f"({row['train_seconds']} s, best epoch {row['best_epoch']})", flush=True)
@@ -197,11 +214,17 @@ def main(argv=None) -> int:
     sized = {key(r) for r in rows.values() if not args.study and " " in r["family"]
              and r["dataset"] in args.datasets.split(",") and (not only or r["family"].split()[0] in only)}
     table = [r for k, r in rows.items() if k in wanted or k in sized]
-    text = study_table(table) if args.study else family_table(table)
+    origins = {key(r): origin_label(r, made_here) for r in table}
+    text = study_table(table, origins) if args.study else family_table(table, origins)
     print(text)
     if not args.study:
         print(checks(table))
-    print(f"\n{len(jobs)} runs, {time.perf_counter() - t_all:.0f} s this invocation")
+    cached = sum(o.startswith("cached") for o in origins.values())
+    if cached:
+        print(f"\n{cached} of {len(table)} rows are cached: read from {out}, measured by an earlier invocation "
+              f"(--fresh re-runs them)")
+    trained = sum(key({"dataset": j[0], "family": j[1], "seed": j[3], "study": j[5]}) in made_here for j in jobs)
+    print(f"\n{len(jobs)} runs asked, {trained} trained in {time.perf_counter() - t_all:.0f} s this invocation")
     if args.markdown:
         Path(args.markdown).write_text(text + ("" if args.study else "\n" + checks(table)) + "\n")
     return 0
@@ -218,9 +241,19 @@ def _accs(rows):
     return [r["test_accuracy"] for r in rows]
 
 
-def family_table(rows: list[dict]) -> str:
+def measured(rows: list[dict], origins: dict[str, str]) -> str:
+    """The "measured" cell of a group of rows: one origin, or each origin with its seeds."""
+    by: dict[str, list] = {}
+    for r in rows:
+        by.setdefault(origins[key(r)], []).append(str(r["seed"]))
+    if len(by) == 1:
+        return next(iter(by))
+    return "; ".join(f"{o} (seed {','.join(seeds)})" for o, seeds in by.items())
+
+
+def family_table(rows: list[dict], origins: dict[str, str]) -> str:
     lines = ["| dataset | family | cells | hidden | k | test accuracy | seeds | parameters | MACs / full window "
-             "| MACs / streamed new window |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| MACs / streamed new window | measured |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["family"]), []).append(r)
@@ -231,20 +264,20 @@ def family_table(rows: list[dict]) -> str:
         cells = "/".join(c["cells"])      # options, if any, are in the family's name (row_from_file)
         lines.append(f"| {ds} | {fam} | {cells} | {'/'.join(map(str, c['hidden']))} | {c.get('k', '–')} | {acc} "
                      f"| {','.join(str(r['seed']) for r in rs)} | {rs[0]['parameters']:,} "
-                     f"| {rs[0]['macs_full_window']:,} | {rs[0]['macs_stream_window']:,} |")
+                     f"| {rs[0]['macs_full_window']:,} | {rs[0]['macs_stream_window']:,} | {measured(rs, origins)} |")
     return "\n".join(lines)
 
 
-def study_table(rows: list[dict]) -> str:
+def study_table(rows: list[dict], origins: dict[str, str]) -> str:
     lines = ["| training settings (BasicMotions, ShaRNN 16/16, k=10) | mean test accuracy | min | max | "
-             "seeds ≥ 95 % |", "|---|---|---|---|---|"]
+             "seeds ≥ 95 % | measured |", "|---|---|---|---|---|---|"]
     groups: dict[str, list] = {}
     for r in rows:
         groups.setdefault(r["study"], []).append(r)
     for label, rs in groups.items():
         a = np.array(_accs(rs))
         lines.append(f"| {label} | {100 * a.mean():.1f} % | {100 * a.min():.1f} % | {100 * a.max():.1f} % "
-                     f"| {(a >= 0.95).sum()}/{len(a)} |")
+                     f"| {(a >= 0.95).sum()}/{len(a)} | {measured(rs, origins)} |")
     return "\n".join(lines)
 
 

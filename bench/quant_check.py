@@ -16,8 +16,8 @@ For every model file (its dataset is the one it was trained on, re-aligned to th
    C (and for q15 the reference) bit for bit, whether the two kernel paths gave the same logits, the
    largest |device - torch| (f32), the streamed-window cost and the wall time. The frames travel
    over the semihosting link by default (``workbench run --link semihost``: the same protocol and
-   runner, a keyword window in 0.034 s); ``--link uart`` takes the board's UART, which QEMU moves at
-   ~20 KiB/s (0.64 s per keyword window), so there --limit suits large test sets.
+   runner; docs/accuracy.md has the speeds); ``--link uart`` takes the board's UART, which QEMU moves
+   at ~20 KiB/s, so there --limit suits large test sets.
 Profiles are kept in --profiles.
 """
 
@@ -33,13 +33,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.boards import load_board  # noqa: E402
-from workbench.commands.run import run_model  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.models.modelfile import load  # noqa: E402
+from workbench.pipeline import (  # noqa: E402
+    BuildOptions,
+    RunSpec,
+    device_inputs,
+    export_and_build,
+    host_logits,
+    host_sliding_logits,
+    model_windows,
+    reference_logits,
+    reference_sliding_logits,
+    stream_of_windows,
+    torch_logits,
+)
+from workbench.pipeline.run import run  # noqa: E402
 from workbench.targets import LINKS  # noqa: E402
-from workbench.pipeline import (BuildOptions, device_inputs, export_and_build, host_logits, host_sliding_logits,  # noqa: E402
-                                model_windows, reference_logits, reference_sliding_logits, stream_of_windows,
-                                torch_logits)
 
 CHECKS = ("agreement.device_host", "agreement.device_reference", "agreement.host_reference", "agreement.stream_full",
           "agreement.sliding_device_host", "agreement.sliding_device_reference")
@@ -105,11 +115,11 @@ def main(argv=None) -> int:
         logits = {}
         for kernel in ("dsp", "portable"):
             t0 = time.monotonic()
-            prof, _ = run_model("mps2-an386", Path(path), None, "test",
-                                out_dir / f"{Path(path).stem}-{args.quant}-{kernel}.json",
-                                True, True, "plugin", args.limit, quant=args.quant, kernel_path=kernel,
-                                sliding=not args.no_sliding and cfg["family"] == "sharnn",
-                                options=BuildOptions(link=args.link))
+            spec = RunSpec(path, out=out_dir / f"{Path(path).stem}-{args.quant}-{kernel}.json", force=True,
+                           limit=args.limit, quant=args.quant, kernel_path=kernel,
+                           sliding=not args.no_sliding and cfg["family"] == "sharnn",
+                           build=BuildOptions(link=args.link))
+            prof, _ = run(spec)
             m = prof["metrics"]
             logits[kernel] = [w["logits"] for w in prof["windows"]]
             checks = {c: m[c]["value"] for c in CHECKS if c in m}

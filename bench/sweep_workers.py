@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ["--k", "5,10,20", "--hidden", "8,16", "--cells", "gru,lstm", "--board", "mps2-an386"]
+GRID = ["--k", "5", "10", "20", "--hidden", "8", "16", "--cells", "gru", "lstm", "--board", "mps2-an386"]
 
 
 def keys(args) -> list[str]:

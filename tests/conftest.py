@@ -1,4 +1,11 @@
-"""Shared fixtures: small trained models, tool availability."""
+"""Shared fixtures: small trained models, tool availability, the markers' meaning.
+
+Markers (declared in pyproject.toml):
+- ``qemu``: the test needs arm-none-eabi-gcc or qemu-system-arm. ``needs_qemu`` is that marker; the
+  hook below turns it into a skip where the tools are missing, so ``pytest -m "not qemu"`` is the
+  suite of a machine without them and ``pytest -m qemu`` the part that needs them.
+- ``slow``: the test took more than ~10 s on the 2-core development machine (``--durations``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,23 @@ import shutil
 
 import pytest
 import torch
+from hypothesis import settings
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
-needs_qemu = pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+needs_qemu = pytest.mark.qemu
+slow = pytest.mark.slow
+
+# Property tests check what holds, not how fast: no per-example deadline (hypothesis' default 200 ms
+# fails them on a loaded machine). Loaded here, before any test module builds its @settings.
+settings.register_profile("workbench", deadline=None)
+settings.load_profile("workbench")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs arm-none-eabi-gcc and qemu-system-arm")
+    for item in items:
+        if item.get_closest_marker("qemu") is not None and not HAVE_ARM:
+            item.add_marker(skip)
 
 
 def tiny_model(cells=("gru", "gru"), hidden=(8, 8), k=10, window=100, input_dim=6, num_classes=4, family="sharnn",

@@ -56,3 +56,31 @@ def scaled(profile: dict, factor: float, prefix: str = "cost.") -> dict:
             v = m["value"] * factor
             m["value"] = round(v) if isinstance(m["value"], int) else v
     return p
+
+
+def with_breakdown(profile: dict, shares=(0.80, 0.15, 0.01, 0.01), cycles_per_insn: float = 1.5,
+                   clock_hz: int = 25_000_000) -> dict:
+    """A copy with the stage and cycle-estimate metrics a QEMU run with the profile plugin records: the
+    full window split into lower/upper/head/io by ``shares`` (other takes the rest, so the stages sum to
+    the total exactly), each level half mac, half act; cycles_est = cycles_per_insn x instructions."""
+    from workbench.targets.stages import LEVELS, STAGES
+
+    p = copy.deepcopy(profile)
+    m = p["metrics"]
+    total = int(m["cost.full_window.median"]["value"])
+    unit, source = m["cost.full_window.median"]["unit"], m["cost.full_window.median"]["source"]
+    parts = [int(total * f) for f in shares]
+    parts.append(total - sum(parts))
+    for stage, n in zip(STAGES, parts):
+        m[f"cost.stage.{stage}.median"] = metric(n, unit, source)
+        m[f"cycles_est.stage.{stage}.median"] = metric(round(n * cycles_per_insn), "cycles", "estimate-cm4-trm")
+        if stage in LEVELS:
+            m[f"cost.stage.{stage}.mac.median"] = metric(n // 2, unit, source)
+            m[f"cost.stage.{stage}.act.median"] = metric(n - n // 2, unit, source)
+    for what in ("full_window", "stream_window"):
+        cost = m.get(f"cost.{what}.median")
+        if cost is not None:
+            cycles = cost["value"] * cycles_per_insn
+            m[f"cycles_est.{what}.median"] = metric(cycles, "cycles", "estimate-cm4-trm")
+            m[f"latency_ms_est.{what}.median"] = metric(cycles / clock_hz * 1e3, "ms", "estimate-cm4-trm")
+    return p

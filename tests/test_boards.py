@@ -47,7 +47,7 @@ def test_the_boards_of_the_design():
         assert name in boards
     assert boards["netduinoplus2"].backends == {"baremetal": "netduinoplus2"}
     assert boards["nrf52840"].backends["zephyr"] == "nrf52840dk/nrf52840"
-    assert boards["nrf52840"].flashing == {"pyocd_target": "nrf52840", "west_runner": "jlink"}
+    assert boards["nrf52840"].flashing == {"probe": "SEGGER J-Link", "pyocd_target": "nrf52840", "west_runner": "jlink"}
     assert boards["nrf52840"].emulators["renode"]["platform"] == "platforms/cpus/nrf52840.repl"
     assert not boards["qemu_cortex_m3"].fpu and not boards["qemu_cortex_m3"].dsp
     assert load_board("nrf52840dk/nrf52840").name == "nrf52840"
@@ -65,7 +65,8 @@ def test_missing_nested_field_names_it(tmp_path, monkeypatch, table, field):
         text = "\n".join(l for l in src.splitlines() if not l.startswith(f"{field} ="))
     (tmp_path / "nrf52840.toml").write_text(text)
     monkeypatch.setattr("workbench.boards.boards_dir", lambda: tmp_path)
-    with pytest.raises(WorkbenchError, match=rf"board nrf52840: board file nrf52840.toml is missing field '{table}.{field}'"):
+    missing = rf"board nrf52840: board file nrf52840.toml is missing field '{table}.{field}'"
+    with pytest.raises(WorkbenchError, match=missing):
         load_board("nrf52840")
 
 

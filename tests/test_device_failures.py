@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.errors import DeviceError
 from workbench.paths import project_root
 from workbench.targets.faults import FaultReport, Symbolizer, describe_fault
@@ -68,6 +68,7 @@ def _assert_reaped(target):
 
 
 @needs_qemu
+@slow
 def test_faulting_firmware_is_reported_with_symbol_and_cfsr(tmp_path_factory, basicmotions, qemu_targets):
     from workbench.pipeline import run_on_qemu
 
@@ -87,6 +88,7 @@ def test_faulting_firmware_is_reported_with_symbol_and_cfsr(tmp_path_factory, ba
 
 
 @needs_qemu
+@slow
 def test_silent_firmware_fails_within_the_timeout_and_qemu_is_reaped(tmp_path_factory, basicmotions,
                                                                     qemu_targets):
     from workbench.pipeline import run_on_qemu
@@ -103,6 +105,7 @@ def test_silent_firmware_fails_within_the_timeout_and_qemu_is_reaped(tmp_path_fa
 
 
 @needs_qemu
+@slow
 def test_emulator_killed_mid_session_is_noticed_at_once(tmp_path_factory, qemu_targets):
     from workbench.boards import load_board
     from workbench.link.client import DeviceLink, LinkClosed

@@ -1,7 +1,7 @@
 """Real boards: `workbench flash` finds (or does not find) a debug probe, and `workbench run --port`
 streams through a serial port. No probe or board is attached here: the probe side is tested on
-fake sysfs trees (named so), the serial side on QEMU's UART behind a pty standing in for the
-board's USB serial port."""
+fake sysfs trees and the serial port list on fake ``comports()`` entries (both named Fake...), the
+serial side on QEMU's UART behind a pty standing in for the board's USB serial port."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import re
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench import cli
 from workbench.boards import load_board
 from workbench.errors import WorkbenchError
@@ -21,6 +21,7 @@ from workbench.targets import hardware, probe
 
 
 def fake_usb_device(root, name, vid, pid, product="", serial=""):
+    """Fake: one USB device's folder as Linux sysfs shows it (idVendor, idProduct, product, serial)."""
     d = root / name
     d.mkdir(parents=True)
     (d / "idVendor").write_text(f"{vid:04x}\n")
@@ -94,13 +95,28 @@ def test_west_flash_uses_the_board_files_runner(tmp_path):
     assert probe.west_flash_command(load_board("stm32f4_disco"), tmp_path)[-1] == "openocd"
 
 
+@dataclass
+class FakeListPortInfo:
+    """Fake: the three fields of pyserial's ``ListPortInfo`` that ``find_serial_port`` reads (no board
+    is attached here, so ``comports()`` is replaced by a list of these)."""
+
+    device: str
+    vid: int | None
+    pid: int | None
+
+
+def fake_comports(ports):
+    """Fake: ``serial.tools.list_ports.comports`` answering ``ports``."""
+    return lambda: list(ports)
+
+
 def test_serial_port_found_by_usb_id(monkeypatch):
-    ports = [SimpleNamespace(device="/dev/ttyUSB0", vid=0x0403, pid=0x6001),
-             SimpleNamespace(device="/dev/ttyACM1", vid=0x1366, pid=0x1051),
-             SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None)]
-    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: ports)
+    ports = [FakeListPortInfo("/dev/ttyUSB0", 0x0403, 0x6001),
+             FakeListPortInfo("/dev/ttyACM1", 0x1366, 0x1051),
+             FakeListPortInfo("/dev/ttyS0", None, None)]
+    monkeypatch.setattr("serial.tools.list_ports.comports", fake_comports(ports))
     assert hardware.find_serial_port(load_board("nrf52840")) == "/dev/ttyACM1"
-    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: ports[:1])
+    monkeypatch.setattr("serial.tools.list_ports.comports", fake_comports(ports[:1]))
     with pytest.raises(WorkbenchError, match=r"no serial port of board nrf52840 found \(looked for USB ids 1366:\*\)"):
         hardware.find_serial_port(load_board("nrf52840"))
 
@@ -118,6 +134,7 @@ def _board_on_a_pty(built):
 
 
 @needs_qemu
+@slow
 def test_run_on_a_serial_port(basicmotions):
     """`run --port` end to end: the mps2 firmware under QEMU with its UART on a pty plays the board."""
     from workbench.models import modelfile
@@ -140,6 +157,7 @@ def test_run_on_a_serial_port(basicmotions):
 
 
 @needs_qemu
+@slow
 def test_board_flashed_with_the_other_arithmetic(basicmotions):
     """The board runs the model's float firmware, the run asks for int16: one line saying how to flash."""
     from workbench.errors import DeviceError

@@ -8,12 +8,14 @@ import os
 
 import pytest
 
+from tests.conftest import slow
 from tests.fuzz import fuzz
 
 SECONDS = int(os.environ.get("WORKBENCH_FUZZ_SECONDS", "30"))
 pytestmark = pytest.mark.skipif(fuzz.clang() is None, reason="needs clang-14 and libclang-rt-14-dev")
 
 
+@slow                    # each harness runs for SECONDS
 @pytest.mark.parametrize("name", sorted(fuzz.HARNESSES))
 def test_harness_finds_no_crash(name, tmp_path):
     exe = fuzz.build(name, tmp_path / "bin")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.link.faulty import ByteMangler, FaultSpec, FaultyLink
 from workbench.link.protocol import (P, BadFrame, FrameReader, Hello, cobs_decode, decode_frame, encode_frame,
@@ -114,7 +114,7 @@ frames = st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.binary(
 
 
 @given(frames, st.randoms(use_true_random=False), st.floats(0.0, 0.2))
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120)
 def test_reader_never_yields_a_frame_that_was_not_sent(sent, rnd, rate):
     """Damage the byte stream at random; every decoded frame is one of the sent frames, and a clean
     frame after the damage is always decoded (resynchronisation)."""
@@ -189,6 +189,7 @@ def _session(built, inputs, spec=None, timeout=None):
 
 
 @needs_qemu
+@slow
 def test_damaged_link_gives_the_clean_answers_exactly_once(built, basicmotions):
     """1 % drop + 1 % flip + 1 % duplicate in both directions: same logits, same instruction count for
     every full window and every brick, one computation per request (device counters)."""

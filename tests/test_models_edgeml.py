@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import slow
 from workbench.errors import WorkbenchError
 from workbench.models.edgeml import from_srnn2, from_srnn2_state_dict
 
@@ -85,6 +86,7 @@ def test_foreign_state_dict_is_refused():
         from_srnn2_state_dict({"fc.weight": torch.zeros(4, 8)}, "LSTM", 10, 100)
 
 
+@slow
 def test_cli_imports_an_srnn2_state_dict(SRNN2, tmp_path, basicmotions):
     """`workbench train --from-edgeml`: the model file gives SRNN2's logits on standardised test windows."""
     from tests.test_cli_errors import run_cli

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import slow
 from tests.test_cli_errors import assert_one_line_error, run_cli
-from workbench.commands.train import default_k, parse_cell_options
-from workbench.data import Dataset
+from workbench.commands.train import parse_cell_options
+from workbench.data import Dataset, align_to_window
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.models.modelfile import load
-from workbench.models.train import TrainConfig, accuracy, align_to_window, augment_batch, train
+from workbench.models.train import TrainConfig, accuracy, augment_batch, train
+from workbench.pipeline.training import default_k
 
 
 class Quiet:
@@ -112,6 +114,7 @@ def test_default_k():
     assert default_k(100) == 10 and default_k(99) == 9 and default_k(30) == 5
 
 
+@slow
 def test_cli_trains_any_cell_pair_with_options(tmp_path):
     out = tmp_path / "m.wbm"
     proc = run_cli("train", "--dataset", "BasicMotions", "--cells", "fastgrnn,durnn", "--hidden", "6,5", "--k", "20",

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
 from workbench.pipeline import export_and_build, host_logits, run_on_qemu
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 
 @pytest.fixture(scope="module")

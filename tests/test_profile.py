@@ -10,6 +10,7 @@ import pytest
 
 from tests.profile_samples import sample_profile, scaled
 from tests.test_cli_errors import assert_one_line_error, run_cli
+from workbench import cli
 from workbench.errors import WorkbenchError
 from workbench.profile import load_profile, validate, write_profile
 from workbench.profile.compare import compare, summary
@@ -34,8 +35,17 @@ def _set(p, path, value):
 
 # ---------- schema ----------
 
-def test_sample_is_valid(base):
-    validate(base, "x.json")
+def assert_accepted(p, tmp_path, capsys):
+    """The schema accepts ``p``: ``profile check`` says so (exit 0), and the file reads back equal."""
+    path = write_profile(p, tmp_path / "accepted.json")
+    assert cli.main(["profile", "check", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "1 profile(s) valid" in out.out and out.err == ""
+    assert load_profile(path) == p
+
+
+def test_sample_is_valid(base, tmp_path, capsys):
+    assert_accepted(base, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("path, value, words", [
@@ -56,14 +66,14 @@ def test_sample_is_valid(base):
     ("schema", "something-else", ["not a workbench profile"]),
     ("windows", {}, ["windows must be a list"]),
 ])
-def test_schema_violations_are_one_line_and_name_the_field(base, path, value, words):
+def test_schema_violations_are_one_line_and_name_the_field(base, path, value, words, tmp_path, capsys):
     p = copy.deepcopy(base)
     if path.startswith("metrics."):
         del p["metrics"][path[len("metrics."):]]
     else:
         _set(p, path, value)
     if words is None:
-        validate(p, "p.json")
+        assert_accepted(p, tmp_path, capsys)
         return
     with pytest.raises(WorkbenchError) as exc:
         validate(p, "p.json")
@@ -88,11 +98,11 @@ def test_bad_metrics(base, metric, words):
         assert w in str(exc.value)
 
 
-def test_extra_fields_are_allowed(base):
+def test_extra_fields_are_allowed(base, tmp_path, capsys):
     base["model"]["cell_options"] = [{}, {}]
     base["robustness"] = {"noise": 0.1}
     base["metrics"]["accuracy.int16"] = {"value": None, "unit": "fraction", "source": "device-output"}
-    validate(base, "p.json")
+    assert_accepted(base, tmp_path, capsys)
 
 
 # ---------- store ----------

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import needs_qemu
+from tests.conftest import needs_qemu, slow
 from workbench.models.modelfile import load
 from workbench.paths import build_dir
 from workbench.profile import load_profile
@@ -39,6 +39,7 @@ def test_manifest_names_committed_files():
         assert profile["target"]["counter"] == "qemu-plugin-instructions"
 
 
+@slow
 @pytest.mark.parametrize("baseline", BASELINES, ids=[b.name for b in BASELINES])
 def test_current_build_against_committed_baseline(baseline, tmp_path):
     # A true rebuild: nothing of an earlier build of this model is reused.
@@ -51,6 +52,7 @@ def test_current_build_against_committed_baseline(baseline, tmp_path):
     assert "gate passed" in gate.stdout
 
 
+@slow
 def test_gate_fails_a_six_percent_slower_build_and_passes_a_rebuild(tmp_path):
     base = BASELINES[0]
     shutil.rmtree(build_dir() / load(base.model).content_hash[:12], ignore_errors=True)

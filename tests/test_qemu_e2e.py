@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
 from workbench.pipeline import BuildOptions, export_and_build, host_logits, run_on_qemu
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,17 @@ def test_demo_cli_writes_a_complete_profile(tmp_path):
     for key in ("python", "torch", "arm-none-eabi-gcc", "qemu"):
         assert key in p["versions"]
     assert all(w["device_host_bitexact"] for w in p["windows"])
+    # Where the time goes: five stages that sum to the exact count of every full and streamed window, and a
+    # cycle estimate that says it is one.
+    for w in p["windows"]:
+        assert set(w["stages"]) == {"lower", "upper", "head", "io", "other"}
+        assert sum(w["stages"].values()) == w["cost"] and sum(w["stream_stages"].values()) == w["stream_cost"]
+    for stage in ("lower", "upper", "head", "io", "other"):
+        assert m[f"cost.stage.{stage}.median"]["source"] == "qemu-plugin-instructions"
+    for name, unit in (("cycles_est.full_window.median", "cycles"), ("cycles_est.stream_window.median", "cycles"),
+                       ("latency_ms_est.full_window.median", "ms"), ("latency_ms_est.stream_window.median", "ms")):
+        assert (m[name]["unit"], m[name]["source"]) == (unit, "estimate-cm4-trm")
+    assert p["extra"]["cycle_model"]["clock_hz"] == 25_000_000
     # The same seed again: identical counts and logits.
     out2 = tmp_path / "p2.json"
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "demo", "--out", str(out2)], capture_output=True,

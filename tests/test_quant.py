@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import tiny_model
+from tests.conftest import slow, tiny_model
 from workbench.build.host import HostKernel, build_host_library
 from workbench.errors import WorkbenchError
 from workbench.export.c import export_c, interleave_blocks
@@ -145,6 +145,7 @@ def test_plan_errors_are_one_line():
         quantize_model(mf, np.full((3, 100, 6), np.nan, np.float32))
 
 
+@slow                                   # three workbench processes
 def test_export_cli_q15_and_its_errors(tmp_path):
     import subprocess
     import sys

@@ -10,13 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import needs_qemu, tiny_model
+from tests.conftest import needs_qemu, slow, tiny_model
 from workbench.boards import load_board
 from workbench.models import modelfile
 from workbench.pipeline import (device_inputs, export_and_build, host_logits, host_sliding_logits, reference_logits,
                                 reference_sliding_logits, run_on_qemu, stream_of_windows)
 
-pytestmark = needs_qemu
+pytestmark = [needs_qemu, slow]
 
 
 @pytest.mark.parametrize("cells", [("lstm", "gru"), ("gru", "lstm")])
@@ -97,7 +97,7 @@ def test_core_benchmark_firmware_counts():
     # must not link the previous flags' objects (it once did: the portable build counted 7 pairs).
     for path, flags in (("dsp", ""), ("portable", "-DSHARNN_PORTABLE"), ("dsp again", "")):
         art = build_app(board, "bench", build_dir() / "test-bench", extra_cflags=flags)
-        counts[path] = QemuTarget(board, art.elf, workdir=art.elf.parent / "qemu").run_to_exit()
+        counts[path] = QemuTarget(board, art.elf).run_to_exit()
     assert counts["dsp again"] == counts["dsp"]
     # int16 shapes, (SMLAD build) the int8-weight experiment, then the float shapes
     assert len(counts["portable"]) == 5 + 8 and len(counts["dsp"]) == 7 + 8

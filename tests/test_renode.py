@@ -44,11 +44,14 @@ needs_renode = pytest.mark.skipif(not have_renode(), reason="needs Renode (renod
 
 @pytest.fixture
 def fake_renode(tmp_path):
+    """Fake: a Renode installation folder with the two platform files ``write_platform`` reads and a
+    ``renode`` script that does nothing (Renode is not installed here)."""
     root = tmp_path / "renode"
     (root / "platforms" / "cpus").mkdir(parents=True)
     (root / "platforms" / "boards").mkdir()
     (root / "platforms" / "cpus" / "nrf52840.repl").write_text(STOCK_CPU)
-    (root / "platforms" / "boards" / "dk.repl").write_text('using "platforms/cpus/nrf52840.repl"\n\nled0: Miscellaneous.LED @ gpio0 13\n')
+    (root / "platforms" / "boards" / "dk.repl").write_text('using "platforms/cpus/nrf52840.repl"\n\n'
+                                                         'led0: Miscellaneous.LED @ gpio0 13\n')
     exe = root / "renode"
     exe.write_text("#!/bin/sh\nexit 0\n")
     exe.chmod(0o755)
@@ -65,7 +68,8 @@ def test_platform_is_offline_with_a_dwt(fake_renode, tmp_path):
     assert "ApplySVD" in body and "@https" in body and "\n        ApplySVD" not in body    # kept as a comment only
     assert 'Tag <0x10000000, 0x10000FFF> "FICR"' in body and "easyDMA: true" in body
     resc = renode.write_script(board, tmp_path / "fw.elf", repl, tmp_path / "uart.pty", tmp_path / "out").read_text()
-    for line in ('mach create "nrf52840"', f"machine LoadPlatformDescription @{repl}", "sysbus.cpu PerformanceInMips 64",
+    for line in ('mach create "nrf52840"', f"machine LoadPlatformDescription @{repl}",
+                 "sysbus.cpu PerformanceInMips 64",
                  f'emulation CreateUartPtyTerminal "wb_uart" "{tmp_path / "uart.pty"}"',
                  "connector Connect sysbus.uart0 wb_uart", f"sysbus LoadELF @{tmp_path / 'fw.elf'}"):
         assert line in resc.splitlines()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_qemu
+from tests.conftest import needs_qemu, slow
 from tests.test_cli_errors import assert_one_line_error
 from workbench.errors import WorkbenchError
 from workbench.sweep import Config, expand_grid
 
-GRID = ["--k", "10,20", "--hidden", "8", "--cells", "gru,lstm", "--epochs", "2", "--limit", "3"]
+GRID = ["--k", "10", "20", "--hidden", "8", "--cells", "gru", "lstm", "--epochs", "2", "--limit", "3"]
 
 
 def workbench(*args, env=None, **kw):
@@ -57,11 +57,12 @@ def test_grid_levels_and_single_level_family():
 
 @pytest.mark.parametrize("args, words", [
     (["--k", "7"], ["k=7 does not divide the window of BasicMotions (T=100)"]),
-    (["--quantization", "f32,int16"], ["quantization 'int16' is not supported by this build", "have: f32"]),
-    (["--cells", "gru,nosuch"], ["cell 'nosuch' is unknown or has no C kernel in this build"]),
-    (["--board", "mps2-an386,nosuch"], ["unknown board 'nosuch'"]),
+    (["--quantization", "f32", "int16"], ["quantization 'int16' is not supported by this build", "have: f32"]),
+    (["--cells", "gru,transformer"], ["unknown cell 'transformer'"]),
+    (["--board", "mps2-an386", "nosuch"], ["unknown board 'nosuch'"]),
     (["--family", "cnn"], ["unknown family 'cnn'"]),
-    (["--k", "ten"], ["expected comma-separated integers"]),
+    (["--k", "ten"], ["--k ten: brick lengths must be integers"]),
+    (["--k", "10,20"], ["--k '10,20': one value per grid point; separate the values with spaces, e.g. --k 10 20"]),
     (["--workers", "0"], ["--workers must be at least 1"]),
     (["--engine", "local", "--scheduler", "tcp://127.0.0.1:1"], ["--scheduler applies to --engine dask only"]),
 ])
@@ -113,6 +114,7 @@ def local_sweep(tmp_path_factory):
 
 
 @needs_qemu
+@slow
 def test_local_sweep_needs_no_distributed_package_and_writes_a_profile_each(local_sweep):
     out, proc = local_sweep
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -128,6 +130,7 @@ def test_local_sweep_needs_no_distributed_package_and_writes_a_profile_each(loca
 
 
 @needs_qemu
+@slow
 def test_rerun_runs_only_missing_configurations(local_sweep, tmp_path):
     out, _ = local_sweep
     work = tmp_path / "resume"
@@ -146,9 +149,11 @@ def test_rerun_runs_only_missing_configurations(local_sweep, tmp_path):
 
 
 @needs_qemu
+@slow
 def test_interrupted_sweep_keeps_finished_profiles_and_resumes(tmp_path):
     out = tmp_path / "s"
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "sweep", *GRID, "--workers", "1", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "sweep", *GRID, "--workers", "1", "--out",
+                             str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob("*.json")):
@@ -157,7 +162,7 @@ def test_interrupted_sweep_keeps_finished_profiles_and_resumes(tmp_path):
     proc.send_signal(signal.SIGTERM)              # "kill it halfway"
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "sweep interrupted" in err and "rerun the same command" in err
+    assert "sweep interrupted" in err and "rerun the same command" in err and "error" not in err
     done = sorted(p.name for p in out.glob("*.json"))
     assert 1 <= len(done) < 4
     assert not list(out.glob(".*.json.*"))        # no half-written profile
@@ -168,6 +173,7 @@ def test_interrupted_sweep_keeps_finished_profiles_and_resumes(tmp_path):
 
 
 @needs_qemu
+@slow
 def test_dask_engine_on_a_two_worker_local_cluster_gives_identical_profiles(local_sweep, tmp_path):
     pytest.importorskip("distributed")
     out, _ = local_sweep
@@ -178,3 +184,20 @@ def test_dask_engine_on_a_two_worker_local_cluster_gives_identical_profiles(loca
     assert sorted(local) == sorted(dask) and len(dask) == 4
     for key in local:
         assert comparable(dask[key]) == comparable(local[key]), key
+
+
+@needs_qemu
+@pytest.mark.slow
+def test_int16_sweep_runs_the_cells_only_int16_has(tmp_path):
+    """The kernel table (workbench.models.families.KERNEL_CELLS) decides, not the float exporter's list:
+    minGRU runs in int16, so its sweep runs, and off a terminal each stage is a labelled line."""
+    out = tmp_path / "q15"
+    proc = workbench("sweep", "--cells", "mingru", "--quantization", "q15", "--hidden", "8", "--k", "10",
+                     "--epochs", "1", "--limit", "4", "--workers", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 run, 0 already done, 0 failed" in proc.stdout
+    assert "w1 sharnn mingru/mingru 8/8 k=10 q15 mps2-an386: build firmware for mps2-an386" in proc.stdout
+    (profile,) = profiles_of(out).values()
+    assert (profile["model"]["cells"], profile["model"]["quantization"]) == (["mingru", "mingru"], "q15")
+    assert profile["dataset"]["count"] == 4 and sorted(w["label"] for w in profile["windows"]) == [0, 1, 2, 3]
+    assert profile["metrics"]["agreement.device_reference"]["value"] == 1.0

@@ -7,15 +7,20 @@ Zephyr is on no package registry, so the build tests skip unless ZEPHYR_BASE nam
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.conftest import HAVE_ARM, tiny_model
+from tests.conftest import needs_qemu, tiny_model
 from workbench.boards import load_board
 from workbench.build import zephyr
 from workbench.errors import WorkbenchError
+from workbench.filesystem import plain_path
 from workbench.models import modelfile
 
 
@@ -27,8 +32,31 @@ def have_zephyr() -> bool:
     return "ZEPHYR_BASE" in os.environ
 
 
-needs_zephyr = pytest.mark.skipif(not (have_zephyr() and HAVE_ARM),
-                                  reason="needs a Zephyr workspace (ZEPHYR_BASE, west, a toolchain) and QEMU")
+_zephyr_workspace = pytest.mark.skipif(not have_zephyr(),
+                                       reason="needs a Zephyr workspace (ZEPHYR_BASE, west, a toolchain)")
+
+
+def needs_zephyr(test):
+    """A Zephyr build test: a Zephyr workspace, and arm-none-eabi-gcc/QEMU (so it carries ``qemu``)."""
+    return needs_qemu(_zephyr_workspace(test))
+
+
+@dataclass
+class FakeExportInfo:
+    """Fake: the two fields of ``workbench.export.c.ExportInfo`` that ``west_build_command`` reads,
+    without exporting a model."""
+
+    directory: str
+    quantization: str
+
+
+def write_fake_west(folder):
+    """Fake: a ``west`` that exits 1 for every command, so the workspace check gets past "west on PATH"
+    and reaches the toolchain checks. Returns the folder to put on PATH."""
+    folder.mkdir()
+    (folder / "west").write_text("#!/bin/sh\n# fake west (tests/test_zephyr.py)\nexit 1\n")
+    (folder / "west").chmod(0o755)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +85,8 @@ def test_workspace_errors(tmp_path):
     with pytest.raises(WorkbenchError, match=r"ZEPHYR_BASE=.* is not a Zephyr tree \(no VERSION file there\)"):
         zephyr.find_workspace({"ZEPHYR_BASE": str(tmp_path), "PATH": "/usr/bin:/bin"})
     (tmp_path / "VERSION").write_text("VERSION_MAJOR = 4\nVERSION_MINOR = 1\nPATCHLEVEL = 0\n")
-    west_dir = tmp_path / "bin"
-    west_dir.mkdir()
-    (west_dir / "west").write_text("#!/bin/sh\nexit 1\n")
-    (west_dir / "west").chmod(0o755)
-    env = {"ZEPHYR_BASE": str(tmp_path), "PATH": str(west_dir), "HOME": str(tmp_path)}
+    fake_west_dir = write_fake_west(tmp_path / "fake-west-bin")
+    env = {"ZEPHYR_BASE": str(tmp_path), "PATH": str(fake_west_dir), "HOME": str(tmp_path)}
     with pytest.raises(WorkbenchError, match=r"no toolchain for Zephyr: install the Zephyr SDK .* "
                                              r"ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb GNUARMEMB_TOOLCHAIN_PATH=/usr"):
         zephyr.find_workspace(env)
@@ -73,12 +98,13 @@ def test_workspace_errors(tmp_path):
 
 def test_west_build_command_passes_module_and_model(tmp_path):
     ws = zephyr.Workspace(tmp_path, "west", "4.1.0", "gnuarmemb")
-    info = type("Info", (), {"directory": str(tmp_path / "export"), "quantization": "f32"})()
+    info = FakeExportInfo(directory=str(tmp_path / "export"), quantization="f32")
     cmd = zephyr.west_build_command(ws, "nrf52840dk/nrf52840", info, tmp_path / "out")
-    assert cmd[:7] == ["west", "build", "-p", "auto", "-b", "nrf52840dk/nrf52840", "-d"]
-    assert cmd[cmd.index("-s") + 1] == str(zephyr.app_dir())
-    assert f"-DZEPHYR_EXTRA_MODULES={zephyr.module_dir()}" in cmd
-    assert f"-DWB_MODEL_DIR={tmp_path / 'export'}" in cmd and "-DWB_QUANT=f32" in cmd
+    assert cmd[:8] == ["west", "build", "--no-sysbuild", "-p", "auto", "-b", "nrf52840dk/nrf52840", "-d"]
+    # Paths as plain_path gives them: unchanged, or an alias where the checkout's path has a space or a comma.
+    assert cmd[cmd.index("-s") + 1] == plain_path(zephyr.app_dir())
+    assert f"-DZEPHYR_EXTRA_MODULES={plain_path(zephyr.module_dir())}" in cmd
+    assert f"-DWB_MODEL_DIR={plain_path(tmp_path / 'export')}" in cmd and "-DWB_QUANT=f32" in cmd
     assert "-DCONFIG_SHARNN_PORTABLE=n" in cmd
     info.quantization = "q15"
     cmd = zephyr.west_build_command(ws, "mps2/an386", info, tmp_path / "out", portable=True)
@@ -146,12 +172,29 @@ def test_zephyr_app_equals_host_and_bare_metal(model, basicmotions, board_name):
         assert [w.logits.tobytes() for w in bare.windows] == [w.logits.tobytes() for w in session.windows]
 
 
+def sysbuild_workspace_config(tmp_path) -> Path:
+    """A copy of the workspace's west configuration with `west config build.sysbuild true` (the nRF
+    Connect SDK's default), for WEST_CONFIG_LOCAL: the shared workspace itself is left as it is."""
+    base = Path(os.environ["ZEPHYR_BASE"])
+    local = next((d / ".west" / "config" for d in (base, *base.parents) if (d / ".west" / "config").is_file()), None)
+    config = tmp_path / "west-config"
+    config.write_text(local.read_text() if local else "")
+    subprocess.run(["west", "config", "--local", "build.sysbuild", "true"], check=True,
+                   env=dict(os.environ, WEST_CONFIG_LOCAL=str(config)))
+    assert "sysbuild = true" in config.read_text()
+    return config
+
+
 @needs_zephyr
-def test_zephyr_builds_for_the_nrf52840dk(model):
+def test_zephyr_builds_for_the_nrf52840dk_also_under_sysbuild(model, tmp_path, monkeypatch):
+    """With `west config build.sysbuild true` the -D options would stay with sysbuild and the image
+    land in a subfolder; the backend builds with --no-sysbuild, so the build succeeds as before."""
     from workbench.pipeline import export_and_build
 
+    monkeypatch.setenv("WEST_CONFIG_LOCAL", str(sysbuild_workspace_config(tmp_path)))
     board = load_board("nrf52840")
-    built = export_and_build(model, board, "zephyr")
+    built = export_and_build(model, board, "zephyr", root=tmp_path / "build")
+    assert not (built.artifact.elf.parent.parent / "domains.yaml").exists()      # not a sysbuild build
     config = (built.artifact.elf.parent / ".config").read_text()
     for line in ("CONFIG_SHARNN=y", "CONFIG_CORTEX_M_DWT=y", "CONFIG_FPU=y", "CONFIG_UART_INTERRUPT_DRIVEN=y"):
         assert line in config
@@ -208,3 +251,170 @@ def test_zephyr_every_family_equals_host_and_bare_metal(cells, options, quant, b
     for i, (w, b) in enumerate(zip(session.windows, bare.windows)):
         assert w.logits.tobytes() == want[i].tobytes() == b.logits.tobytes()
         assert w.stream_logits.tobytes() == w.logits.tobytes()
+
+
+@needs_zephyr
+def test_stm32f4_disco_builds_with_its_fpu(model, tmp_path):
+    """The board file says fpu = true: the build has CONFIG_FPU (and the DWT for cycle counts)."""
+    from workbench.pipeline import export_and_build
+
+    built = export_and_build(model, load_board("stm32f4_disco"), "zephyr", root=tmp_path)
+    config = (built.artifact.elf.parent / ".config").read_text()
+    for line in ("CONFIG_FPU=y", "CONFIG_CORTEX_M_DWT=y", "CONFIG_SHARNN=y"):
+        assert line in config
+    print("stm32f4_disco .config:", ", ".join(l for l in config.splitlines() if l.startswith(("CONFIG_FPU=",
+                                                                                              "CONFIG_CORTEX_M_DWT="))))
+
+
+# -- a fault on a board: a fault frame, then a reboot ------------------------------------------------------
+GLUE = Path(__file__).parent / "fixtures" / "misbehaving_glue" / "wb_model_misbehave.c"
+
+
+@pytest.fixture(scope="module")
+def faulting_zephyr(model, tmp_path_factory):
+    """The runner with a glue whose first inference executes an undefined instruction, built as for a
+    board (no semihosting: a fault reboots)."""
+    from workbench.build import zephyr as zb
+    from workbench.export.c import export_c
+    from workbench.pipeline import Built
+
+    board = load_board("mps2-an386")
+    root = tmp_path_factory.mktemp("zephyr-fault")
+    info = export_c(model, root / "export")
+    art = zb.build(board, info, root / "mps2-zephyr", extra=(f"-DWB_GLUE_SRC={GLUE}", "-DEXTRA_CFLAGS=-DWB_TEST_MODE=1",
+                                                                "-DCONFIG_WB_EXIT_SEMIHOSTING=n"))
+    return board, Built(model, info, art, root)
+
+
+@needs_zephyr
+def test_zephyr_fault_is_a_frame_then_a_reboot(faulting_zephyr, basicmotions):
+    """Under QEMU: the first inference faults; the host hears a fault frame (UsageFault UNDEFINSTR,
+    CFSR as the core set it) within 2 s, and the device answers HELLO again (it rebooted)."""
+    import time
+
+    from workbench.link.client import DeviceFault, DeviceLink
+    from workbench.link.protocol import P
+    from workbench.targets.faults import describe_fault_frame
+    from workbench.targets.qemu import QemuTarget
+
+    board, built = faulting_zephyr
+    window = np.ascontiguousarray(basicmotions[1].x[0], dtype="<f4").tobytes()
+    with QemuTarget(board, built.artifact.elf, use_plugin=False, workdir=built.root / "qemu") as target:
+        port = target.start()
+        link = DeviceLink(port, timeout=10.0, alive=target.alive)
+        link.hello()
+        link.write_input(window, context="window 0")
+        t0 = time.monotonic()
+        with pytest.raises(DeviceFault) as e:
+            link.request(P.REQ_INFER, context="window 0")           # the inference that faults
+        took = time.monotonic() - t0
+        text = describe_fault_frame(e.value.fault, built.artifact.elf)
+        print(f"fault frame {took:.3f} s after the INFER request: {text}")
+        assert took < 2.0
+        # Zephyr enables the UsageFault handler: no escalation to HardFault as on the bare-metal port.
+        assert text.startswith("UsageFault (UsageFault: UNDEFINSTR (undefined instruction)) at pc=0x")
+        assert " wb_model_infer+0x" in text and "CFSR=0x00010000" in text and "Zephyr: Arm fault code" in text
+        assert link.hello().model_hash == built.model.content_hash[:16]       # rebooted: answering again
+        port.close()
+
+
+@needs_zephyr
+def test_zephyr_fault_on_a_board_is_one_line_without_emulator(faulting_zephyr, basicmotions):
+    """The same firmware behind a pty, as a board on its USB serial port: `run --port`'s message is one
+    line with the fault, the function, CFSR and the reboot, and no word of an emulator (the time
+    printed includes uploading the window: QEMU's UART takes ~2 KB/s here)."""
+    import re
+    import time
+
+    from workbench.errors import DeviceError
+    from workbench.pipeline import run_on_target, target_factory
+    from workbench.targets.qemu import qemu_binary
+
+    board, built = faulting_zephyr
+    qemu = subprocess.Popen([qemu_binary(), "-M", "mps2-an386", "-cpu", "cortex-m4", "-nodefaults", "-display",
+                             "none", "-monitor", "none", "-serial", "pty", "-kernel", str(built.artifact.elf)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        pty = re.search(r"redirected to (/dev/pts/\d+)", qemu.stdout.readline()).group(1)
+        t0 = time.monotonic()
+        with pytest.raises(DeviceError) as e:
+            run_on_target(target_factory(board, port=pty)(built), built, basicmotions[1].x[:1])
+        took = time.monotonic() - t0
+    finally:
+        qemu.kill()
+        qemu.wait()
+    msg = str(e.value)
+    print(f"run --port failed after {took:.2f} s: {msg}")
+    assert "\n" not in msg and "emulator" not in msg and "QEMU" not in msg
+    assert msg.startswith("device fault: UsageFault (UsageFault: UNDEFINSTR (undefined instruction)) at pc=")
+    assert " wb_model_infer+0x" in msg and "CFSR=0x00010000" in msg and msg.endswith("; the device rebooted")
+
+
+# -- the module's sample: raw samples in, classes out, in an application of one's own ------------------------
+def _recording(path: Path, stream: np.ndarray) -> Path:
+    rows = ",\n".join("{ " + ", ".join(float(v).hex() + "f" for v in row) + " }" for row in stream)
+    path.write_text(f"static const float recording[][{stream.shape[1]}] = {{\n{rows}\n}};\n")
+    return path
+
+
+def _run_sample(elf: Path, out: Path, timeout: float = 120.0) -> list[str]:
+    import time
+
+    from workbench.targets.qemu import qemu_binary
+
+    qemu = subprocess.Popen([qemu_binary(), "-M", "mps2-an386", "-cpu", "cortex-m4", "-nodefaults", "-display",
+                             "none", "-monitor", "none", "-serial", f"file:{out}", "-kernel", str(elf)])
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and "done:" not in (out.read_text() if out.exists() else ""):
+            time.sleep(0.2)
+    finally:
+        qemu.kill()
+        qemu.wait()
+    return out.read_text().splitlines()
+
+
+@needs_zephyr
+@pytest.mark.parametrize("quant", ["f32", "q15"])
+def test_sample_classifies_raw_samples_as_the_host_does(model, basicmotions, tmp_path, quant):
+    """firmware/sharnn/samples/classify on mps2/an386 under QEMU: three BasicMotions test windows of
+    raw float samples, end to end, brick by brick through wb_net_input() and the streaming kernel;
+    every logit it prints equals the host kernel's on the host's own device inputs, bit for bit."""
+    from workbench.build import zephyr as zb
+    from workbench.export.c import export_c
+    from workbench.pipeline import Built, host_sliding_logits, quantize, stream_of_windows
+
+    board = load_board("mps2-an386")
+    train, test = basicmotions
+    qm = quantize(model, quant, train.x)
+    info = export_c(model, tmp_path / "export", qm)
+    raw = np.ascontiguousarray(test.x[:3], dtype=np.float32)
+    rec = _recording(tmp_path / "recording.h", stream_of_windows(raw))
+    art = zb.build(board, info, tmp_path / "sample", source=zb.sample_dir(), extra=(f"-DSAMPLE_RECORDING={rec}",))
+    lines = _run_sample(art.elf, tmp_path / "uart.txt")
+    print("\n".join(lines[:4] + ["..."] + lines[-2:]))
+    kind = "float32" if quant == "f32" else "int16"
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith("sharnn classify:")):]   # after the banner
+    assert lines[0] == f"sharnn classify: T=100 k=10 D=6, 4 classes, {kind}"
+    assert lines[-1] == "done: 30 bricks"
+    printed = (re.match(r"brick (\d+): class \d+ .*logits((?: [0-9a-f]{8})+)$", line) for line in lines)
+    got = {int(m.group(1)): m.group(2).split() for m in printed if m}
+    built = Built(model, info, art, tmp_path, quant=qm)
+    inputs = raw if qm is None else qm.quantize_inputs(raw)          # what the runner would be sent
+    host = host_sliding_logits(built, stream_of_windows(inputs))
+    expected = {i: [f"{v:08x}" for v in np.asarray(h).view("<u4")] for i, h in enumerate(host) if h is not None}
+    assert sorted(got) == list(range(9, 30)) and got == expected
+
+
+@needs_zephyr
+def test_sample_builds_for_the_nrf52840dk(model, basicmotions, tmp_path):
+    """The same sample, int16, for the nRF52840-DK (build only: no board here), with its synthetic sensor."""
+    from workbench.build import zephyr as zb
+    from workbench.export.c import export_c
+    from workbench.pipeline import quantize
+
+    info = export_c(model, tmp_path / "export", quantize(model, "q15", basicmotions[0].x))
+    art = zb.build(load_board("nrf52840"), info, tmp_path / "sample", source=zb.sample_dir())
+    config = (art.elf.parent / ".config").read_text()
+    assert "CONFIG_SHARNN=y" in config and "CONFIG_FPU=y" in config
+    assert art.memory.flash_weights == info.weight_bytes and (art.elf.parent / "zephyr.hex").is_file()

@@ -6,9 +6,10 @@ board and the field.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from workbench.errors import WorkbenchError
 from workbench.paths import boards_dir
@@ -39,12 +40,18 @@ class Board:
     energy: dict
     aliases: list[str] = field(default_factory=list)
     description: str = ""
+    cores: int = 1           # cores a firmware can run an inference on (workbench run --cores)
     path: Path | None = None
     extra: dict = field(default_factory=dict)
 
     @property
     def qemu(self) -> dict | None:
         return self.emulators.get("qemu")
+
+    @property
+    def runs_micropython(self) -> bool:
+        """A MicroPython board: the model goes there as files, runs through the REPL (no firmware build)."""
+        return "micropython" in self.backends
 
     @property
     def default_backend(self) -> str:
@@ -83,8 +90,8 @@ def _parse(path: Path) -> Board:
         raise WorkbenchError(f"board file {path.name}: name '{data['name']}' does not match the file name")
     if data["cycle_counter"] not in CYCLE_COUNTERS:
         raise WorkbenchError(f"board {board}: cycle_counter must be one of {', '.join(CYCLE_COUNTERS)}")
-    for key in ("clock_hz", "ram_bytes", "flash_bytes"):
-        if not isinstance(data[key], int) or data[key] <= 0:
+    for key in ("clock_hz", "ram_bytes", "flash_bytes", "cores"):
+        if key in data and (not isinstance(data[key], int) or data[key] <= 0):
             raise WorkbenchError(f"board {board}: field '{key}' must be a positive integer")
     known = {f for f in Board.__dataclass_fields__ if f not in ("path", "extra")}
     return Board(**{k: v for k, v in data.items() if k in known}, path=path,

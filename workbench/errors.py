@@ -21,3 +21,10 @@ class DeviceError(WorkbenchError):
     """The device or emulator misbehaved (crash, silence, protocol failure)."""
 
     exit_code = 3
+
+
+class Interrupted(WorkbenchError):
+    """The user stopped the work (Ctrl-C, SIGTERM); the message says what was kept. Not an error of
+    theirs: the CLI prints it without 'error:' and exits 130."""
+
+    exit_code = 130

@@ -21,8 +21,21 @@ typedef struct {
     uint8_t input_elem_bytes;
     uint8_t output_elem_bytes;
     uint8_t caps;             /* WB_CAP_* the glue supports (infer, stream, dsp, fpu) */
-    uint32_t state_bytes;     /* static RAM of the model: stream ring + scratch */
+    uint32_t state_bytes;     /* static RAM of the model: stream ring + scratch (+ core 1's buffers) */
+    uint8_t cores;            /* cores an inference runs on (WB_CORES) */
+    uint8_t core0_bricks;     /* two cores: bricks of a window on core 0 (wb_parallel.h) */
 } wb_model_info_t;
+
+#ifndef WB_CORES
+#define WB_CORES 1
+#endif
+#if WB_CORES == 2
+#include "wb_parallel.h"
+#define WB_MODEL_CORE0_BRICKS                                                                              \
+    WB_PAR_CORE0_BRICKS(WB_MODEL_WINDOW / WB_MODEL_K, WB_MODEL_K * WB_MODEL_STEP_MACS_LOWER, WB_MODEL_STEP_MACS_UPPER)
+#else
+#define WB_MODEL_CORE0_BRICKS 0
+#endif
 
 extern const wb_model_info_t wb_model_info;
 
@@ -36,7 +49,7 @@ extern const wb_model_info_t wb_model_info;
         .input_dtype = (in_dtype), .output_dtype = (out_dtype), .input_elem_bytes = (in_bytes),  \
         .output_elem_bytes = (out_bytes),                                                        \
         .caps = WB_CAP_INFER | (WB_MODEL_LEVELS == 2 ? WB_CAP_STREAM : 0) | (extra_caps),        \
-        .state_bytes = (state),                                                                  \
+        .state_bytes = (state), .cores = WB_CORES, .core0_bricks = WB_MODEL_CORE0_BRICKS,          \
     }
 
 void wb_model_init(void);

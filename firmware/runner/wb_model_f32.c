@@ -11,17 +11,36 @@ float wb_model_scratch[WB_MODEL_SCRATCH_LEN];   /* global: the ELF reports its s
 float wb_model_stream_ring[WB_MODEL_STREAM_LEN];
 static sharnn_f32_stream_t stream;
 
+#if WB_CORES == 2
+#define WB_PAR_ELEM float
+#define WB_PAR_WORD float
+#define WB_PAR_OUT float
+#define WB_PAR_BRICKS sharnn_f32_bricks
+#define WB_PAR_UPPER_STEP sharnn_f32_upper_step
+#include "wb_model_parallel.h"
+#else
+#define WB_PAR_STATE_BYTES 0u
+#endif
+
 const wb_model_info_t wb_model_info = WB_MODEL_INFO_INIT(WB_DTYPE_F32, WB_DTYPE_F32, 4, 4, 0,
-                                                        sizeof wb_model_scratch + sizeof wb_model_stream_ring);
+                                                        sizeof wb_model_scratch + sizeof wb_model_stream_ring +
+                                                            WB_PAR_STATE_BYTES);
 
 void wb_model_init(void)
 {
     sharnn_f32_stream_init(&stream, wb_model_stream_ring);
+#if WB_CORES == 2
+    wb_par_init(&par_plan);
+#endif
 }
 
 void wb_model_infer(const void *window, void *logits)
 {
+#if WB_CORES == 2
+    par_infer(window, logits);
+#else
     sharnn_f32_infer(&wb_net, (const float *)window, (float *)logits, wb_model_scratch);
+#endif
 }
 
 int wb_model_stream_push(const void *brick, void *logits)

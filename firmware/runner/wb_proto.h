@@ -24,15 +24,36 @@
 #define WB_MAX_ENCODED (WB_MAX_FRAME + WB_MAX_FRAME / 254u + 2u) /* COBS overhead + delimiter */
 
 /* Requests (host -> device). Responses use type | WB_RESPONSE. */
-#define WB_REQ_HELLO 0x01   /* -> wb_hello_t fields, see wb_runner.c */
+#define WB_REQ_HELLO 0x01   /* -> the HELLO answer below */
 #define WB_REQ_WRITE 0x02   /* offset:u32, bytes -> offset:u32, len:u16 (into the input staging buffer) */
-#define WB_REQ_INFER 0x03   /* run the full window in staging -> wb_result */
+#define WB_REQ_INFER 0x03   /* run the full window in staging -> a result (below) */
 #define WB_REQ_STREAM 0x04  /* [offset:u32] push the k steps at staging+offset (default 0) -> result */
 #define WB_REQ_STATS 0x05   /* -> counters */
 #define WB_REQ_RESET 0x06   /* empty the stream ring (counters keep counting) */
 #define WB_REQ_EXIT 0x07    /* code:u8 -> ack, then the port stops (emulators exit with code) */
+#define WB_REQ_STAGES 0x08  /* -> count:u8, reserved:u8[3], count x u32: the last inference's counter ticks
+                               per stage (lower, upper, head, io, other, checkpoints); --breakdown firmware */
 #define WB_RESPONSE 0x80
 #define WB_RSP_ERROR 0xFF
+#define WB_RSP_FAULT 0xFE   /* device -> host, unsolicited, seq 0: the core faulted (payload below); then the
+                               device reboots (hardware) or ends the emulator */
+
+/* Fault report: WB_FAULT_WORDS little-endian u32: exception number (IPSR), pc, lr, cfsr, hfsr, mmfar, bfar,
+ * and the OS's reason code (Zephyr's fatal error reason; WB_FAULT_NO_REASON where there is none). */
+#define WB_FAULT_WORDS 8u
+#define WB_FAULT_NO_REASON 0xFFFFFFFF
+
+/* HELLO answer (little-endian): version:u8, kernel major:u8, minor:u8, caps:u8, max payload:u16, T:u16, D:u16,
+ * k:u16, classes:u16, levels:u8, input dtype:u8, output dtype:u8, counter kind:u8, cores:u8, core 0's bricks:u8,
+ * counter hz:u32, stack size:u32, model state bytes:u32, staging bytes:u32 (WB_HELLO_HASH bytes in all),
+ * then the model hash, the board name's length and the board name. */
+#define WB_HELLO_HASH 36u          /* offset of the model hash (8 bytes) */
+#define WB_HELLO_BOARD_LEN 44u     /* offset of the board name's length (u8) */
+#define WB_HELLO_BOARD 45u         /* offset of the board name */
+#define WB_HELLO_BOARD_MAX 64u     /* longest board name sent */
+
+/* Result of INFER/STREAM: valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32, then the logits. */
+#define WB_RESULT_HEADER 12u
 
 /* Error codes carried by WB_RSP_ERROR. */
 #define WB_ERR_CRC 1          /* frame failed its CRC: the host retransmits */
@@ -49,6 +70,7 @@
 #define WB_CAP_FPU 0x08u
 #define WB_CAP_EXIT 0x10u
 #define WB_CAP_STACK_PAINT 0x20u
+#define WB_CAP_STAGES 0x40u   /* stage checkpoints built in (--breakdown): WB_REQ_STAGES answers */
 
 /* Element types of inputs and outputs. */
 #define WB_DTYPE_F32 0

@@ -22,16 +22,24 @@
 #include "wb_port.h"
 #include "wb_proto.h"
 #include "wb_runner.h"
+#include "wb_stage.h"
 
-#define RESULT_HEADER 12u  /* valid:u8, reserved:u8[3], counter ticks:u32, stack bytes:u32 */
-#define HELLO_BOARD_MAX 64u
+/* STATS: eight counters; two cores add core 1's peak stack and stack size. */
+#define STATS_WORDS (WB_CORES == 2 ? 10u : 8u)
 
 /* Every answer must fit the response buffer: a model whose logits do not is refused at compile time. */
 #ifdef WB_MODEL_OUTPUT_BYTES
-_Static_assert(RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
+_Static_assert(WB_RESULT_HEADER + WB_MODEL_OUTPUT_BYTES <= WB_MAX_PAYLOAD, "logits do not fit one answer frame");
 #endif
-_Static_assert(45u + HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
-_Static_assert(32u <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
+_Static_assert(WB_HELLO_BOARD + WB_HELLO_BOARD_MAX <= WB_MAX_PAYLOAD, "HELLO does not fit one answer frame");
+_Static_assert(4u * STATS_WORDS <= WB_MAX_PAYLOAD, "STATS does not fit one answer frame");
+_Static_assert(4u + 4u * (WB_STAGE_COUNT + 1u) <= WB_MAX_PAYLOAD, "STAGES does not fit one answer frame");
+
+#if defined(WB_BREAKDOWN)
+#define STAGE_CAPS WB_CAP_STAGES
+#else
+#define STAGE_CAPS 0u
+#endif
 
 static wb_rx_t rx;
 static wb_frame_t req;
@@ -67,14 +75,14 @@ static uint16_t hello(void)
     const wb_model_info_t *m = &wb_model_info;
     const char *board = wb_port_board();
     size_t blen = strlen(board);
-    if (blen > HELLO_BOARD_MAX) {
-        blen = HELLO_BOARD_MAX;
+    if (blen > WB_HELLO_BOARD_MAX) {
+        blen = WB_HELLO_BOARD_MAX;
     }
-    memset(rsp, 0, 45);
+    memset(rsp, 0, WB_HELLO_BOARD);
     rsp[0] = WB_PROTO_VERSION;
     rsp[1] = SHARNN_VERSION_MAJOR;
     rsp[2] = SHARNN_VERSION_MINOR;
-    rsp[3] = (uint8_t)(m->caps | wb_port_caps());
+    rsp[3] = (uint8_t)(m->caps | wb_port_caps() | STAGE_CAPS);
     put_u16(rsp + 4, WB_MAX_PAYLOAD);
     put_u16(rsp + 6, m->window);
     put_u16(rsp + 8, m->input_dim);
@@ -84,26 +92,31 @@ static uint16_t hello(void)
     rsp[15] = m->input_dtype;
     rsp[16] = m->output_dtype;
     rsp[17] = wb_port_counter_kind();
+    rsp[18] = m->cores;
+    rsp[19] = m->core0_bricks;
     put_u32(rsp + 20, wb_port_counter_hz());
     put_u32(rsp + 24, (uint32_t)wb_port_stack_size());
     put_u32(rsp + 28, m->state_bytes);
     put_u32(rsp + 32, (uint32_t)sizeof staging);
-    memcpy(rsp + 36, m->hash, 8);
-    rsp[44] = (uint8_t)blen;
-    memcpy(rsp + 45, board, blen);
-    return (uint16_t)(45 + blen);
+    memcpy(rsp + WB_HELLO_HASH, m->hash, WB_HELLO_BOARD_LEN - WB_HELLO_HASH);
+    rsp[WB_HELLO_BOARD_LEN] = (uint8_t)blen;
+    memcpy(rsp + WB_HELLO_BOARD, board, blen);
+    return (uint16_t)(WB_HELLO_BOARD + blen);
 }
 
 /* Run one inference (full window, or a stream push of the brick at `brick_offset` bytes into
  * staging) between the counters and the stack paint. */
 static uint16_t run_measured(int stream_push, uint32_t brick_offset)
 {
-    uint8_t *logits = rsp + RESULT_HEADER;
+    uint8_t *logits = rsp + WB_RESULT_HEADER;
     uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
     int valid = 1;
 
     wb_port_stack_paint();
     uint32_t t0 = wb_port_counter();
+#if defined(WB_BREAKDOWN)
+    wb_stage_window_begin(t0);
+#endif
     wb_count_begin();
     if (stream_push) {
         valid = wb_model_stream_push((const uint8_t *)staging + brick_offset, logits);
@@ -112,6 +125,9 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
     }
     wb_count_end();
     uint32_t t1 = wb_port_counter();
+#if defined(WB_BREAKDOWN)
+    wb_stage_window_end(t1);
+#endif
 
     uintptr_t low = wb_port_stack_low_water();
     uint32_t used = (low != 0 && low < frame) ? (uint32_t)(frame - low) : 0;
@@ -126,7 +142,7 @@ static uint16_t run_measured(int stream_push, uint32_t brick_offset)
     rsp[1] = rsp[2] = rsp[3] = 0;
     put_u32(rsp + 4, t1 - t0);
     put_u32(rsp + 8, used);
-    return (uint16_t)(RESULT_HEADER + out_bytes);
+    return (uint16_t)(WB_RESULT_HEADER + out_bytes);
 }
 
 /* A frame behind its resynchronising 0x00. */
@@ -210,12 +226,32 @@ static void handle(const wb_frame_t *f)
         break;
     }
     case WB_REQ_STATS: {
-        const uint32_t v[8] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
-                                stats.infers, stats.streams, stats.stack_peak, (uint32_t)wb_port_stack_size() };
-        for (unsigned i = 0; i < 8; i++) {
+        const uint32_t v[STATS_WORDS] = { stats.frames_ok, stats.crc_errors, stats.frame_errors, stats.duplicates,
+                                          stats.infers, stats.streams, stats.stack_peak,
+                                          (uint32_t)wb_port_stack_size(),
+#if WB_CORES == 2
+                                          wb_par_core1_stack_peak(), (uint32_t)wb_par_core1_stack_size(),
+#endif
+        };
+        for (unsigned i = 0; i < STATS_WORDS; i++) {
             put_u32(rsp + 4 * i, v[i]);
         }
-        n = 32;
+        n = 4u * STATS_WORDS;
+        break;
+    }
+    case WB_REQ_STAGES: {
+#if defined(WB_BREAKDOWN)
+        const uint32_t *c = wb_stage_cycles();
+        rsp[0] = (uint8_t)(WB_STAGE_COUNT + 1u);
+        rsp[1] = rsp[2] = rsp[3] = 0;
+        for (unsigned i = 0; i <= WB_STAGE_COUNT; i++) {
+            put_u32(rsp + 4 + 4 * i, c[i]);
+        }
+        n = (uint16_t)(4u + 4u * (WB_STAGE_COUNT + 1u));
+#else
+        type = WB_RSP_ERROR;
+        n = error_payload(WB_ERR_UNSUPPORTED, f->type, 0);
+#endif
         break;
     }
     case WB_REQ_RESET:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 @dataclass
 class MemoryReport:
-    """Static sizes read from the ELF (bytes). ``model_state`` is the model's static buffers."""
+    """Static sizes read from the ELF (bytes). ``model_state`` is the model's static buffers;
+    ``ram_stack_core1`` is the part of ``ram_stack_reserved`` that is a second core's stack."""
 
     flash_code: int
     flash_weights: int
@@ -17,6 +18,7 @@ class MemoryReport:
     ram_stack_reserved: int
     model_state: int
     symbols: dict = field(default_factory=dict)
+    ram_stack_core1: int = 0
 
     @property
     def flash_total(self) -> int:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.build import cache
 from workbench.errors import WorkbenchError
 from workbench.export.c import ExportInfo
+from workbench.filesystem import locked, storage_trouble
 from workbench.paths import firmware_dir
 
 CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-Wall", "-Wextra", "-fvisibility=default"]
@@ -44,17 +46,26 @@ def build_host_library(info: ExportInfo, out_dir: Path, extra_cflags: list[str] 
     headers = sorted((fw / "sharnn" / "include").glob("*.h")) + sorted((fw / "sharnn" / "src").glob("*.h"))
     for p in srcs + headers + sorted((fw / "runner").glob("*.h")) + [Path(info.directory) / "wb_model_config.h"]:
         h.update(p.read_bytes())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lib = out_dir / f"libwbmodel-{h.hexdigest()[:12]}.so"
-    if lib.exists():
+    inputs = h.hexdigest()
+    lib = out_dir / f"libwbmodel-{inputs[:12]}.so"
+    if cache.intact(lib, inputs):      # verified before every load: a truncated .so is a SIGBUS in ctypes
         return lib
-    tmp = lib.with_suffix(".tmp.so")
-    proc = subprocess.run([host_compiler(), *flags, "-o", str(tmp), *map(str, srcs), "-lm"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip()[:200])
-        raise WorkbenchError(f"host build of the kernel failed: {first}")
-    os.replace(tmp, lib)
+    with locked(out_dir, "host build folder"):
+        if cache.intact(lib, inputs):  # another run built it while this one waited
+            return lib
+        tmp = out_dir / f".{lib.name}.{os.getpid()}.tmp"
+        try:
+            proc = subprocess.run([host_compiler(), *flags, "-o", str(tmp), *map(str, srcs), "-lm"],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip()[:200])
+                storage = storage_trouble(proc.stderr)
+                raise WorkbenchError(f"host build of the kernel failed in {out_dir}: {storage}" if storage else
+                                     f"host build of the kernel failed: {first}")
+            os.replace(tmp, lib)
+        finally:
+            tmp.unlink(missing_ok=True)
+        cache.stamp(lib, inputs)
     return lib
 
 

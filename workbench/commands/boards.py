@@ -20,7 +20,7 @@ def _runs_on(b) -> str:
 
 
 def _flashing(b) -> str:
-    return ", ".join(FLASHING_NAMES.get(k, k) for k in b.flashing) or "-"
+    return ", ".join(name for k, name in FLASHING_NAMES.items() if k in b.flashing) or "-"
 
 
 def cmd_boards(args) -> int:

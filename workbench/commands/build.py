@@ -1,30 +1,8 @@
-"""``workbench export`` and ``workbench build``."""
+"""``workbench build``: firmware for a board and its static memory report."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from workbench.commands.common import console, quant_options
-from workbench.errors import WorkbenchError
-
-
-def cmd_export(args) -> int:
-    if args.target == "micropython":
-        from workbench.commands.deploy import cmd_export_micropython
-
-        return cmd_export_micropython(args)
-    from workbench.export.c import export_c
-    from workbench.models.modelfile import load
-    from workbench.pipeline import quantize
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise WorkbenchError(f"--out {out} is a file; export writes a folder of C files")
-    mf = load(args.model)
-    info = export_c(mf, out, quantize(mf, args.quant))
-    console().print(f"C model written to [bold]{info.directory}[/] ({info.weight_bytes} bytes of weights, "
-                    f"scratch {info.scratch_len} + stream {info.stream_len} elements)")
-    return 0
+from workbench.commands.common import calibration, console, data_options, quant_options
 
 
 def cmd_build(args) -> int:
@@ -32,14 +10,15 @@ def cmd_build(args) -> int:
 
     from workbench.boards import load_board
     from workbench.models.modelfile import load
-    from workbench.pipeline import export_and_build
+    from workbench.pipeline.firmware import export_and_build
 
     board = load_board(args.board)
     mf = load(args.model)
     con = console()
     backend = args.backend or board.default_backend
     with con.status(f"building for {board.name} ({backend}, {args.quant})"):
-        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel)
+        built = export_and_build(mf, board, backend, args.quant, kernel_path=args.kernel,
+                                 calib_x=calibration(args, mf))
     mem = built.artifact.memory
     t = Table(title=f"{built.artifact.elf}")
     for col in ("section", "bytes", "source"):
@@ -54,21 +33,14 @@ def cmd_build(args) -> int:
 
 def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
-    from workbench.commands.deploy import add_export_options
-
-    s = sub.add_parser("export", help="export a model file to generated C or to MicroPython files")
-    s.add_argument("model", help="model file (.wbm)")
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--target", default="c", choices=["c", "micropython"], help="what to export for [c]")
-    s.add_argument("--quant", default="f32", choices=["f32", "q15"], help="float32 or the int16 plan [f32]")
-    add_export_options(s)
-    s.set_defaults(func=cmd_export)
+    from workbench.pipeline.spec import BACKENDS
 
     s = sub.add_parser("build", help="build firmware for a board and report its static memory")
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board name or alias [{DEFAULT_BOARD}]")
     s.add_argument("--model", required=True, help="model file (.wbm)")
-    s.add_argument("--backend", choices=["baremetal", "zephyr"],
+    s.add_argument("--backend", choices=BACKENDS,
                    help="firmware backend: bare metal, or a Zephyr app built with west in your Zephyr workspace "
                         "[bare metal where the board has a port]")
     quant_options(s)
+    data_options(s, calibration_only=True)
     s.set_defaults(func=cmd_build)

@@ -7,7 +7,7 @@ schema-invalid profile, metrics from different sources).
 
 from __future__ import annotations
 
-from workbench.commands.common import console
+from workbench.commands.common import console, finite_float
 
 
 def cmd_compare(args) -> int:
@@ -27,7 +27,7 @@ def register(sub) -> None:
     s = sub.add_parser("compare", help="deltas of every metric between two profiles; --fail-over gates regressions")
     s.add_argument("base", metavar="BASE", help="baseline profile (.json)")
     s.add_argument("new", metavar="NEW", help="profile to check against it")
-    s.add_argument("--fail-over", type=float, metavar="PCT",
+    s.add_argument("--fail-over", type=finite_float, metavar="PCT",
                    help="exit 1 if any cost metric (instructions/cycles, RAM, flash) grows more than PCT percent "
                         "or any accuracy/agreement drops")
     s.set_defaults(func=cmd_compare)

@@ -9,8 +9,12 @@ from workbench.commands.common import console
 
 def cmd_dashboard(args) -> int:
     from workbench.dashboard import write_dashboard
+    from workbench.filesystem import check_output_file
     from workbench.profile.store import load_many
 
+    check_output_file(args.out, "dashboard")
+    if args.screenshot:
+        check_output_file(args.screenshot, "screenshot", "--screenshot")
     profiles = load_many(args.profiles)
     out = write_dashboard(profiles, Path(args.out), args.title)
     con = console()

@@ -31,7 +31,8 @@ def register(sub) -> None:
     show.add_argument("files", nargs="+", metavar="FILE", help="profile(s) (.json)")
     show.set_defaults(func=cmd_show)
     check = ps.add_parser("check", help="validate profiles (files or folders) against the schema")
-    check.add_argument("files", nargs="+", metavar="PATH", help="profiles or folders of profiles")
+    check.add_argument("files", nargs="+", metavar="PATH", help="profiles, or folders (searched with their "
+                                                                "subfolders)")
     check.set_defaults(func=cmd_check)
 
     def no_subcommand(_args):

@@ -6,23 +6,30 @@ import hashlib
 import time
 from pathlib import Path
 
-from workbench.commands.common import console, int_list
+from workbench.commands.common import console
 from workbench.errors import WorkbenchError
 
 
-def _csv(text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values:
-        raise WorkbenchError(f"expected a comma-separated list, got '{text}'")
+def _single(values: list[str], option: str) -> list[str]:
+    """Values of an option that takes one value per grid point (k, family, quantization, board)."""
+    for v in values:
+        if "," in v or "/" in v:
+            raise WorkbenchError(f"sweep: {option} '{v}': one value per grid point; separate the values with "
+                                 f"spaces, e.g. {option} {' '.join(v.replace('/', ',').split(','))}")
     return values
 
 
 def configs_from_args(args):
     from workbench.sweep import check_grid, expand_grid
 
-    configs = expand_grid(dataset=args.dataset, families=_csv(args.family), cells=_csv(args.cells),
-                          hidden=_csv(args.hidden), ks=int_list(args.k), quantizations=_csv(args.quantization),
-                          boards=_csv(args.board), epochs=args.epochs, seed=args.seed, limit=args.limit)
+    try:
+        ks = [int(k) for k in _single(args.k, "--k")]
+    except ValueError:
+        raise WorkbenchError(f"sweep: --k {' '.join(args.k)}: brick lengths must be integers") from None
+    configs = expand_grid(dataset=args.dataset, families=_single(args.family, "--family"), cells=args.cells,
+                          hidden=args.hidden, ks=ks, quantizations=_single(args.quantization, "--quantization"),
+                          boards=_single(args.board, "--board"), epochs=args.epochs, seed=args.seed,
+                          limit=args.limit)
     check_grid(configs)
     return configs
 
@@ -39,8 +46,14 @@ class Display:
     """A rich live view: the overall bar and what each worker is doing."""
 
     def __init__(self, con, total: int, done: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.con = con
         self.progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -70,6 +83,8 @@ class Display:
         elif ev.kind == "stage":
             label, _, since = self.workers.get(ev.worker, ("", "", time.monotonic()))
             self.workers[ev.worker] = (label, ev.text, since)
+            if not self.con.is_terminal:     # no live view in a log: each stage as a line, labelled
+                self.con.print(f"{ev.worker} {escape(label)}: {escape(ev.text)}", highlight=False)
         else:
             slot = ev.worker if ev.worker != "dask" else ev.key[-8:]
             label = self.workers.pop(slot, (ev.key, "", 0))[0]
@@ -105,7 +120,7 @@ def summary_table(configs, out: Path, failed: dict[str, str]):
             continue
         m = store.load(c.key)["metrics"]
 
-        def v(name):
+        def v(name, m=m):
             return m[name]["value"] if name in m else None
 
         ram = sum(v(n) or 0 for n in ("ram.data", "ram.bss", "ram.stack_peak"))
@@ -143,7 +158,7 @@ def cmd_sweep(args) -> int:
     def on_event(ev):
         nonlocal live
         d = display["d"]
-        if live is None:
+        if live is None and con.is_terminal:
             live = Live(d, console=con, refresh_per_second=4, transient=True)
             live.start()
         d.on_event(ev)
@@ -164,20 +179,27 @@ def register(sub) -> None:
     from workbench.boards import DEFAULT_BOARD
 
     s = sub.add_parser("sweep", help="profile a grid of configurations (k, hidden sizes, cells, quantization, boards) "
-                                     "in parallel; resumable")
+                                     "in parallel; resumable",
+                       description="Every option takes one or more values separated by spaces; the grid is all "
+                                   "their combinations. Within one value, a comma separates the levels (lower,upper) "
+                                   "as in workbench train.")
+    from workbench.models.families import cells_help
+
     s.add_argument("--dataset", default="BasicMotions", help="dataset [BasicMotions]")
-    s.add_argument("--family", default="sharnn", help="model families, comma-separated: sharnn,rnn [sharnn]")
-    s.add_argument("--cells", default="gru", help="cell kinds, comma-separated; lower/upper for two levels, "
-                                                  "e.g. gru,lstm,lstm/gru [gru]")
-    s.add_argument("--hidden", default="16", help="hidden sizes, comma-separated; lower/upper, e.g. 8,16,8/16 [16]")
-    s.add_argument("--k", default="10", help="brick lengths, comma-separated (each must divide T) [10]")
-    s.add_argument("--quantization", default="f32",
-                   help="quantizations, comma-separated; a value this build cannot export is refused up front [f32]")
-    s.add_argument("--board", "--boards", dest="board", default=DEFAULT_BOARD,
-                   help=f"boards, comma-separated (emulated) [{DEFAULT_BOARD}]")
+    s.add_argument("--family", nargs="+", default=["sharnn"], help="model families: sharnn rnn [sharnn]")
+    s.add_argument("--cells", nargs="+", default=["gru"],
+                   help="cell kinds, one grid point each; lower,upper for two levels as in train, e.g. "
+                        f"gru lstm lstm,gru ({cells_help()}) [gru]")
+    s.add_argument("--hidden", nargs="+", default=["16"],
+                   help="hidden sizes, one grid point each; lower,upper as in train, e.g. 8 16 8,16 [16]")
+    s.add_argument("--k", nargs="+", default=["10"], help="brick lengths, e.g. 5 10 20 (each must divide T) [10]")
+    s.add_argument("--quantization", nargs="+", default=["f32"],
+                   help="quantizations, e.g. f32 q15; a value this build cannot run is refused up front [f32]")
+    s.add_argument("--board", "--boards", dest="board", nargs="+", default=[DEFAULT_BOARD],
+                   help=f"boards (emulated) [{DEFAULT_BOARD}]")
     s.add_argument("--epochs", type=int, default=30, help="training epochs per configuration [30]")
     s.add_argument("--seed", type=int, default=0, help="training seed [0]")
-    s.add_argument("--limit", type=int, help="stream only the first N test windows [all]")
+    s.add_argument("--limit", type=int, help="stream only N test windows, spread over the classes [all]")
     s.add_argument("--workers", type=int, help="parallel workers, one emulator each [cores]")
     s.add_argument("--engine", default="local", choices=["local", "dask"],
                    help="local worker processes, or a Dask cluster (needs 'distributed') [local]")

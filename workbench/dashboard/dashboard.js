@@ -95,8 +95,9 @@
   // An XY frame with axes; returns scales. opts: w, h, x:[lo,hi], y:[lo,hi], xlog, xlabel, ylabel.
   function frame(parent, o) {
     var W = o.w || 560, H = o.h || 320, L = 70, R = 16, T = 14, B = 46;
-    var svg = s("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "chart" }, parent);
     var x0 = o.x[0], x1 = o.x[1], y0 = o.y[0], y1 = o.y[1];
+    var svg = s("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "chart",
+                         "data-x0": x0, "data-x1": x1, "data-y0": y0, "data-y1": y1 }, parent);
     var X = o.xlog
       ? function (v) { return L + (Math.log10(v) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0)) * (W - L - R); }
       : function (v) { return L + (v - x0) / (x1 - x0 || 1) * (W - L - R); };
@@ -138,7 +139,9 @@
 
   // Horizontal stacked bars: rows [{label, parts:[{key, value, color, title}]}].
   function hbars(parent, rows, o) {
-    var rowH = 22, L = labelWidth(rows.map(function (r) { return r.label; })), R = 70, T = 8, B = 40;
+    var longest = rows.reduce(function (a, r) { return Math.max(a, String(r.total || "").length); }, 0);
+    var rowH = 22, L = labelWidth(rows.map(function (r) { return r.label; })), R = Math.max(70, longest * 6.2 + 12),
+        T = 8, B = 40;
     var W = Math.max(o.w || 760, L + 260), H = T + B + rows.length * rowH;
     var max = 0;
     rows.forEach(function (r) {
@@ -185,7 +188,7 @@
     P.forEach(function (p) {
       var tr = h("tr", {}, body);
       var c = meta(p, "cost.full_window.median");
-      h("td", {}, tr, p.label);
+      h("td", { "class": "label" }, tr, p.label);
       h("td", {}, tr, p.dataset + " " + p.split + " (" + p.count + ")");
       h("td", { "class": "num" }, tr, fmt(m(p, "accuracy.device"), "fraction"));
       h("td", { "class": "num" }, tr, fmt(m(p, "cost.full_window.median")));
@@ -195,6 +198,81 @@
       h("td", { "class": "num" }, tr, fmt(flashTotal(p)));
       h("td", { "class": "file" }, tr, p.file);
     });
+  })();
+
+  // ---------- where the time goes ----------
+  var STAGE_COLORS = { lower: ["#0072B2", "#7FB8D8"], upper: ["#009E73", "#7FCEB9"], head: ["#E69F00", "#F2CF7F"],
+                       io: ["#CC79A7", "#CC79A7"], other: ["#999999", "#999999"],
+                       checkpoints: ["#444444", "#444444"] };
+  (function breakdown() {
+    var sec = card("breakdown", "Where the time goes",
+      "One bar per profile: the share of a full window's cost in each stage — the lower level (the cell over " +
+      "each brick), the upper level (over the brick outputs), the head (classifier), io (runner and glue) and " +
+      "other (the composition's loops). Dark: matrix products (mac); light: the rest (activations, " +
+      "requantization, state updates). Shares of instructions (exact, qemu-plugin-instructions); hover for " +
+      "the counts and the estimated cycles.");
+    sec.id = "breakdown";
+    var rows = P.filter(function (p) { return p.breakdown; });
+    if (!rows.length) return empty(sec, "No profile has a stage breakdown (QEMU runs with the profile plugin have one).");
+    hbars(sec, rows.map(function (p) {
+      var b = p.breakdown, total = b.stages.reduce(function (a, st) { return a + (st.value || 0); }, 0) || 1;
+      var parts = [];
+      b.stages.forEach(function (st) {
+        var c = STAGE_COLORS[st.stage];
+        var split = st.mac !== undefined && st.mac !== null ? [["mac", st.mac, c[0]], ["act", st.act, c[1]]]
+                                                            : [["", st.value, c[0]]];
+        split.forEach(function (sp) {
+          if (!sp[1]) return;
+          parts.push({ key: st.stage + (sp[0] ? " " + sp[0] : ""), value: 100 * sp[1] / total, color: sp[2],
+                       title: p.label + "\n" + st.stage + (sp[0] ? " (" + sp[0] + ")" : "") + ": " + fmt(sp[1]) + " " +
+                              b.unit + " (" + (100 * sp[1] / total).toFixed(1) + "%)" +
+                              (st.cycles !== null && !sp[0] ? "\nestimated " + fmt(st.cycles) + " cycles (" +
+                               b.cycles_source + ")" : "") });
+        });
+      });
+      var lat = p.latency && p.latency.full_window;
+      return { label: p.label, parts: parts,
+               total: short(total) + " " + b.unit.slice(0, 5) + "." + (lat ? " · " + lat.value.toPrecision(3) + " ms" +
+                      (lat.basis === "estimate" ? " (est.)" : "") : "") };
+    }), { xlabel: "share of a full window (%)", w: 900, max: 100, tick: function (t) { return t + "%"; } });
+    var items = [];
+    ["lower", "upper", "head"].forEach(function (st) {
+      items.push({ color: STAGE_COLORS[st][0], text: st + " (mac)" }, { color: STAGE_COLORS[st][1], text: st + " (act)" });
+    });
+    items.push({ color: STAGE_COLORS.io[0], text: "io" }, { color: STAGE_COLORS.other[0], text: "other" });
+    if (rows.some(function (p) { return p.breakdown.stages.some(function (st) { return st.stage === "checkpoints"; }); })) {
+      items.push({ color: STAGE_COLORS.checkpoints[0], text: "checkpoints (their own time, --breakdown builds)" });
+    }
+    legend(sec, items);
+  })();
+
+  // ---------- milliseconds per inference ----------
+  (function latency() {
+    var sec = card("latency", "Milliseconds per inference",
+      "At each board file's clock. Estimates (badged) come from the Cortex-M4 cycle model: the TRM's timing " +
+      "tables applied to the instructions that ran, plus the board's flash wait states (estimate-cm4-trm) — " +
+      "not measurements. Cycles a DWT counted on a board are measured; Renode's are virtual time.");
+    var rows = P.filter(function (p) { return p.latency && p.latency.full_window; });
+    if (!rows.length) return empty(sec, "No profile has cycle figures (a Cortex-M4 QEMU run with the profile plugin, " +
+                                        "or a board's DWT).");
+    if (rows.some(function (p) { return p.latency.full_window.basis === "estimate"; })) {
+      sec.querySelector("h2").appendChild(h("span", { "class": "badge" }, null, "estimate"));
+    }
+    var out = [];
+    rows.forEach(function (p) {
+      [["full_window", "full", "#0072B2"], ["stream_window", "new", "#E69F00"]].forEach(function (w) {
+        var l = p.latency[w[0]];
+        if (!l) return;
+        var tag = l.basis === "estimate" ? " (est.)" : l.basis === "virtual time" ? " (virtual)" : "";
+        out.push({ label: p.label + " " + w[1], total: l.value.toPrecision(3) + " ms" + tag,
+                   parts: [{ key: w[1], value: l.value, color: w[2], title: p.label + "\n" + w[1] + " window: " +
+                             l.value.toPrecision(4) + " ms at " + (DATA.boards[p.board] ?
+                             DATA.boards[p.board].clock_hz / 1e6 + " MHz" : "the board's clock") + " (" + l.basis + ", " +
+                             l.source + ")" }] });
+      });
+    });
+    hbars(sec, out, { xlabel: "ms per inference", w: 900 });
+    legend(sec, [{ color: "#0072B2", text: "full window" }, { color: "#E69F00", text: "new window (streamed)" }]);
   })();
 
   function ramTotal(p) {
@@ -230,29 +308,34 @@
       if (kmin === kmax) { kmin = Math.max(1, kmin - 1); kmax = kmax + 1; }
       var fits = series.map(function (sr) {
         var num = 0, den = 0, T = sr[1][0].T;
+        var own = uniq(sr[1].map(function (p) { return p.k; }));
         sr[1].forEach(function (p) { var f = T / p.k + p.k; num += m(p, "cost.stream_window.median") * f; den += f * f; });
         var c = num / den, ssr = 0, sst = 0;
         var ys = sr[1].map(function (p) { return m(p, "cost.stream_window.median"); });
         var mean = ys.reduce(function (a, v) { return a + v; }, 0) / ys.length;
         sr[1].forEach(function (p, i) { var f = T / p.k + p.k; ssr += Math.pow(ys[i] - c * f, 2); sst += Math.pow(ys[i] - mean, 2); });
-        return { name: sr[0], rows: sr[1], c: c, T: T, r2: sst > 0 ? 1 - ssr / sst : null };
+        // A curve through fewer than three k says nothing about its shape: no curve, no constant.
+        return { name: sr[0], rows: sr[1], c: c, T: T, r2: sst > 0 ? 1 - ssr / sst : null, fitted: own.length >= 3,
+                 kmin: Math.min.apply(null, own), kmax: Math.max.apply(null, own) };
       });
       var ymax = 0;
       fits.forEach(function (f) {
         f.rows.forEach(function (p) { ymax = Math.max(ymax, m(p, "cost.stream_window.median")); });
-        for (var k = kmin; k <= kmax; k += (kmax - kmin) / 60) ymax = Math.max(ymax, f.c * (f.T / k + k));
+        if (f.fitted) for (var k = f.kmin; k <= f.kmax; k += (f.kmax - f.kmin) / 60) ymax = Math.max(ymax, f.c * (f.T / k + k));
       });
       var fr = frame(sec, { x: [kmin * 0.9, kmax * 1.05], y: [0, ymax * 1.08], xlabel: "k (steps per brick)",
                             ylabel: unit.split(" (")[0] + " per new window", xfmt: function (t) { return String(t); } });
       h("p", { "class": "note" }, sec, "y: " + unit);
       fits.forEach(function (f) {
-        var d = "";
-        for (var i = 0; i <= 80; i++) {
-          var k = kmin + (kmax - kmin) * i / 80;
-          d += (i ? "L" : "M") + fr.X(k).toFixed(1) + "," + fr.Y(f.c * (f.T / k + k)).toFixed(1);
+        if (f.fitted) {
+          var d = "";
+          for (var i = 0; i <= 80; i++) {
+            var k = f.kmin + (f.kmax - f.kmin) * i / 80;
+            d += (i ? "L" : "M") + fr.X(k).toFixed(1) + "," + fr.Y(f.c * (f.T / k + k)).toFixed(1);
+          }
+          tip(s("path", { d: d, "class": "fit", stroke: colors[f.name], "data-series": f.name }, fr.svg),
+              f.name + ": c = " + fmt(f.c) + " per step");
         }
-        tip(s("path", { d: d, "class": "fit", stroke: colors[f.name] }, fr.svg),
-            f.name + ": c = " + fmt(f.c) + " per step");
         f.rows.slice().sort(function (a, b) { return a.k - b.k; }).forEach(function (p) {
           var v = m(p, "cost.stream_window.median");
           tip(s("circle", { cx: fr.X(p.k), cy: fr.Y(v), r: 5, fill: colors[f.name], "data-point": "" }, fr.svg),
@@ -260,6 +343,8 @@
         });
       });
       legend(sec, fits.map(function (f) {
+        if (!f.fitted) return { color: colors[f.name], text: f.name + " — " + f.rows.length + " point(s): no curve " +
+                                "(a fit needs three k or more)" };
         return { color: colors[f.name], text: f.name + " — c = " + fmt(f.c) + " per step, T = " + f.T +
                  (f.r2 !== null ? ", R² = " + f.r2.toFixed(3) : "") };
       }));
@@ -280,8 +365,15 @@
       var lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
       var xlog = hi / lo > 8, pad = Math.max((hi - lo) * 0.1, hi * 0.05, 1);
       var x0 = xlog ? lo / 1.3 : Math.max(0, lo - pad), x1 = xlog ? hi * 1.3 : hi + pad;
-      var fr = frame(sec, { x: [x0, x1], xlog: xlog, y: [0, 1.02], xlabel: unit + " per full window",
-                            ylabel: "accuracy on device", yfmt: function (t) { return t.toFixed(1); } });
+      // The accuracy axis spans the data (with a margin), not 0..1: profiles at 0.95..1.0 stay apart.
+      var accs = rows.map(function (p) { return m(p, "accuracy.device"); });
+      var alo = Math.min.apply(null, accs), ahi = Math.max.apply(null, accs);
+      var apad = Math.max((ahi - alo) * 0.12, 0.01);
+      var y0 = Math.max(0, alo - apad), y1 = Math.min(1, ahi + apad);
+      if (y1 - y0 < 0.02) { y0 = Math.max(0, y1 - 0.02); }
+      var fr = frame(sec, { x: [x0, x1], xlog: xlog, y: [y0, y1], xlabel: unit + " per full window",
+                            ylabel: "accuracy on device",
+                            yfmt: function (t) { return t.toFixed(y1 - y0 < 0.1 ? 3 : 2); } });
       var sorted = rows.slice().sort(function (a, b) {
         return m(a, "cost.full_window.median") - m(b, "cost.full_window.median") ||
                m(b, "accuracy.device") - m(a, "accuracy.device");
@@ -344,8 +436,21 @@
       "Windows by true class (rows) and the class the device predicted (columns). Choose a profile:");
     var rows = P.filter(function (p) { var c = p.metrics["confusion.device"]; return c && Array.isArray(c.value) && c.value.length; });
     if (!rows.length) return empty(sec, "No profile has a confusion matrix.");
+    // Open on the profile with the most windows, and of those the one with the fewest empty rows (a
+    // short sweep run leaves classes without a window).
+    function emptyRows(p) {
+      return p.metrics["confusion.device"].value.filter(function (r) {
+        return r.reduce(function (a, v) { return a + v; }, 0) === 0;
+      }).length;
+    }
+    var first = 0;
+    rows.forEach(function (p, i) {
+      var b = rows[first];
+      if (p.count > b.count || (p.count === b.count && emptyRows(p) < emptyRows(b))) first = i;
+    });
     var sel = h("select", { "aria-label": "profile" }, sec);
     rows.forEach(function (p, i) { h("option", { value: String(i) }, sel, p.label); });
+    sel.value = String(first);
     var holder = h("div", {}, sec);
     function draw(p) {
       holder.textContent = "";
@@ -376,41 +481,48 @@
         fmt(m(p, "accuracy.device"), "fraction") + " (" + p.metrics["confusion.device"].source + ")");
     }
     sel.addEventListener("change", function () { draw(rows[+sel.value]); });
-    draw(rows[0]);
+    draw(rows[first]);
   })();
 
   // ---------- 5. device/host agreement ----------
   (function agreement() {
     var sec = card("agreement", "Device/host agreement",
       "Fractions of windows: device logits bit-equal to the same C kernel compiled for the host; streamed " +
-      "(brick by brick) logits bit-equal to the full window's; device class equal to torch's class.");
+      "(brick by brick) logits bit-equal to the full window's; device class equal to torch's class. Every " +
+      "check is summarised in one row; only profiles below 1.000 get a bar.");
     var KINDS = [["agreement.device_host", "device = host C (bit-equal)", "#0072B2"],
+                 ["agreement.device_reference", "device = integer reference (bit-equal)", "#56B4E9"],
                  ["agreement.stream_full", "stream = full window (bit-equal)", "#009E73"],
                  ["agreement.device_torch_class", "device class = torch class", "#E69F00"]];
-    var rows = P.filter(function (p) { return KINDS.some(function (k) { return m(p, k[0]) !== null; }); });
-    if (!rows.length) return empty(sec, "No profile has agreement figures.");
-    var rowH = 14, gap = 10, L = labelWidth(rows.map(function (p) { return p.label; })), R = 60, T = 8, B = 38;
-    var W = L + 520;
-    var H = T + B + rows.length * (KINDS.length * rowH + gap);
-    var svg = s("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "chart" }, sec);
-    var X = function (v) { return L + v * (W - L - R); };
-    [0, 0.25, 0.5, 0.75, 1].forEach(function (t) {
-      s("line", { x1: X(t), x2: X(t), y1: T, y2: H - B, "class": "grid" }, svg);
-      s("text", { x: X(t), y: H - B + 15, "text-anchor": "middle", "class": "tick" }, svg, t.toFixed(2));
+    var have = KINDS.filter(function (k) { return P.some(function (p) { return m(p, k[0]) !== null; }); });
+    if (!have.length) return empty(sec, "No profile has agreement figures.");
+    var t = h("table", { "class": "summary" }, sec);
+    var head = h("tr", {}, h("thead", {}, t));
+    ["check", "profiles", "at 1.000", "below 1.000", "lowest"].forEach(function (c) { h("th", {}, head, c); });
+    var body = h("tbody", {}, t);
+    var below = [];
+    have.forEach(function (k) {
+      var rows = P.filter(function (p) { return m(p, k[0]) !== null; });
+      var exact = rows.filter(function (p) { return m(p, k[0]) === 1; });
+      var low = rows.slice().sort(function (a, b) { return m(a, k[0]) - m(b, k[0]); })[0];
+      var tr = h("tr", { "data-point": "", "data-check": k[0] }, body);
+      h("td", {}, tr, k[1]);
+      h("td", { "class": "num" }, tr, String(rows.length));
+      h("td", { "class": "num" }, tr, String(exact.length));
+      h("td", { "class": "num" }, tr, String(rows.length - exact.length));
+      h("td", {}, tr, exact.length === rows.length ? "all exact" : fmt(m(low, k[0]), "fraction") + " — " + low.label);
+      rows.forEach(function (p) { if (m(p, k[0]) < 1) below.push({ p: p, k: k }); });
     });
-    s("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", "class": "label" }, svg, "fraction of windows");
-    rows.forEach(function (p, i) {
-      var y0 = T + i * (KINDS.length * rowH + gap);
-      s("text", { x: L - 8, y: y0 + KINDS.length * rowH / 2 + 4, "text-anchor": "end", "class": "rowlabel" }, svg, p.label);
-      KINDS.forEach(function (k, j) {
-        var v = m(p, k[0]);
-        if (v === null) return;
-        tip(s("rect", { x: X(0), y: y0 + j * rowH + 1, width: Math.max(0.5, X(v) - X(0)), height: rowH - 2,
-                        fill: k[2], "data-point": "" }, svg), p.label + "\n" + k[1] + ": " + v.toFixed(3));
-        s("text", { x: X(v) + 4, y: y0 + j * rowH + rowH - 3, "class": "value small" }, svg, v.toFixed(3));
-      });
-    });
-    legend(sec, KINDS.map(function (k) { return { color: k[2], text: k[1] }; }));
+    if (!below.length) {
+      h("p", { "class": "note" }, sec, "Every profile agrees exactly on every check it has: no bars to draw.");
+      return;
+    }
+    hbars(sec, below.map(function (b) {
+      var v = m(b.p, b.k[0]);
+      return { label: b.p.label + " — " + b.k[1], total: v.toFixed(3),
+               parts: [{ key: b.k[1], value: v, color: b.k[2], title: b.p.label + "\n" + b.k[1] + ": " + v.toFixed(3) }] };
+    }), { xlabel: "fraction of windows (profiles below 1.000 only)", w: 900, max: 1,
+          tick: function (t) { return t.toFixed(2); } });
   })();
 
   // ---------- 6. boards side by side ----------
@@ -455,8 +567,9 @@
   (function energy() {
     var sec = card("energy", "Energy per inference — estimate",
       "E = cycles × (µA/MHz) × V × 1e-12 J, from the board file's typical run current and supply voltage. " +
-      "Emulated profiles count instructions, not cycles: their estimate assumes one cycle per instruction " +
-      "(an instruction-based estimate). Not a measurement.");
+      "Emulated profiles count instructions, not cycles: their estimate uses the Cortex-M4 cycle estimate " +
+      "where the profile has one, else assumes one cycle per instruction (the basis below says which). " +
+      "Not a measurement.");
     sec.querySelector("h2").appendChild(h("span", { "class": "badge" }, null, "estimate"));
     var rows = P.filter(function (p) { return p.energy && p.energy.full_window; });
     if (!rows.length) return empty(sec, "No profile has a cost and a board file with energy figures.");
@@ -478,6 +591,52 @@
       uniq(rows.map(function (p) { return p.board + ": " + p.energy.ua_per_mhz + " µA/MHz, " + p.energy.volts + " V (" +
         p.energy.board_source + ")"; })).join("; "));
     legend(sec, [{ color: "#D55E00", text: "full window" }, { color: "#CC79A7", text: "new window (streamed)" }]);
+  })();
+
+  // ---------- two cores: critical path against k, with c0 + c1·T/k + c2·k ----------
+  (function parallelK() {
+    var S = DATA.parallel || [];
+    if (!S.length) return;              // only with two-core profiles (workbench run --cores 2)
+    var sec = card("parallel-k", "Two cores: critical path of a full window against k",
+      "k-wise parallelism: the lower level's bricks split across two cores, core 0 also runs the upper level. " +
+      "Dots: the critical path of the two cores' counts (equal clocks, no bus contention: a lower bound on the " +
+      "real time). Hollow: the same model on one core. Dashed: c0 + c1·T/k + c2·k fitted by least squares " +
+      "(c1·T/k: the upper level; c2·k: a brick; c0: the lower-level steps each core still runs in turn).");
+    var curve = function (f, T, k) { return f.c0 + f.c1 * T / k + f.c2 * k; };
+    S.forEach(function (sr, n) {        // one frame per series: float and int16 counts differ by 6x
+      var c = COLORS[n % COLORS.length], unit = sr.unit + " (" + sr.source + ")";
+      var ks = [], ys = [];
+      sr.points.forEach(function (p) { ks.push(p.k); ys.push(p.critical); });
+      sr.one_core.forEach(function (p) { ks.push(p.k); ys.push(p.cost); });
+      var kmin = Math.min.apply(null, ks), kmax = Math.max.apply(null, ks);
+      if (kmin === kmax) { kmin = Math.max(1, kmin - 1); kmax = kmax + 1; }
+      if (sr.fit) for (var j = 0; j <= 60; j++) ys.push(curve(sr.fit, sr.T, kmin + (kmax - kmin) * j / 60));
+      h("h3", {}, sec, sr.series);
+      var fr = frame(sec, { x: [kmin * 0.9, kmax * 1.05], y: [0, Math.max.apply(null, ys) * 1.08],
+                            xlabel: "k (steps per brick)", ylabel: sr.unit + " per full window",
+                            xfmt: function (t) { return String(t); } });
+      if (sr.fit) {
+        var d = "";
+        for (var i = 0; i <= 80; i++) {
+          var k = kmin + (kmax - kmin) * i / 80;
+          d += (i ? "L" : "M") + fr.X(k).toFixed(1) + "," + fr.Y(curve(sr.fit, sr.T, k)).toFixed(1);
+        }
+        tip(s("path", { d: d, "class": "fit", stroke: c }, fr.svg), sr.series + ": c0 = " + fmt(sr.fit.c0) +
+            ", c1 = " + fmt(sr.fit.c1) + ", c2 = " + fmt(sr.fit.c2));
+      }
+      sr.points.forEach(function (p) {
+        tip(s("circle", { cx: fr.X(p.k), cy: fr.Y(p.critical), r: 5, fill: c, "data-point": "" }, fr.svg),
+            sr.series + "\nk=" + p.k + ", two cores: critical path " + fmt(p.critical) + " " + unit +
+            "\ncore 0 " + fmt(p.core0) + ", core 1 " + fmt(p.core1));
+      });
+      sr.one_core.forEach(function (p) {
+        tip(s("circle", { cx: fr.X(p.k), cy: fr.Y(p.cost), r: 5, fill: "none", style: "stroke:" + c +
+                          ";stroke-width:1.6", "data-point": "" }, fr.svg), sr.series + "\nk=" + p.k + ", one core: " + fmt(p.cost) + " " + unit);
+      });
+      legend(sec, [{ color: c, text: "two cores, critical path" + (sr.fit ? "; fit c0 = " + fmt(sr.fit.c0) +
+                     ", c1 = " + fmt(sr.fit.c1) + ", c2 = " + fmt(sr.fit.c2) + ", T = " + sr.T
+                     : " (fewer than three k: no fit)") + "; hollow: one core — y: " + unit }]);
+    });
   })();
 
   document.body.setAttribute("data-ready", "1");

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.filesystem import write_atomic
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
@@ -194,7 +195,7 @@ class Chromium:
                       deviceScaleFactor=1, mobile=False)
         data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
         out = Path(out)
-        out.write_bytes(base64.b64decode(data))
+        write_atomic(out, base64.b64decode(data), what="write the screenshot")
         return out
 
 

@@ -34,17 +34,29 @@ from pathlib import Path
 import numpy as np
 
 from workbench.data import Dataset
+from workbench.data.checks import Split, array_split, checked_splits
 from workbench.errors import WorkbenchError
 
 SUFFIXES = (".npz", ".csv")
 
 
-def is_data_file(name: str) -> bool:
-    return Path(name).suffix.lower() in SUFFIXES
-
-
 def load_file(path: str, split: str) -> Dataset:
     """Load ``split`` ('train' or 'test') from a user's ``.npz`` or ``.csv`` file (format above)."""
+    train, test, _ = load_splits(path)
+    if split == "test" and test is None:
+        raise no_test_split(path)
+    return train if split == "train" else test
+
+
+def no_test_split(path: str | os.PathLike) -> WorkbenchError:
+    p = Path(path)
+    return WorkbenchError(f"{split_path(p, 'train')}: no test split (add x_test/y_test, or a file named "
+                          f"{split_path(p, 'test').name})")
+
+
+def load_splits(path: str | os.PathLike) -> tuple[Dataset, Dataset | None, list[Path]]:
+    """Both splits of a user's file (the test split None when there is none), checked
+    (``workbench.data.checks``), and the files they were read from (train first)."""
     p = Path(path)
     if p.suffix.lower() not in SUFFIXES:
         raise WorkbenchError(f"{p}: not a data file (use .npz or .csv)")
@@ -53,23 +65,15 @@ def load_file(path: str, split: str) -> Dataset:
         raise WorkbenchError(f"{train_path}: file not found")
     reader = _read_npz if p.suffix.lower() == ".npz" else _read_csv
     parts = reader(train_path)
+    files = [train_path]
     if parts.get("test") is None:
         test_path = split_path(p, "test")
         if test_path.is_file() and test_path != train_path:
             parts["test"] = reader(test_path)["train"]
-    if split == "test" and parts.get("test") is None:
-        raise WorkbenchError(f"{train_path}: no test split (add x_test/y_test, or a file named "
-                             f"{split_path(p, 'test').name})")
-    class_names, index = _class_index(train_path, parts)
-    x, labels, lengths, source = parts[split]
-    y = index(labels, source)
-    train_x = parts["train"][0]
-    if x.shape[1:] != train_x.shape[1:]:
-        raise WorkbenchError(f"{source}: {split} windows are [T={x.shape[1]}, C={x.shape[2]}] but train windows "
-                             f"are [T={train_x.shape[1]}, C={train_x.shape[2]}]")
-    return Dataset(name=train_path.stem, split=split, x=x, y=y, class_names=class_names,
-                   sample_rate_hz=parts.get("sample_rate_hz"), lengths=lengths,
-                   meta={"source": "user file", "path": str(source)})
+            files.append(test_path)
+    train, test = checked_splits(train_path.stem, parts["train"], parts.get("test"), parts.get("class_names"),
+                                 parts.get("sample_rate_hz"), meta={"source": "user file", "path": str(train_path)})
+    return train, test, files
 
 
 def split_path(path: Path, split: str) -> Path:
@@ -110,31 +114,14 @@ def _read_npz(path: Path) -> dict:
         parts["class_names"] = [str(n) for n in names]
     if "sample_rate_hz" in arrays:
         rate = arrays["sample_rate_hz"]
-        if rate.size != 1 or rate.dtype.kind not in "iuf" or not float(rate.ravel()[0]) > 0:
+        if rate.size != 1 or rate.dtype.kind not in "iuf" or not 0 < float(rate.ravel()[0]) < float("inf"):
             raise WorkbenchError(f"{path}: sample_rate_hz must be one positive number")
         parts["sample_rate_hz"] = float(rate.ravel()[0])
     return parts
 
 
-def _npz_split(path: Path, arrays: dict, xk: str, yk: str, lk: str):
-    x, y = arrays[xk], arrays[yk]
-    if x.dtype.kind not in "iuf":
-        raise WorkbenchError(f"{path}: {xk} must be numeric, got dtype {x.dtype}")
-    if x.ndim == 2:
-        x = x[:, :, None]  # univariate
-    if x.ndim != 3:
-        raise WorkbenchError(f"{path}: {xk} must be [N, T, C] or [N, T], got shape {list(arrays[xk].shape)}")
-    if not np.all(np.isfinite(x)):
-        raise WorkbenchError(f"{path}: {xk} contains NaN or infinite values")
-    if y.ndim != 1 or len(y) != len(x):
-        raise WorkbenchError(f"{path}: {yk} must be [N] with N = {len(x)} (from {xk}), got shape {list(y.shape)}")
-    lengths = None
-    if lk in arrays:
-        lengths = arrays[lk]
-        if lengths.shape != (len(x),) or lengths.dtype.kind not in "iu" or np.any(lengths < 1) \
-                or np.any(lengths > x.shape[1]):
-            raise WorkbenchError(f"{path}: {lk} must be [N] integers in 1..T")
-    return x.astype(np.float32), y, lengths, path
+def _npz_split(path: Path, arrays: dict, xk: str, yk: str, lk: str) -> Split:
+    return array_split(arrays[xk], arrays[yk], arrays.get(lk), xk, yk, lk, where=f"{path}: ")
 
 
 # --- .csv -----------------------------------------------------------------------------------------
@@ -157,12 +144,15 @@ def _read_csv(path: Path) -> dict:
     parts: dict = {"test": None}
     if "sample_rate_hz" in options:
         try:
-            parts["sample_rate_hz"] = float(options.pop("sample_rate_hz"))
+            rate = float(options.pop("sample_rate_hz"))
         except ValueError:
-            raise WorkbenchError(f"{path}:1: sample_rate_hz must be a number") from None
+            rate = float("nan")
+        if not 0 < rate < float("inf"):
+            raise WorkbenchError(f"{path}:1: sample_rate_hz must be one positive number")
+        parts["sample_rate_hz"] = rate
     if options:
         raise WorkbenchError(f"{path}:1: unknown setting {', '.join(options)} (known: channels, sample_rate_hz)")
-    labels, rows, width = [], [], None
+    labels, rows, linenos, width = [], [], [], None
     for lineno, raw in enumerate(lines[1:], 2):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -186,12 +176,16 @@ def _read_csv(path: Path) -> dict:
             bad = next(i for i, v in enumerate(values) if not _is_float(v))
             raise WorkbenchError(f"{path}:{lineno}: value {bad + 2} ({values[bad]!r}) is not a number") from None
         labels.append(fields[0])
+        linenos.append(lineno)
     if not rows:
         raise WorkbenchError(f"{path}: no data rows")
     x = np.array(rows, dtype=np.float64).reshape(len(rows), -1, channels)
-    if not np.all(np.isfinite(x)):
-        raise WorkbenchError(f"{path}: contains NaN or infinite values")
-    parts["train"] = (x.astype(np.float32), np.array(labels), None, path)
+
+    def at(i: int, t: int, c: int) -> str:     # the value's field on its line (the label is field 1)
+        return f"{path}:{linenos[i]}: value {2 + t * channels + c}"
+
+    parts["train"] = Split(x, np.array(labels), None, str(path), at, lambda i: f"{path}:{linenos[i]}: label",
+                           f"{path}: labels")
     return parts
 
 
@@ -201,45 +195,6 @@ def _is_float(v: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-# --- labels -----------------------------------------------------------------------------------------
-
-def _class_index(path: Path, parts: dict):
-    """The shared class list and a function mapping one split's labels to indices."""
-    label_sets = [parts[s][1] for s in ("train", "test") if parts.get(s) is not None]
-    kinds = {lab.dtype.kind for lab in label_sets}
-    names = parts.get("class_names")
-    if kinds <= {"i", "u"} or (kinds <= {"i", "u", "f"} and all(_integral(lab) for lab in label_sets)):
-        top = max(int(lab.max()) for lab in label_sets) + 1
-        names = names or [str(i) for i in range(top)]
-
-        def index(labels, source):
-            labels = labels.astype(np.int64)
-            if labels.min() < 0 or labels.max() >= len(names):
-                raise WorkbenchError(f"{source}: labels must be in 0..{len(names) - 1} ({len(names)} classes)")
-            return labels
-
-        return names, index
-    if not kinds <= {"U", "S"}:
-        raise WorkbenchError(f"{path}: labels must be integers or strings, got {', '.join(sorted(kinds))}")
-    seen = sorted({str(v) for lab in label_sets for v in lab})
-    if names is None:
-        numeric = all(re.fullmatch(r"[+-]?\d+", v) for v in seen)
-        names = sorted(seen, key=int) if numeric else seen
-    lookup = {n: i for i, n in enumerate(names)}
-
-    def index(labels, source):
-        missing = sorted({str(v) for v in labels} - set(lookup))
-        if missing:
-            raise WorkbenchError(f"{source}: label {missing[0]!r} is not in class_names")
-        return np.array([lookup[str(v)] for v in labels], dtype=np.int64)
-
-    return names, index
-
-
-def _integral(a: np.ndarray) -> bool:
-    return a.dtype.kind in "iu" or bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
 
 
 # --- atomic writers (for the caches) ------------------------------------------------------------------

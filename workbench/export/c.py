@@ -2,8 +2,12 @@
 
 Writes three files into the output folder:
 - ``wb_model_data.c``: the weights as const arrays in section ``.rodata.sharnn_weights`` (linker
-  scripts keep them in flash and report their size) and the ``wb_net`` descriptor;
-- ``wb_model_config.h``: shapes, buffer sizes in elements, the model hash, the quantization;
+  scripts keep them in flash and report their size), the ``wb_net`` descriptor, and
+  ``wb_net_input()``, which turns raw sensor values into the kernel's input (float: a copy, the
+  kernel normalises; int16: the host's input quantizer, normalisation folded in, bit for bit);
+- ``wb_model_config.h``: shapes, buffer sizes in elements, the model hash, the quantization, and for
+  an application of its own the declarations of ``wb_net``, ``wb_net_input()`` and the element types
+  of the kernel's buffers;
 - ``export.json``: what was exported, for the build and profile stages.
 
 Floats are written as C99 hex literals, so the compiled constants equal the float32 bits. Float
@@ -22,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.filesystem import io_error, write_if_changed
+from workbench.models.families import check_kernel_cells
 from workbench.models.modelfile import ModelFile
 from workbench.quantize.cells import CELL_SPECS, layer_weights
 
@@ -59,7 +65,7 @@ class ExportInfo:
         return 4 if self.quantization == "f32" else 2
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+        write_if_changed(path, json.dumps(asdict(self), indent=1, sort_keys=True), what="write the export record")
 
     @classmethod
     def load(cls, path: Path) -> "ExportInfo":
@@ -317,9 +323,7 @@ def float_model(mf: ModelFile, arrays: _Arrays) -> Struct:
     from workbench.quantize.plan import cell_weights
 
     cfg = mf.config
-    for c in cfg["cells"]:
-        if c not in CELL_KIND:
-            raise WorkbenchError(f"the float C kernel has no {c!r} cell (has: {', '.join(CELL_KIND)})")
+    check_kernel_cells(cfg["cells"], "f32")
     levels, _, k = _model_shape(cfg)
     options = [o or {} for o in (cfg.get("cell_options") or [{}] * levels)]
     weights = cell_weights(mf)
@@ -459,6 +463,100 @@ def model_structs(mf: ModelFile, quant, arrays: _Arrays) -> tuple[Struct, dict]:
     return q15_model(quant, arrays), _q15_sizes(quant)
 
 
+def _c_string(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+F32_INPUT = """
+/* Raw sensor values -> the kernel's input: the float kernel normalises its input itself (wb_net's
+ * in_mean and in_inv_std), so the raw values are its input. */
+void wb_net_input(const float *raw, float *in, size_t steps)
+{
+    for (size_t i = 0; i < steps * WB_MODEL_INPUT_DIM; i++) {
+        in[i] = raw[i];
+    }
+}
+"""
+
+Q15_INPUT = """
+/* Raw sensor values -> the kernel's int16 input, exactly as the host's input quantizer
+ * (workbench/quantize/plan.py, QuantModel.quantize_inputs):
+ *   x_q = sat16(floor((x - mean) * inv_std * 2^WB_MODEL_Q_IN + 1/2)), the product in float32;
+ * channels padded to an even count with zeros. Float only, no libm: the scaling by 2^q is exact, and
+ * round half up is done on the integer and fraction parts. */
+static const float wb_in_mean[WB_MODEL_RAW_INPUT_DIM] = { %(mean)s };
+static const float wb_in_inv_std[WB_MODEL_RAW_INPUT_DIM] = { %(inv_std)s };
+
+static int16_t wb_quantize_input(float xn)
+{
+    const float s = xn * %(scale)s;
+    if (!(s < 32767.5f)) {
+        return s != s ? (int16_t)-32768 : (int16_t)32767;      /* NaN as numpy's cast of it: the minimum */
+    }
+    if (s < -32768.5f) {
+        return (int16_t)-32768;
+    }
+    int32_t t = (int32_t)s;                                      /* truncates toward zero ... */
+    if ((float)t > s) {
+        t -= 1;                                                  /* ... floor */
+    }
+    if (s - (float)t >= 0.5f) {                                  /* exact: s and t are close */
+        t += 1;
+    }
+    return (int16_t)t;
+}
+
+void wb_net_input(const float *raw, int16_t *in, size_t steps)
+{
+    for (size_t t = 0; t < steps; t++) {
+        for (size_t d = 0; d < WB_MODEL_RAW_INPUT_DIM; d++) {
+            const float xn = (raw[t * WB_MODEL_RAW_INPUT_DIM + d] - wb_in_mean[d]) * wb_in_inv_std[d];
+            in[t * WB_MODEL_INPUT_DIM + d] = wb_quantize_input(xn);
+        }
+        for (size_t d = WB_MODEL_RAW_INPUT_DIM; d < WB_MODEL_INPUT_DIM; d++) {
+            in[t * WB_MODEL_INPUT_DIM + d] = 0;
+        }
+    }
+}
+"""
+
+
+def _input_source(quant) -> str:
+    if quant is None:
+        return F32_INPUT
+    return Q15_INPUT % {"mean": ", ".join(c_float(v) for v in quant.in_mean),
+                        "inv_std": ", ".join(c_float(v) for v in quant.in_inv_std),
+                        "scale": c_float(2.0 ** quant.q_in)}
+
+
+def _api_header(scheme: str) -> str:
+    """Declarations for an application that calls the kernel itself (the runner declares its own)."""
+    if scheme == "f32":
+        types = ("sharnn_f32_model_t", "float", "float", "float")
+    else:
+        types = ("sharnn_q15_model_t", "int16_t", "int32_t", "int16_t")
+    return f"""
+/* For an application of its own (firmware/sharnn/samples/classify shows every call):
+ *   wb_net_scratch_t scratch[WB_MODEL_SCRATCH_LEN];   the kernel's working memory
+ *   wb_net_scratch_t ring[WB_MODEL_STREAM_LEN];       streaming: the brick outputs in the window
+ *   wb_net_input_t in[WB_MODEL_K * WB_MODEL_INPUT_DIM]; wb_net_output_t logits[WB_MODEL_NUM_CLASSES];
+ * (int16 buffers 4-byte aligned), then wb_net_input(raw, in, WB_MODEL_K) and the sharnn.h calls
+ * with &wb_net. */
+#include <stddef.h>
+#include "sharnn.h"
+
+typedef {types[0]} wb_net_t;
+typedef {types[1]} wb_net_input_t;     /* one input element */
+typedef {types[2]} wb_net_output_t;    /* one logit */
+typedef {types[3]} wb_net_scratch_t;   /* scratch and stream ring elements */
+
+extern const wb_net_t wb_net;          /* wb_model_data.c */
+
+/* raw[steps][WB_MODEL_RAW_INPUT_DIM] sensor values -> in[steps][WB_MODEL_INPUT_DIM], the kernel's input. */
+void wb_net_input(const float *raw, wb_net_input_t *in, size_t steps);
+"""
+
+
 def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
     """Write the generated C for ``mf``: float32, or the int16 plan ``quant`` (a QuantModel of mf)."""
     cfg = mf.config
@@ -467,19 +565,35 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
     if quant is not None and quant.model_hash != mf.content_hash:
         raise WorkbenchError("the quantized model was planned for another model file")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise io_error("create the export folder", out, exc) from None
     model_hash = mf.content_hash
     arrays = _Arrays()
     net, sizes = model_structs(mf, quant, arrays)
-    plan = f"\n/* Fixed-point plan: inputs Q{quant.q_in}, logits Q{quant.q_out} (int32). */" if quant is not None else ""
+    plan = (f"\n/* Fixed-point plan: inputs Q{quant.q_in}, logits Q{quant.q_out} (int32). */" if quant is not None
+            else "")
     data_c = (
         "/* Generated by workbench export from model " + model_hash[:16] + ". Do not edit. */\n"
         '#include "sharnn.h"\n#include "wb_model_config.h"\n\n'
         "#define SHARNN_WEIGHTS __attribute__((section(\".rodata.sharnn_weights\"), aligned(4)))\n\n"
-        + "\n".join(arrays.sources) + plan + "\n" + c_source(net)
+        + "\n".join(arrays.sources) + plan + "\n" + c_source(net) + _input_source(quant)
     )
     hash_bytes = ", ".join(f"0x{b:02x}" for b in bytes.fromhex(model_hash[:16]))
-    extra = "".join(f"#define {name} {value}\n" for name, value in sizes["defines"].items())
+    defines = dict(sizes["defines"])
+    if levels == 2:
+        # MACs per step of each level: a two-core firmware splits a window's bricks by them
+        # (firmware/runner/wb_parallel.h). The counts follow from the config alone (no weights needed).
+        from workbench.models.sharnn import build_model
+
+        model = build_model(mf.config)
+        defines["WB_MODEL_STEP_MACS_LOWER"] = f"{model.cell1.macs_per_step()}u"
+        defines["WB_MODEL_STEP_MACS_UPPER"] = f"{model.cell2.macs_per_step()}u"
+    extra = "".join(f"#define {name} {value}\n" for name, value in defines.items())
+    class_names = mf.meta.get("class_names") or []
+    names = (f"#define WB_MODEL_CLASS_NAMES {{ {', '.join(_c_string(n) for n in class_names)} }}\n"
+             if len(class_names) == cfg["num_classes"] else "")
     config_h = f"""/* Generated by workbench export. Do not edit. */
 #ifndef WB_MODEL_CONFIG_H
 #define WB_MODEL_CONFIG_H
@@ -487,6 +601,7 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
 #define WB_MODEL_QUANT_{scheme.upper()} 1
 #define WB_MODEL_WINDOW {cfg['window']}
 #define WB_MODEL_INPUT_DIM {sizes['device_input_dim']}
+#define WB_MODEL_RAW_INPUT_DIM {cfg['input_dim']}
 #define WB_MODEL_K {k}
 #define WB_MODEL_LEVELS {levels}
 #define WB_MODEL_NUM_CLASSES {cfg['num_classes']}
@@ -495,16 +610,17 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
 #define WB_MODEL_HASH_BYTES {{ {hash_bytes} }}
 #define WB_MODEL_INPUT_BYTES {cfg['window'] * sizes['device_input_dim'] * sizes['in_bytes']}
 #define WB_MODEL_OUTPUT_BYTES {cfg['num_classes'] * sizes['out_bytes']}
-{extra}
+{extra}{names}{_api_header(scheme)}
 #endif
 """
-    (out / "wb_model_data.c").write_text(data_c)
-    (out / "wb_model_config.h").write_text(config_h)
+    write_if_changed(out / "wb_model_data.c", data_c, what="write the generated C")
+    write_if_changed(out / "wb_model_config.h", config_h, what="write the generated C")
     info = ExportInfo(model_hash=model_hash, quantization=scheme, window=cfg["window"], input_dim=cfg["input_dim"],
                       k=k, levels=levels, num_classes=cfg["num_classes"], input_dtype=sizes["in_dtype"],
                       output_dtype=sizes["out_dtype"], scratch_len=sizes["scratch_len"],
                       stream_len=sizes["stream_len"], weight_bytes=arrays.bytes,
-                      parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items() if not n.startswith("norm."))),
+                      parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items()
+                                         if not n.startswith("norm."))),
                       directory=str(out), device_input_dim=sizes["device_input_dim"],
                       plan=quant.summary() if quant is not None else None)
     info.save(out / "export.json")

@@ -39,6 +39,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.export import c as c_export
+from workbench.models.families import MICROPYTHON_CELLS
 from workbench.models.modelfile import ModelFile
 from workbench.paths import firmware_dir
 
@@ -52,8 +53,6 @@ KERNELS = ("natmod", "viper", "py")
 KERNEL_MODULE = {"natmod": "wb_sharnn_c", "viper": "wb_kern_viper", "py": "wb_kern_py"}
 TYPECODE = {np.dtype("<f4"): "f", np.dtype("<i2"): "h", np.dtype("<i4"): "i", np.dtype("i1"): "b"}
 TYPE_SIZE = {"f": 4, "h": 2, "i": 4, "b": 1, "H": 2, "B": 1}
-# The Python kernels (wb_kern.py) have these cells; the native module has every cell of the C kernels.
-PY_CELLS = ("lstm", "gru")
 NATMOD_QUANT = {"f32": 0, "q15": 1}             # the descriptor's first word (wb_sharnn_c.c)
 # MicroPython heap costs of an array.array (32-bit port): the object (4 words) and its data, each
 # rounded up to the 16-byte GC block.
@@ -160,7 +159,8 @@ def python_kernels_run(cfg: dict) -> bool:
     """The Python kernels (viper, bytecode) run LSTM and GRU cells without stacked layers; the native
     module runs every cell the C kernels have."""
     options = cfg.get("cell_options") or []
-    return all(c in PY_CELLS for c in cfg["cells"]) and not any((o or {}).get("layers", 1) > 1 for o in options)
+    return (all(c in MICROPYTHON_CELLS for c in cfg["cells"])
+            and not any((o or {}).get("layers", 1) > 1 for o in options))
 
 
 def buffer_sizes(header: dict, kernel: str) -> list[int]:
@@ -272,7 +272,8 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: 
                 key=lambda v: sum(map(heap_cost, v)))
     info = MicroPythonExport(
         model_hash=mf.content_hash, quantization=header["quant"], family=family, window=cfg["window"],
-        input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels, num_classes=cfg["num_classes"],
+        input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels,
+        num_classes=cfg["num_classes"],
         input_dtype=header["in"], output_dtype=header["out"], weight_bytes=weight_bytes,
         buffer_bytes=sum(sizes), heap_bytes=sum(heap_cost(a.nbytes) for _, a in tensors) + sum(map(heap_cost, sizes)),
         parameters=int(sum(np.asarray(v).size for n, v in mf.tensors.items() if not n.startswith("norm."))),

@@ -20,6 +20,11 @@ its context (window, brick) and what came back instead.
 - Input uploads (WRITE, idempotent) shrink their chunks when the link damages frames and grow them
   again while it does not, so a noisy link still gets data through; a chunk that keeps failing is
   abandoned for a smaller one under a new seq (safe: writing the same bytes twice changes nothing).
+- ``max_frame``: a line that cannot carry large frames (a J-Link OB's virtual COM port drops USB
+  transfers over 64 bytes) gets WRITE chunks small enough that every frame sent, with its leading
+  and trailing 0x00, fits; the chunks are still acknowledged one by one.
+- A fault frame from the device (``WB_RSP_FAULT``: its core faulted, it reboots) ends the request at
+  once with a ``DeviceFault`` carrying the registers.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import serial
 
 from workbench.errors import DeviceError
 from workbench.link.protocol import (ERROR_NAMES, P, BadFrame, FrameReader, Hello, Result, encode_frame,
-                                     parse_result, parse_stats)
+                                     parse_fault, parse_result, parse_stages, parse_stats)
 
 REQUEST_NAMES = {P.REQ_HELLO: "HELLO", P.REQ_WRITE: "WRITE", P.REQ_INFER: "INFER", P.REQ_STREAM: "STREAM",
                  P.REQ_STATS: "STATS", P.REQ_RESET: "RESET", P.REQ_EXIT: "EXIT"}
@@ -46,11 +51,40 @@ SPLIT_AFTER = 3            # sends of one WRITE chunk before it is abandoned for
 
 
 class NoAnswer(DeviceError):
-    """A request ran out of attempts or time."""
+    """A request ran out of attempts or time; ``silent``: not a byte came back meanwhile."""
+
+    def __init__(self, message: str, silent: bool):
+        super().__init__(message)
+        self.silent = silent
 
 
 class LinkClosed(DeviceError):
     """The device side went away (process exited, socket closed)."""
+
+
+class DeviceFault(DeviceError):
+    """The device reported a fault of its core (a WB_RSP_FAULT frame): ``fault`` holds its registers."""
+
+    def __init__(self, fault: dict):
+        self.fault = fault
+        super().__init__("device fault: " + " ".join(f"{k}=0x{v:08x}" for k, v in fault.items()))
+
+
+FRAME_OVERHEAD = 2 + P.FRAME_HEADER + P.FRAME_CRC + 1    # the 0x00 before, COBS code byte, delimiter
+
+
+def largest_chunk(max_frame: int | None, device_max_payload: int) -> int:
+    """Bytes of input one WRITE may carry: within the device's buffer and, on a line that limits
+    frames to ``max_frame`` bytes, small enough that the whole frame sent fits."""
+    largest = device_max_payload - 4                      # the payload starts with the offset (u32)
+    if max_frame:
+        fit = max_frame - FRAME_OVERHEAD - 4
+        while fit > 0 and fit + 4 + P.FRAME_HEADER + P.FRAME_CRC > 253:   # COBS adds a byte per 254
+            fit -= 1
+        largest = min(largest, fit)
+    if largest < 1:
+        raise ValueError(f"a frame limit of {max_frame} bytes leaves no room for input")
+    return largest
 
 
 @dataclass
@@ -64,6 +98,7 @@ class LinkCounters:
     chunk_splits: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
+    frames_in: int = 0          # valid frames received (answers, NAKs, stale copies): the line works
     events: list[str] = field(default_factory=list)
 
 
@@ -85,14 +120,15 @@ class _RttEstimate:
 
 
 class DeviceLink:
-    def __init__(self, port, timeout: float = DEFAULT_TIMEOUT, retries: int | None = None, alive=None,
-                 attempts: int = DEFAULT_ATTEMPTS):
+    def __init__(self, port, timeout: float = DEFAULT_TIMEOUT, alive=None, attempts: int = DEFAULT_ATTEMPTS,
+                 max_frame: int | None = None):
         """``port``: an open pyserial object; ``alive()``: optional check that the device process
-        still runs (an emulator), so a dead target fails at once. ``retries`` (older spelling) sets
-        ``attempts = retries + 1``."""
+        still runs (an emulator), so a dead target fails at once; ``attempts``: sends of one request
+        before the link gives up; ``max_frame``: the largest frame in bytes the line carries intact."""
         self.port = port
+        self.max_frame = max_frame
         self.timeout = timeout
-        self.attempts = retries + 1 if retries is not None else attempts
+        self.attempts = attempts
         self.alive = alive
         self.reader = FrameReader()
         self.seq = 0
@@ -121,6 +157,9 @@ class DeviceLink:
     def _send(self, frame: bytes) -> None:
         try:
             self.port.write(frame)
+        except serial.SerialTimeoutException:
+            raise DeviceError(f"serial write stalled for {getattr(self.port, 'write_timeout', '?')} s: the USB "
+                              "serial link is stuck (unplug and replug the board)") from None
         except (serial.SerialException, OSError) as exc:
             raise LinkClosed(f"serial link closed while sending ({exc})") from None
         self.counters.bytes_out += len(frame)
@@ -164,17 +203,32 @@ class DeviceLink:
                     rtt.sample(time.monotonic() - sent_at)    # Karn: only unambiguous round trips
                 return answer
             silent_sends = silent_sends + 1 if outcome == "timeout" else 0
-        waited = time.monotonic() - start
-        where = f" ({context})" if context else ""
-        if self.counters.bytes_in == heard:
-            raise self._fail(NoAnswer(f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} "
-                                      f"send(s){self._alive_note()}"))
-        what = ", ".join(f"{n} {k}" for k, n in seen.most_common()) or "nothing usable"
-        raise self._fail(NoAnswer(f"no valid answer to {name}{where} after {sends} sends in {waited:.1f}s; "
-                                  f"seen: {what}"))
+        silent = self.counters.bytes_in == heard          # not a byte back while this request waited
+        raise self._fail(NoAnswer(self._no_answer(name, context, sends, time.monotonic() - start, silent, seen),
+                                  silent=silent))
 
-    def _alive_note(self) -> str:
-        return "" if self.alive is None else " (the emulator is still running: the firmware hangs or is stuck)"
+    def _no_answer(self, name: str, context: str, sends: int, waited: float, silent: bool, seen: Counter) -> str:
+        """Why a request got no answer, told apart by what the line carried since it opened: not one
+        byte (a cut line, a device that never started), bytes but never a valid frame (a garbled line),
+        or silence after a good start (a device that hangs)."""
+        where = f" ({context})" if context else ""
+        c = self.counters
+        if c.bytes_in == 0:
+            note = "" if self.alive is None else " (the emulator is running: the line to it is cut, or the firmware " \
+                                                 "never started its runner)"
+            return f"not one byte from the device in {waited:.1f}s: no answer to {name}{where} after {sends} " \
+                   f"send(s){note}"
+        if silent and c.frames_in:
+            note = "" if self.alive is None else "; the emulator is still running: the firmware hangs or is stuck"
+            return f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} send(s) (after " \
+                   f"{c.frames_in} good frame(s) before{note})"
+        if silent:
+            return f"device silent for {waited:.1f}s: no answer to {name}{where} after {sends} send(s); the " \
+                   f"{c.bytes_in} bytes it sent before held no valid frame (a garbled line)"
+        what = ", ".join(f"{n} {k}" for k, n in seen.most_common()) or "nothing usable"
+        garbled = "" if c.frames_in else f"; not one valid frame in {c.bytes_in} bytes from the device: the line " \
+                                         "garbles what it carries"
+        return f"no valid answer to {name}{where} after {sends} sends in {waited:.1f}s; seen: {what}{garbled}"
 
     def _await(self, rtype: int, name: str, context: str, rto: float, deadline: float,
                seen: Counter) -> tuple[str, bytes | None]:
@@ -203,12 +257,15 @@ class DeviceLink:
             bad_before = self.reader.bad_frames
             frames = self.reader.feed(data)
             bad = self.reader.bad_frames - bad_before
+            self.counters.frames_in += len(frames)
             self._in_flight = max(0, self._in_flight - len(frames) - bad)   # each one answers a send
             if self._trace_path:
                 self._note(f"recv {len(data)} bytes: " + " ".join(f"[{f.type:02x} seq={f.seq} {f.payload[:6].hex()}]"
                                                                    for f in frames)
                            + f" bad={bad} in_flight={self._in_flight}")
             for f in frames:
+                if f.type == P.RSP_FAULT:
+                    raise self._fail(DeviceFault(parse_fault(f.payload)))
                 if f.type == P.RSP_ERROR and f.payload[:1] and f.payload[0] in (P.ERR_CRC, P.ERR_FRAME):
                     self.counters.naks += 1
                     seen[f"NAKs ({ERROR_NAMES[f.payload[0]]})"] += 1
@@ -251,7 +308,7 @@ class DeviceLink:
 
     def write_input(self, data: bytes, context: str = "") -> None:
         """Send ``data`` into the device's staging buffer in acknowledged chunks."""
-        largest = (self.hello_info.max_payload if self.hello_info else P.MAX_PAYLOAD) - 4
+        largest = largest_chunk(self.max_frame, self.hello_info.max_payload if self.hello_info else P.MAX_PAYLOAD)
         if self._chunk is None:
             self._chunk = largest
         off = 0
@@ -297,6 +354,10 @@ class DeviceLink:
 
     def stats(self) -> dict[str, int]:
         return self._parsed(parse_stats, self.request(P.REQ_STATS), "STATS answer")
+
+    def stages(self, context: str = "") -> list[int]:
+        """The last inference's counter ticks per stage (firmware with stage checkpoints, --breakdown)."""
+        return self._parsed(parse_stages, self.request(P.REQ_STAGES, context=context), f"STAGES answer ({context})")
 
     def exit(self, code: int = 0) -> None:
         """Ask the device to stop. Its acknowledgement may be lost on a noisy link while the device

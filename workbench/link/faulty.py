@@ -10,13 +10,17 @@ frame of 40 bytes arrives intact only ~30 % of the time.
 - ``flip``: one random bit of the byte is inverted;
 - ``dup``: the byte is forwarded twice;
 - ``delay``: the stream stalls for ``delay_ms`` before the byte (TCP keeps the order, so everything
-  behind it waits too, as on a UART whose far end is late).
+  behind it waits too, as on a UART whose far end is late);
+- ``max_frame``: every frame longer than this many bytes (with its 0x00 delimiter) is dropped whole,
+  as a SEGGER J-Link OB's virtual COM port drops USB transfers over 64 bytes while its mass-storage
+  drive is enabled (``max_frame=64,to=device``).
 
 Spec strings (``workbench run --fault-link``, ``workbench link-proxy --faults``)::
 
     drop=0.01,flip=0.01,dup=0.01,seed=1            both directions
     drop=0.05,to=device                            only bytes from host to device
     delay=0.001,delay_ms=20
+    max_frame=64,to=device                         a J-Link OB with its drive enabled
 
 Each direction draws from its own generator seeded by (seed, direction), so what happens to the
 n-th byte of one direction does not depend on the other direction's timing.
@@ -46,6 +50,7 @@ class FaultSpec:
     delay_ms: float = 10.0
     seed: int = 0
     to: str = "both"          # which direction is damaged: both, device (host->device), host
+    max_frame: int = 0        # frames longer than this (bytes, with the delimiter) are dropped; 0: no limit
 
     @classmethod
     def parse(cls, text: str) -> "FaultSpec":
@@ -60,7 +65,7 @@ class FaultSpec:
                                      f"{', '.join(sorted(known))}")
             raw = raw.strip()
             try:
-                if key == "seed":
+                if key in ("seed", "max_frame"):
                     values[key] = int(raw)
                 elif key == "to":
                     if raw not in DIRECTIONS:
@@ -69,13 +74,16 @@ class FaultSpec:
                 else:
                     values[key] = float(raw)
             except ValueError:
-                want = {"seed": "an integer", "to": "one of " + ", ".join(DIRECTIONS)}.get(key, "a number")
+                want = {"seed": "an integer", "max_frame": "an integer",
+                        "to": "one of " + ", ".join(DIRECTIONS)}.get(key, "a number")
                 raise WorkbenchError(f"fault spec '{text}': {key} must be {want}, got '{raw}'") from None
         spec = cls(**values)
         for key in RATE_KEYS:
             rate = getattr(spec, key)
             if not 0.0 <= rate <= 1.0:
                 raise WorkbenchError(f"fault spec '{text}': {key}={rate} is not a rate between 0 and 1")
+        if spec.max_frame < 0:
+            raise WorkbenchError(f"fault spec '{text}': max_frame={spec.max_frame} must be 0 (no limit) or more")
         if not 0.0 <= spec.delay_ms <= 10_000:
             raise WorkbenchError(f"fault spec '{text}': delay_ms={spec.delay_ms} must be within 0..10000")
         return spec
@@ -87,6 +95,8 @@ class FaultSpec:
         parts = [f"{k}={getattr(self, k):g}" for k in RATE_KEYS if getattr(self, k)]
         if self.delay:
             parts.append(f"delay_ms={self.delay_ms:g}")
+        if self.max_frame:
+            parts.append(f"max_frame={self.max_frame}")
         parts.append(f"seed={self.seed}")
         if self.to != "both":
             parts.append(f"to={self.to}")
@@ -101,6 +111,7 @@ class DirectionStats:
     flipped: int = 0
     duplicated: int = 0
     delayed: int = 0
+    frames_dropped: int = 0   # whole frames over max_frame
 
 
 class ByteMangler:
@@ -111,6 +122,22 @@ class ByteMangler:
         self.active = spec.applies_to(direction)
         self.rng = random.Random(f"{spec.seed}/{direction}")
         self.stats = DirectionStats()
+        self._frame = bytearray()          # max_frame: the frame being collected up to its delimiter
+
+    def _whole_frames(self, data: bytes) -> bytes:
+        """The bytes of ``data`` that complete frames no longer than max_frame (the rest of a frame
+        waits for its delimiter; a longer frame is dropped)."""
+        out = bytearray()
+        for b in data:
+            self._frame.append(b)
+            if b == 0:
+                if len(self._frame) > self.spec.max_frame:
+                    self.stats.frames_dropped += 1
+                    self.stats.dropped += len(self._frame)
+                else:
+                    out += self._frame
+                self._frame = bytearray()
+        return bytes(out)
 
     def mangle(self, data: bytes) -> list[tuple[float, bytes]]:
         """Split ``data`` into (pause before, bytes) pieces to send in order."""
@@ -119,6 +146,8 @@ class ByteMangler:
             self.stats.bytes_out += len(data)
             return [(0.0, data)]
         s, rng, st = self.spec, self.rng, self.stats
+        if s.max_frame:
+            data = self._whole_frames(data)
         pieces: list[tuple[float, bytes]] = []
         out = bytearray()
         for b in data:

@@ -128,8 +128,13 @@ class FrameReader:
                 self.bad_frames += 1
 
 
-DTYPES = {0: ("f32", "<f4", 4), 1: ("i16", "<i2", 2), 2: ("i32", "<i4", 4), 3: ("i8", "i1", 1)}
-COUNTER_KINDS = {0: "none", 1: "systick", 2: "dwt", 3: "host-ns", 4: "os"}
+# Element types and counter kinds by their wb_proto.h codes (WB_DTYPE_*, WB_COUNTER_*).
+DTYPES = {P.DTYPE_F32: ("f32", "<f4", 4), P.DTYPE_I16: ("i16", "<i2", 2), P.DTYPE_I32: ("i32", "<i4", 4),
+          P.DTYPE_I8: ("i8", "i1", 1)}
+COUNTER_KINDS = {P.COUNTER_NONE: "none", P.COUNTER_SYSTICK: "systick", P.COUNTER_DWT: "dwt",
+                 P.COUNTER_HOST_NS: "host-ns", P.COUNTER_OS: "os"}
+NUMPY_DTYPES = {name: np_code for name, np_code, _ in DTYPES.values()}     # "f32" -> "<f4"
+HELLO_FIXED = struct.Struct("<BBBBHHHHHBBBBBBIIII")     # the fields before the model hash (wb_proto.h)
 
 
 @dataclass
@@ -152,22 +157,29 @@ class Hello:
     staging_bytes: int
     model_hash: str
     board: str
+    cores: int = 1            # cores an inference runs on (firmware/runner/wb_parallel.h)
+    core0_bricks: int = 0     # two cores: bricks of a window computed on core 0
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
         """Decode a HELLO answer; ``BadFrame`` for anything that is not one."""
-        if len(p) < 45 or len(p) < 45 + p[44]:
+        if len(p) < P.HELLO_BOARD or len(p) < P.HELLO_BOARD + p[P.HELLO_BOARD_LEN]:
             raise BadFrame(f"HELLO answer of {len(p)} bytes is too short")
-        (ver, kmaj, kmin, caps, maxp, window, dim, k, ncls, levels, idt, odt, ck, _r, hz, stack, state,
-         staging) = struct.unpack_from("<BBBBHHHHHBBBBHIIII", p)
+        (ver, kmaj, kmin, caps, maxp, window, dim, k, ncls, levels, idt, odt, ck, cores, core0_bricks, hz, stack,
+         state, staging) = HELLO_FIXED.unpack_from(p)
         if idt not in DTYPES or odt not in DTYPES:
             raise BadFrame(f"HELLO names unknown element types {idt}/{odt}")
         if maxp <= 4 or k == 0 or window == 0 or dim == 0 or ncls == 0:
             raise BadFrame(f"HELLO with impossible shapes (max payload {maxp}, T={window}, D={dim}, k={k}, "
                            f"classes {ncls})")
+        if cores > 2 or (cores == 2 and not core0_bricks < window // k):
+            raise BadFrame(f"HELLO with an impossible split: {cores} cores, {core0_bricks} of {window // k} bricks "
+                           "on core 0")
         return cls(ver, f"{kmaj}.{kmin}", caps, maxp, window, dim, k, ncls, levels, DTYPES[idt][0],
                    DTYPES[odt][0], COUNTER_KINDS.get(ck, str(ck)), hz, stack, state, staging,
-                   p[36:44].hex(), p[45:45 + p[44]].decode(errors="replace"))
+                   p[P.HELLO_HASH:P.HELLO_BOARD_LEN].hex(),
+                   p[P.HELLO_BOARD:P.HELLO_BOARD + p[P.HELLO_BOARD_LEN]].decode(errors="replace"),
+                   max(cores, 1), core0_bricks)
 
     def has(self, cap_name: str) -> bool:
         return bool(self.caps & getattr(P, "CAP_" + cap_name.upper()))
@@ -191,14 +203,33 @@ def parse_result(p: bytes) -> Result:
     return Result(bool(valid), ticks, stack, bytes(p[RESULT_HEADER.size:]))
 
 
+def parse_stages(p: bytes) -> list[int]:
+    """A STAGES answer: the last inference's counter ticks per stage (firmware/runner/wb_stage.h)."""
+    if len(p) < 4 or len(p) < 4 + 4 * p[0]:
+        raise BadFrame(f"STAGES answer of {len(p)} bytes is too short")
+    return list(struct.unpack_from(f"<{p[0]}I", p, 4))
+
+
 STATS_FIELDS = ("frames_ok", "crc_errors", "frame_errors", "duplicates", "infers", "streams", "stack_peak",
                 "stack_size")
+# A two-core firmware adds its second core's stack (stack painting).
+STATS_CORE1_FIELDS = ("core1_stack_peak", "core1_stack_size")
 
 
 def parse_stats(p: bytes) -> dict[str, int]:
     if len(p) < 4 * len(STATS_FIELDS):
         raise BadFrame(f"STATS answer of {len(p)} bytes is too short")
-    return dict(zip(STATS_FIELDS, struct.unpack_from("<8I", p)))
+    fields = STATS_FIELDS + (STATS_CORE1_FIELDS if len(p) >= 4 * (len(STATS_FIELDS) + len(STATS_CORE1_FIELDS)) else ())
+    return dict(zip(fields, struct.unpack_from(f"<{len(fields)}I", p)))
+
+
+FAULT_FIELDS = ("exc", "pc", "lr", "cfsr", "hfsr", "mmfar", "bfar", "reason")
+
+
+def parse_fault(p: bytes) -> dict[str, int]:
+    """A WB_RSP_FAULT payload: the registers a faulting device reports (missing words read as 0)."""
+    words = struct.unpack_from(f"<{P.FAULT_WORDS}I", p.ljust(4 * P.FAULT_WORDS, b"\0"))
+    return dict(zip(FAULT_FIELDS, words))
 
 
 ERROR_NAMES = {1: "bad CRC", 2: "bad frame", 3: "unknown request", 4: "write out of range",

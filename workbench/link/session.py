@@ -23,7 +23,7 @@ import numpy as np
 
 from workbench.errors import DeviceError
 from workbench.link.client import DeviceLink
-from workbench.link.protocol import DTYPES, Hello
+from workbench.link.protocol import NUMPY_DTYPES, Hello
 
 
 @dataclass
@@ -35,6 +35,8 @@ class WindowResult:
     stream_logits: np.ndarray | None = None
     stream_cost: int | None = None
     stream_stack_bytes: int | None = None
+    stages: list[int] | None = None          # counter ticks per stage (firmware with --breakdown)
+    stream_stages: list[int] | None = None
 
 
 @dataclass
@@ -48,8 +50,7 @@ class SessionResult:
 
 
 def _dtypes(hello: Hello) -> tuple[np.dtype, np.dtype]:
-    code = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
-    return np.dtype(DTYPES[code[hello.input_dtype]][1]), np.dtype(DTYPES[code[hello.output_dtype]][1])
+    return np.dtype(NUMPY_DTYPES[hello.input_dtype]), np.dtype(NUMPY_DTYPES[hello.output_dtype])
 
 
 def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = True, progress=None,
@@ -70,6 +71,8 @@ def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = T
         _check_logits(r.logits, hello, out_dtype, ctx)
         (cost,) = costs([r.ticks])
         w = WindowResult(i, np.frombuffer(r.logits, dtype=out_dtype).copy(), cost, r.stack_bytes)
+        if hello.has("stages"):
+            w.stages = link.stages(context=ctx)
         if stream:
             link.reset_stream(context=ctx)
             step = hello.k * hello.input_dim * in_dtype.itemsize
@@ -79,6 +82,8 @@ def run_session(link: DeviceLink, costs, inputs: np.ndarray, *, stream: bool = T
                 (s_cost,) = costs([s.ticks])
             w.stream_logits = np.frombuffer(s.logits, dtype=out_dtype).copy() if s.valid else None
             w.stream_cost, w.stream_stack_bytes = s_cost, s.stack_bytes
+            if hello.has("stages"):
+                w.stream_stages = link.stages(context=f"{ctx}, last brick")
         results.append(w)
         if task is not None:
             progress.update(task, advance=1)

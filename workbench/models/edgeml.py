@@ -55,8 +55,9 @@ def cell_type_of(state_dict: dict) -> str:
     raise WorkbenchError("not an EdgeML SRNN2 state dict (no rnn0 tensors of a known cell)")
 
 
-def load_state_dict_file(path) -> dict:
-    """A state dict saved with ``torch.save(srnn2.state_dict(), path)``; tensors only, nothing executed."""
+def load_state_dict_file(path, what: str = "EdgeML state dict") -> dict:
+    """A state dict saved with ``torch.save(srnn2.state_dict(), path)``; tensors only, nothing executed.
+    ``what``: what the messages call the file."""
     import pickle
     import warnings
     import zipfile
@@ -66,11 +67,11 @@ def load_state_dict_file(path) -> dict:
             warnings.simplefilter("ignore")     # torch warns about pickle protocols before failing
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise WorkbenchError(f"EdgeML state dict {path} not found") from None
+        raise WorkbenchError(f"{what} {path} not found") from None
     except IsADirectoryError:
-        raise WorkbenchError(f"EdgeML state dict {path} cannot be read (a directory)") from None
+        raise WorkbenchError(f"{what} {path} cannot be read (a directory)") from None
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise WorkbenchError(f"EdgeML state dict {path} cannot be read (not a torch.save file of tensors: "
+        raise WorkbenchError(f"{what} {path} cannot be read (not a torch.save file of tensors: "
                              f"{type(exc).__name__})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WorkbenchError(f"{path} is not a state dict (a dict of tensors)")

@@ -1,10 +1,12 @@
-"""Training: Adam on cross-entropy, early stopping on a stratified validation split, a rich progress bar.
+"""Training: Adam on cross-entropy, early stopping on a stratified validation split, epochs reported to a
+progress object (workbench.progress).
 
 Seeded end to end (split, init, batch order, augmentation) with a fixed thread count: the same seed and
-data give the same weights on any machine with the same torch build.
+data give the same weights bit for bit on one machine; not across CPU types (their float kernels differ),
+so another machine may train another model from the same command.
 
 What makes it hold up on tiny sets (BasicMotions trains on 40 windows; measured in
-``bench/models_bench.py --study``, figures in the README):
+``bench/models_bench.py --study``, figures in docs/benchmarks.md):
 - the stopping criterion is the validation *loss* (averaged over ``smooth`` epochs), not the accuracy,
   which on 8 validation windows moves in steps of 12.5 % and ties for dozens of epochs;
 - light augmentation of the raw windows (a per-window, per-channel gain and additive jitter);
@@ -26,7 +28,7 @@ from torch import nn
 from workbench.data import Dataset
 from workbench.models.trainconfig import TrainConfig, TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "train", "accuracy", "predict_logits", "align_to_window"]
+__all__ = ["TrainConfig", "TrainResult", "train", "accuracy", "predict_logits"]
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,33 +45,11 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))
 
 
-def align_to_window(data: Dataset, window: int) -> Dataset:
-    """Uneven series (``data.lengths``) re-aligned to *end* at step ``window``, zeros in front.
-
-    The loaders pad uneven series at the end; a recurrent classifier reads its final state, so a series
-    that ends early is followed by padding it must learn to ignore. Ending every series at the window's
-    last step puts the padding first. A series longer than ``window`` keeps its last ``window`` steps.
-    """
-    if window < 1:
-        from workbench.errors import WorkbenchError
-
-        raise WorkbenchError(f"--window must be ≥ 1, got {window}")
-    x = np.zeros((data.num_windows, window, data.num_channels), dtype=np.float32)
-    lengths = np.minimum(data.lengths, window)
-    for i, n in enumerate(lengths):
-        start = int(data.lengths[i]) - int(n)
-        x[i, window - n:] = data.x[i, start:start + n]
-    return Dataset(name=data.name, split=data.split, x=x, y=data.y, class_names=list(data.class_names),
-                   sample_rate_hz=data.sample_rate_hz, lengths=lengths,
-                   meta={**data.meta, "window_prep": {"window": window, "align": "end"}})
-
-
 def set_normalization(model: nn.Module, x: np.ndarray) -> None:
     """Per-channel mean and 1/std of the training windows, stored in the model's Normalize buffers."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
-    std[std < 1e-6] = 1.0
+    from workbench.data.checks import normalization_stats
+
+    mean, std = normalization_stats(x)
     model.norm.mean.copy_(torch.tensor(mean, dtype=torch.float32))
     model.norm.inv_std.copy_(torch.tensor(1.0 / std, dtype=torch.float32))
 
@@ -121,28 +101,25 @@ def augment_batch(xb: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, cfg: 
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, progress=None) -> TrainResult:
-    """Train ``model`` in place on ``data``; returns what the validation split decided."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    """Train ``model`` in place on ``data``; returns what the validation split decided. Epochs are
+    reported to ``progress`` (workbench.progress; None: nowhere)."""
+    from workbench.progress import Silent
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     initial = copy.deepcopy(model.state_dict())
     tr_idx, va_idx = stratified_split(data.y, cfg.val_fraction, cfg.seed)
-    own = progress is None
-    progress = progress or Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
-                                    TextColumn("{task.completed}/{task.total} epochs"),
-                                    TextColumn("{task.fields[status]}"), TimeRemainingColumn(), transient=False)
-    name = f"{model.config()['family']} on {data.name}"
-    with progress if own else _nullcontext():
-        task = progress.add_task(name, total=cfg.epochs, status="")
-        best = _fit(model, data.x[tr_idx], data.y[tr_idx], data.x[va_idx], data.y[va_idx], cfg, cfg.epochs,
-                    progress, task)
-        refit = cfg.refit and len(va_idx) > 0
-        if refit:
-            model.load_state_dict(initial)
-            progress.update(task, description=f"{name}: refit on all {len(data.y)} windows", completed=0,
-                            total=best["epoch"], status="")
-            _fit(model, data.x, data.y, data.x[:0], data.y[:0], cfg, best["epoch"], progress, task)
+    progress = progress or Silent()
+    name = f"train {model.config()['family']} on {data.name}, epochs"
+    task = progress.add_task(name, total=cfg.epochs, status="")
+    best = _fit(model, data.x[tr_idx], data.y[tr_idx], data.x[va_idx], data.y[va_idx], cfg, cfg.epochs,
+                progress, task)
+    refit = cfg.refit and len(va_idx) > 0
+    if refit:
+        model.load_state_dict(initial)
+        progress.update(task, description=f"{name} of the refit on all {len(data.y)} windows", completed=0,
+                        total=best["epoch"], status="")
+        _fit(model, data.x, data.y, data.x[:0], data.y[:0], cfg, best["epoch"], progress, task)
     model.eval()
     return TrainResult(best_epoch=best["epoch"], epochs_run=best["epochs_run"], val_accuracy=best["acc"],
                        val_loss=best["loss"], train_accuracy=accuracy(model, data.x, data.y), refit=refit)
@@ -190,10 +167,6 @@ def _fit(model, x_tr, y_tr, x_va, y_va, cfg: TrainConfig, epochs: int, progress,
             best.update(epoch=epoch, score=score, acc=acc, loss=vloss, state=copy.deepcopy(model.state_dict()))
         status = f"val acc {acc:.3f} loss {vloss:.3f} (best @ {best['epoch']})"
         progress.update(task, advance=1, status=status)
-        console = getattr(progress, "console", None)      # callers may pass a silent stand-in
-        if console is not None and not console.is_terminal and (epoch == 1 or epoch % 10 == 0):
-            # Into a log file a live bar renders only at its end: a line every ten epochs instead.
-            console.print(f"epoch {epoch}/{epochs}: {status}", highlight=False)
         if epoch - best["epoch"] >= cfg.patience:
             break
     best["epochs_run"] = epoch
@@ -207,11 +180,3 @@ def _evaluate(model, x, y, loss_fn) -> tuple[float, float]:
     logits = predict_logits(model, x)
     loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))
     return float((logits.argmax(axis=1) == y).mean()), loss
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
-from workbench.paths import project_root
+from workbench.paths import checkout
 
 SCHEMA = "workbench-profile"
 SCHEMA_VERSION = 1
@@ -26,12 +26,14 @@ SCHEMA_VERSION = 1
 # output sources name whose logits an accuracy or agreement figure was computed from
 # (reference-output: the numpy integer reference of an int plan, workbench/quantize).
 # micropython-gc: heap bytes a MicroPython device reports (gc.mem_alloc() deltas); file-size: bytes
-# of the files deployed to a MicroPython board's filesystem.
+# of the files deployed to a MicroPython board's filesystem. estimate-cm4-trm: cycles from the
+# Cortex-M4 TRM's timing tables applied to the executed instructions (workbench/targets/cm4_timing.py),
+# never measured cycles.
 SOURCES = (
     "dwt-cycles", "systick-cycles", "qemu-icount-instructions", "qemu-plugin-instructions",
     "renode-virtual-time", "static-elf", "stack-paint", "host-wallclock", "estimate",
     "device-output", "host-output", "torch-output", "micropython-ticks-us", "reference-output",
-    "micropython-gc", "file-size",
+    "micropython-gc", "file-size", "estimate-cm4-trm",
 )
 COST_UNITS = ("instructions", "cycles", "ns", "us")
 
@@ -43,7 +45,10 @@ def metric(value, unit: str, source: str) -> dict:
 
 
 def git_state() -> dict:
-    root = project_root()
+    """The checkout's commit and whether it has uncommitted changes (None for an installed wheel)."""
+    root = checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5).stdout.strip() or None
@@ -89,34 +94,83 @@ def validate(p, where: str) -> None:
     check(p, where, schema=SCHEMA, version=SCHEMA_VERSION, sources=SOURCES)
 
 
+def check_out(path: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse, before any slow work, a profile path that cannot be written or would be replaced
+    unasked: the one check of every command that writes a profile."""
+    from workbench.filesystem import check_output_file
+
+    path = Path(path)
+    if path.is_file() and not force:
+        raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
+    return check_output_file(path, "profile")
+
+
+def profile_json(p: dict) -> str:
+    """Strict JSON (no NaN or Infinity, which strict parsers refuse): a non-finite number in a
+    profile is a bug of the code that put it there, not something to write."""
+    try:
+        return json.dumps(p, indent=1, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise ValueError(f"profile holds a non-finite number: {exc}") from None
+
+
 def write_profile(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write atomically (temp file + rename); refuse to replace an existing file unless ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise WorkbenchError(f"{path} exists; choose another --out or pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    from workbench.filesystem import write_atomic
+
+    path = check_out(path, force)
+    return write_atomic(path, profile_json(p), what="write the profile")
+
+
+def fallback_paths(path: Path) -> list[Path]:
+    """Where a measured profile goes when its own path cannot take it: the system's temp folder, then
+    the profiles folder and the working folder (any of them may be on another, healthy disk)."""
+    from workbench.paths import profiles_dir
+
+    name = f"workbench-rescued-{os.getpid()}-{Path(path).name}"
+    return [Path(tempfile.gettempdir()) / name, profiles_dir() / name, Path.cwd() / name]
+
+
+def save_measured(p: dict, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """``write_profile`` for a profile that took a measurement to make: if it cannot be written (the
+    disk filled up, the folder became read-only), it goes to a fallback file, and the one-line error
+    names that file, so a measured result is never lost."""
+    from workbench.filesystem import write_atomic
+
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(p, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; a profile is a shared record
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return write_profile(p, path, force=force)
+    except WorkbenchError as first:
+        text = profile_json(p)
+        for rescue in fallback_paths(Path(path)):
+            try:
+                write_atomic(rescue, text, what="write the profile")
+            except WorkbenchError:
+                continue
+            raise WorkbenchError(f"{first}; the measured profile is saved in {rescue}") from None
+        raise WorkbenchError(f"{first}; no fallback folder could take the profile either") from None
+
+
+def _non_finite(name: str):
+    raise ValueError(name)
 
 
 def load_profile(path: str | os.PathLike) -> dict:
+    from workbench.filesystem import not_regular
+
     path = Path(path)
+    kind = not_regular(path)
+    if kind and kind != "a folder":       # a pipe or a device would block or never end
+        raise WorkbenchError(f"profile {path} is {kind}, not a file")
     try:
-        p = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"profile {path} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        p = json.loads(path.read_text(), parse_constant=_non_finite)
+    except ValueError as exc:
+        if not isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+            raise WorkbenchError(f"profile {path} is not strict JSON: it holds {exc} (strict parsers refuse "
+                                 "it)") from None
         why = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise WorkbenchError(f"profile {path} is not valid JSON (truncated or corrupt: {why})") from None
+    except FileNotFoundError:
+        raise WorkbenchError(f"profile {path} not found") from None
     except IsADirectoryError:
         raise WorkbenchError(f"profile {path} is a folder, not a file") from None
     validate(p, str(path))

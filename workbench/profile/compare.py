@@ -4,6 +4,10 @@ Every metric present in both profiles gets a delta. A metric is judged by what i
 - **cost** (``cost.*``, ``ram.*``, ``flash.*``, or any instruction/cycle count): lower is better; with
   a threshold, growing by more than it is a regression;
 - **quality** (``accuracy.*``, ``agreement.*``): higher is better; any drop is a regression;
+- **stage** (``cost.stage.*``, ``cost.stream_stage.*``, ``cycles_est.stage.*``: the parts of a
+  window's cost): judged better or worse like a cost, never a regression on its own (a 10-instruction
+  stage that grows by 7 is not a failed build; the totals it sums to are gated); shown again in a
+  table of the stages side by side, with each stage's share of the total change;
 - **info** (wall-clock time, matrices, anything else): shown, never judged. Host wall-clock time is
   noisy by nature and says nothing about the device, so it never fails a gate.
 
@@ -15,12 +19,14 @@ A gated metric that the new profile lacks fails the gate: a gate must not pass b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
 
-COST_PREFIXES = ("cost.", "ram.", "flash.")
+COST_PREFIXES = ("cost.", "ram.", "flash.", "cycles_est.", "latency_ms_est.")
 COST_UNITS = ("instructions", "cycles")
+STAGE_PREFIXES = ("cost.stage.", "cost.stream_stage.", "cycles_est.stage.")
 QUALITY_PREFIXES = ("accuracy.", "agreement.")
 NEVER_GATED_SOURCES = ("host-wallclock",)
 EPS = 1e-12
@@ -29,6 +35,8 @@ EPS = 1e-12
 def kind_of(name: str, m: dict) -> str:
     if m["source"] in NEVER_GATED_SOURCES or not _number(m["value"]):
         return "info"
+    if name.startswith(STAGE_PREFIXES):
+        return "stage"
     if name.startswith(COST_PREFIXES) or m["unit"] in COST_UNITS:
         return "cost"
     if name.startswith(QUALITY_PREFIXES):
@@ -43,7 +51,7 @@ def _number(v) -> bool:
 @dataclass
 class Delta:
     name: str
-    kind: str                 # cost | quality | info
+    kind: str                 # cost | quality | stage | info
     unit: str
     source: str
     base: object
@@ -75,7 +83,7 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
             new_name: str = "NEW") -> Comparison:
     """Deltas of every metric; ``fail_over`` (percent) turns cost growth above it and any quality drop
     into regressions."""
-    if fail_over is not None and fail_over < 0:
+    if fail_over is not None and not (math.isfinite(fail_over) and fail_over >= 0):
         raise WorkbenchError(f"--fail-over must be a percentage >= 0, got {fail_over}")
     bm, nm = base["metrics"], new["metrics"]
     deltas: list[Delta] = []
@@ -84,7 +92,7 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
         if n is None:
             kind = kind_of(name, b)
             deltas.append(Delta(name, kind, b["unit"], b["source"], b["value"], None,
-                                "missing" if kind != "info" and fail_over is not None else "changed"))
+                                "missing" if kind in ("cost", "quality") and fail_over is not None else "changed"))
             continue
         if n["source"] != b["source"]:
             raise WorkbenchError(f"metric '{name}' has source {b['source']} in {base_name} but {n['source']} in "
@@ -97,16 +105,31 @@ def compare(base: dict, new: dict, fail_over: float | None = None, *, base_name:
         if name not in bm:
             deltas.append(Delta(name, kind_of(name, n), n["unit"], n["source"], None, n["value"], "added"))
     notes = []
-    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("backend", ("backend",)), ("dataset", ("dataset", "name"))):
+    data_note = dataset_note(base, new)
+    if data_note:
+        notes.append(data_note)
+    for what, key in (("model", ("model", "sha256")), ("board", ("board",)), ("backend", ("backend",))):
         a, b = _dig(base, key), _dig(new, key)
         if a != b:
             notes.append(f"{what} differs: {str(a)[:16]} vs {str(b)[:16]}")
-    if base["dataset"].get("count") != new["dataset"].get("count"):
-        notes.append(f"window count differs: {base['dataset'].get('count')} vs {new['dataset'].get('count')}")
     logits = logits_note(base, new)
     if logits:
         notes.append(logits)
     return Comparison(deltas, fail_over, notes)
+
+
+def dataset_note(base: dict, new: dict) -> str | None:
+    """A note when the two profiles streamed different windows (another data set, split or count):
+    their accuracies and agreements then describe different data."""
+    def what(p):
+        d = p.get("dataset", {})
+        return (d.get("name"), d.get("split"), d.get("count"))
+
+    if what(base) == what(new):
+        return None
+    (bn, bs, bc), (nn, ns, nc) = what(base), what(new)
+    return (f"data sets differ: {bn} {bs} ({bc} windows) vs {nn} {ns} ({nc} windows): accuracy and agreement "
+            "figures describe different data")
 
 
 def logits_note(base: dict, new: dict) -> str | None:
@@ -147,6 +170,8 @@ def _judge(d: Delta, fail_over: float | None) -> Delta:
     elif d.kind == "cost":
         grew_too_much = fail_over is not None and d.change * 100 > fail_over
         d.verdict = "regressed" if grew_too_much else ("worse" if diff > 0 else "better")
+    elif d.kind == "stage":
+        d.verdict = "worse" if diff > 0 else "better"
     elif d.kind == "quality":
         d.verdict = "better" if diff > 0 else ("regressed" if fail_over is not None else "worse")
     else:
@@ -192,16 +217,46 @@ def render(c: Comparison, base_name: str, new_name: str):
         for d in deltas:
             pct = "" if d.change is None else ("inf" if abs(d.change) == float("inf") else f"{d.change * 100:+.2f}%")
             t.add_row("  " + escape(d.name), format_value(d.base, d.unit), format_value(d.new, d.unit),
-                      _format_diff(d), pct, Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")))
-    parts = [t] + [Text(f"note: {n}", style="dim") for n in c.notes]
+                      _format_diff(d), pct,
+                      Text(d.verdict if d.verdict != "same" else "", style=style.get(d.verdict, "")))
+    parts = [t]
+    stages = stage_table(c)
+    if stages is not None:
+        parts.append(stages)
+    parts += [Text(f"note: {n}", style="dim") for n in c.notes]
     return Group(*parts)
+
+
+def stage_table(c: Comparison):
+    """The stages of a full window side by side (medians): base, new, the change, and each stage's
+    share of the total change (where a regression went). None unless both profiles have stages."""
+    from rich.table import Table
+
+    from workbench.profile.show import format_value
+    from workbench.targets.stages import STAGES
+
+    by_name = {d.name: d for d in c.deltas}
+    rows = [by_name.get(f"cost.stage.{s}.median") for s in STAGES]
+    if any(d is None or not (_number(d.base) and _number(d.new)) for d in rows):
+        return None
+    total = sum(d.new - d.base for d in rows)
+    t = Table(title=f"where the time goes: full window, median {rows[0].unit} ({rows[0].source})")
+    for col in ("stage", "base", "new", "Δ", "Δ%", "share of the change"):
+        t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
+    for s, d in zip(STAGES, rows):
+        pct = "" if d.change is None or abs(d.change) == float("inf") else f"{d.change * 100:+.2f}%"
+        part = f"{100 * (d.new - d.base) / total:.1f}%" if total else "-"
+        t.add_row(s, format_value(d.base), format_value(d.new), _format_diff(d), pct, part)
+    return t
 
 
 def summary(c: Comparison) -> str:
     """One line: what failed the gate, or that it passed."""
     if c.fail_over is None:
         worse = [d.name for d in c.deltas if d.verdict == "worse"]
-        return f"{len(worse)} metric(s) worse, no gate (pass --fail-over PCT to gate)"
+        differ = "; the data sets differ (see the note)" if any(n.startswith("data sets differ") for n in c.notes) \
+            else ""
+        return f"{len(worse)} metric(s) worse, no gate (pass --fail-over PCT to gate){differ}"
     if not c.regressions:
         return f"gate passed: no cost metric grew more than {c.fail_over:g}% and no accuracy or agreement dropped"
     parts = []

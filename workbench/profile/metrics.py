@@ -19,6 +19,12 @@ def _spread(values: list[int], unit: str, source: str, prefix: str) -> dict:
             f"{prefix}.max": metric(int(v.max()), unit, source)}
 
 
+def finite_or_null(values: np.ndarray) -> list:
+    """Logits for the profile: strict JSON has no inf or NaN, so those become null."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)] \
+        if np.asarray(values).dtype.kind == "f" else np.asarray(values).tolist()
+
+
 def bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return a.shape == b.shape and a.tobytes() == b.tobytes()
@@ -33,7 +39,9 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
                     num_classes: int, reference_logits: np.ndarray | None = None) -> tuple[dict, list[dict]]:
     """``reference_logits``: the numpy integer reference (int plans), a third bit-exact check."""
     dev = np.stack([w.logits for w in session.windows])
-    dev_cls = dev.argmax(axis=1)
+    # A window whose device logits are not finite has no class (-1): scored wrong, never as the argmax.
+    scored = np.isfinite(dev.astype(np.float64)).all(axis=1)
+    dev_cls = np.where(scored, dev.argmax(axis=1), -1)
     host_cls = host_logits.argmax(axis=1)
     m: dict = {}
     m["accuracy.device"] = metric(float((dev_cls == labels).mean()), "fraction", "device-output")
@@ -59,7 +67,8 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
                                                        "max |device - torch| over every logit", "device-output")
     conf = np.zeros((num_classes, num_classes), dtype=int)
     for t, p in zip(labels, dev_cls):
-        conf[t, p] += 1
+        if p >= 0:
+            conf[t, p] += 1
     m["confusion.device"] = metric(conf.tolist(), "windows [true][predicted]", "device-output")
     m.update(_spread([w.cost for w in session.windows], measure.unit, measure.source, "cost.full_window"))
     streamed = [w for w in session.windows if w.stream_cost is not None]
@@ -83,15 +92,33 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
 
     windows = []
     for i, w in enumerate(session.windows):
-        rec = {"index": i, "label": int(labels[i]), "device_class": int(dev_cls[i]), "host_class": int(host_cls[i]),
-               "device_host_bitexact": bool(bitexact[i]), "cost": int(w.cost), "stack_bytes": int(w.stack_bytes),
-               "logits": w.logits.tolist()}
+        rec = {"index": i, "label": int(labels[i]), "device_class": int(dev_cls[i]) if scored[i] else None,
+               "host_class": int(host_cls[i]), "device_host_bitexact": bool(bitexact[i]), "cost": int(w.cost),
+               "stack_bytes": int(w.stack_bytes), "logits": finite_or_null(w.logits)}
         if torch_logits is not None:
             rec["torch_class"] = int(torch_logits[i].argmax())
         if w.stream_cost is not None:
             rec["stream_cost"] = int(w.stream_cost)
         windows.append(rec)
     return m, windows
+
+
+def two_core_metrics(core_costs: list, stats: dict, memory: MemoryReport | None, measure: Measure,
+                     windows: list[dict]) -> dict:
+    """A two-core firmware (``workbench.targets.parallel``): each core's own instructions per full
+    window beside the critical path (which is ``cost.full_window``), core 1's stack; each window record
+    gets its two counts (``windows`` is changed in place)."""
+    m: dict = {}
+    for i in (0, 1):
+        m.update(_spread([getattr(c, f"core{i}") for c in core_costs], measure.unit, measure.source,
+                         f"cost.core{i}.full_window"))
+    for rec, c in zip(windows, core_costs):
+        rec["cost_cores"] = [int(c.core0), int(c.core1)]
+    if "core1_stack_peak" in stats:
+        m["ram.core1.stack_peak"] = metric(int(stats["core1_stack_peak"]), "bytes", "stack-paint")
+    if memory is not None and memory.ram_stack_core1:
+        m["ram.core1.stack_reserved"] = metric(memory.ram_stack_core1, "bytes", "static-elf")
+    return m
 
 
 def sliding_metrics(result, host: list, reference: np.ndarray | None, labels: np.ndarray, bricks_per_window: int,

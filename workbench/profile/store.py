@@ -16,11 +16,13 @@ from workbench.profile import load_profile, write_profile
 
 
 def expand(paths) -> list[Path]:
-    """Files as given; a folder stands for the ``*.json`` profiles directly inside it."""
+    """Files as given; a folder stands for the ``*.json`` profiles in it and its subfolders (a sweep's
+    folder, profiles/baselines, ...), hidden files and folders left out."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(q for q in p.glob("*.json") if not q.name.startswith("."))
+            found = sorted(q for q in p.rglob("*.json")
+                           if not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 raise WorkbenchError(f"{p}: no profiles (*.json) in this folder")
             out += found
@@ -47,13 +49,11 @@ class ProfileStore:
         return self.folder / f"{key}.json"
 
     def clean_partial(self) -> list[Path]:
-        """Remove temp files left by writes that were interrupted (``.<name>.json.<random>``)."""
-        removed = []
-        if self.folder.is_dir():
-            for tmp in self.folder.glob(".*.json.*"):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-        return removed
+        """Remove temp files left by writes that were interrupted (``.<name>.json.<pid>.<random>``),
+        not those of a writer still at work (another sweep into the same folder)."""
+        from workbench.filesystem import remove_stale_temps
+
+        return remove_stale_temps(self.folder, ".*.json.*") if self.folder.is_dir() else []
 
     def done(self, key: str) -> bool:
         path = self.path(key)

@@ -63,7 +63,8 @@ def acc_bound(w_q: np.ndarray, b_q: np.ndarray) -> np.ndarray:
     return np.abs(b_q) + np.abs(w_q).sum(axis=1) * V_MAX
 
 
-def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str, shift_to: int | None) -> tuple[int, np.ndarray, np.ndarray]:
+def fit_matrix(w: np.ndarray, b: np.ndarray, q_v: int, name: str,
+               shift_to: int | None) -> tuple[int, np.ndarray, np.ndarray]:
     """Q of a weight matrix applied to a vector in Q q_v, with its bias at the product scale, such
     that no accumulator row can leave int32 (rounding constant of the later shift included).
     ``shift_to``: the Q the accumulator is shifted to afterwards (None: kept as is)."""
@@ -208,8 +209,12 @@ class QuantModel:
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
         """Raw windows x[..., T, D] (float) -> the device's int16 inputs x_q[..., T, D_pad]."""
         x = np.asarray(x, dtype=np.float32)
-        xn = (x - self.in_mean) * self.in_inv_std          # float32, as the float model computes it
-        q = np.clip(to_int(xn, self.q_in), Q15_MIN, Q15_MAX).astype(np.int16)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xn = (x - self.in_mean) * self.in_inv_std      # float32, as the float model computes it
+            # Saturate before the cast to integers: a float->int cast of inf or NaN is undefined (and
+            # differs between x86 and Arm hosts). NaN goes to the minimum, as the generated C does.
+            scaled = np.nan_to_num(np.floor(xn.astype(np.float64) * 2.0 ** self.q_in + 0.5), nan=Q15_MIN)
+        q = np.clip(scaled, Q15_MIN, Q15_MAX).astype(np.int16)
         if self.input_dim % 2:
             q = np.concatenate([q, np.zeros(q.shape[:-1] + (1,), dtype=np.int16)], axis=-1)
         return q

@@ -6,8 +6,10 @@ A target also says what its counter readings mean: ``Measure`` turns a result's 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 
@@ -26,6 +28,40 @@ def check_link(link: str, fault_link=None) -> None:
         raise WorkbenchError(f"--fault-link damages the UART line: it does not combine with --link {link}")
 
 
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """In a child process (an emulator before exec, a sweep worker): the kernel sends it ``signum``
+    when the process that started it dies, however it dies (Linux PR_SET_PDEATHSIG), so a killed run
+    or sweep leaves no emulator or worker behind. Bound to the thread that started the child: start
+    it from a thread that outlives it."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for an emulator's serial server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def close_serial(port) -> None:
+    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
+    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        port._socket = None
+        port.is_open = False
+    else:
+        port.close()
+
+
 @dataclass
 class Measure:
     """How a target's per-inference cost figures are produced."""
@@ -41,6 +77,7 @@ class Target:
     kind = "abstract"          # qemu | renode | hardware | micropython-unix | host
     measure: Measure
     proc = None                # the emulator process, for targets that are one (ProcessTarget)
+    max_frame: int | None = None   # largest frame (bytes) the host may send, when the line limits it
 
     def start(self):
         """Start the device and return an open pyserial port connected to its runner."""
@@ -49,6 +86,10 @@ class Target:
     def alive(self) -> bool:
         return True
 
+    def close_port(self, port) -> None:
+        """Close the port ``start`` returned (the session is over or failed)."""
+        close_serial(port)
+
     def attach(self, hello) -> None:
         """Called with the device's handshake before the session (a target whose cost source
         depends on what the device counts with sets ``measure`` here)."""
@@ -56,6 +97,20 @@ class Target:
     def costs(self, ticks: list[int]) -> list[int]:
         """Per-request cost values for the requests just answered, given their counter ticks."""
         raise NotImplementedError
+
+    # Per-inference stage and cycle-estimate reports (cm4_profile.WindowProfile), and the source of
+    # their instruction counts when those are exact (None: only their cycle estimate is used).
+    report_source: str | None = None
+    cycle_model: dict | None = None
+
+    def profile_reports(self) -> list:
+        """One report per inference counted (QEMU's profile plugin; Renode's execution trace), in order."""
+        return []
+
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Counter ticks of stage checkpoints (firmware built with --breakdown) in ``measure`` units:
+        the counter's own ticks unless the target converts them."""
+        return list(ticks)
 
     def describe(self) -> str:
         """A few words for progress lines: what the firmware runs on."""
@@ -67,6 +122,10 @@ class Target:
 
     def fault(self) -> str | None:
         """A fault report the device left (emulators), or None."""
+        return None
+
+    def failure_hint(self, exc) -> str | None:
+        """What to check when a session failed with ``exc`` (a target that knows more says it)."""
         return None
 
     def log_tail(self) -> str:

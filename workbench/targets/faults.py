@@ -141,3 +141,21 @@ def describe_fault(log_text: str, elf: Path | None = None) -> str | None:
     if report is None:
         return m.group(0).strip()
     return report.describe(symbolizer_for(elf))
+
+
+# Zephyr's fatal error reasons (include/zephyr/fatal_types.h) below its architecture-specific codes.
+ZEPHYR_REASONS = {0: "CPU exception", 1: "spurious interrupt", 2: "stack check failure", 3: "kernel oops",
+                  4: "kernel panic"}
+NO_REASON = 0xFFFFFFFF
+
+
+def describe_fault_frame(fault: dict, elf: Path | None = None) -> str:
+    """A fault frame's registers (``workbench.link.protocol.parse_fault``) as one readable line."""
+    report = FaultReport(**{k: fault.get(k, 0) for k in FaultReport.__dataclass_fields__})
+    text = report.describe(symbolizer_for(elf))
+    reason = fault.get("reason", NO_REASON)
+    if reason != NO_REASON:
+        # Codes from 16 (K_ERR_ARCH_START) are the architecture's: their numbering varies between
+        # Zephyr versions, and the CFSR above already says what they encode.
+        text += f"; Zephyr: {ZEPHYR_REASONS.get(reason, f'Arm fault code {reason}')}"
+    return text

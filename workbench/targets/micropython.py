@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import DeviceError, WorkbenchError
+from workbench.filesystem import scratch_for
 from workbench.paths import firmware_dir
-from workbench.targets import Measure, Target
+from workbench.targets import Measure, Target, free_port
 
 TICKS_US = Measure("us", "micropython-ticks-us", "time.ticks_us() around each call, on the device")
 ANSWER_TIMEOUT_S = 1.5         # a live MicroPython answers ctrl-A (raw REPL banner) at once
@@ -133,7 +134,7 @@ class ReplLink:
             self.t.close()
 
 
-class BoardTarget(Target):
+class MicroPythonBoardTarget(Target):
     """A real board at a pyserial URL; nothing to start or stop."""
 
     kind = "hardware"
@@ -156,15 +157,16 @@ class UnixPortTarget(Target):
     measure = Measure("us", "micropython-ticks-us", "time.ticks_us() in the unix port process (host CPU time "
                                                     "base, shared machine)")
 
-    def __init__(self, fs_dir: Path):
-        self.fs_dir = Path(fs_dir)
+    def __init__(self, fs_dir: Path | None = None):
+        """``fs_dir``: the unix port's file system [a scratch folder of this run alone, with its log]."""
+        self.fs_dir = Path(fs_dir) if fs_dir is not None else scratch_for(self, "mpy") / "fs"
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
     def start(self) -> str:
         self.fs_dir.mkdir(parents=True, exist_ok=True)
         harness = firmware_dir() / "micropython" / "harness" / "unix_raw_repl.py"
-        port = _free_port()
+        port = free_port()
         self.log = self.fs_dir.parent / "unix-port.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([micropython_exe(), str(harness), str(port)], cwd=self.fs_dir, stdout=log,
@@ -201,12 +203,6 @@ class UnixPortTarget(Target):
 
     def versions(self) -> dict[str, str]:
         return {"micropython-unix": unix_port_version()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the on-device run loop, driven through the REPL ---------------------------------------------------

@@ -7,20 +7,22 @@ without it, from SysTick under ``-icount shift=N``: every instruction advances v
 so instructions = ticks * 1e9 / (clock_hz * 2^N) (source ``qemu-icount-instructions``). Both are
 instruction counts, never cycles.
 
+On a board with two cores (mps2-an521) the plugin counts each vCPU apart; a firmware built for two
+cores reports how it splits a window (HELLO), and each window's cost is then the critical path of
+the two cores' counts (``workbench.targets.parallel``), with each core's own count beside it
+(``core_costs``).
+
 With ``link="semihost"`` (a firmware built with ``LINK=semihost``) the serial line is not used: the
 same protocol frames travel through two FIFOs the guest reads and writes with semihosting
-(``workbench.targets.semihost_link``): a keyword window (6.3 KB) takes 0.034 s instead of 0.64 s.
+(``workbench.targets.semihost_link``), far faster than QEMU's UART model (docs/accuracy.md has the figures).
 """
 
 from __future__ import annotations
 
-import ctypes
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,14 +30,15 @@ import serial
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
-from workbench.targets import Measure, ProcessTarget, check_link
-from workbench.targets.faults import FAULT_EXIT_CODE, FAULT_RE  # noqa: F401 (re-exported)
+from workbench.filesystem import scratch_for
+from workbench.targets import Measure, ProcessTarget, check_link, die_with_parent, free_port
 
 
 def qemu_binary() -> str:
     exe = shutil.which("qemu-system-arm")
     if exe is None:
-        raise WorkbenchError("qemu-system-arm not found (Debian: apt-get install --no-install-recommends qemu-system-arm)")
+        raise WorkbenchError("qemu-system-arm not found (Debian: apt-get install --no-install-recommends "
+                             "qemu-system-arm)")
     return exe
 
 
@@ -43,12 +46,6 @@ def qemu_version() -> str:
     out = subprocess.run([qemu_binary(), "--version"], capture_output=True, text=True).stdout
     m = re.search(r"version (\S+)", out)
     return m.group(1) if m else "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
@@ -62,50 +59,32 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def close_serial(port) -> None:
-    """Close a pyserial port. For ``socket://`` ports close the socket directly: pyserial 3.5's
-    ``close()`` sleeps 0.3 s "for quick reconnects", which would delay every error report."""
-    sock = getattr(port, "_socket", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-        port._socket = None
-        port.is_open = False
-    else:
-        port.close()
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: QEMU gets SIGKILL if the workbench process dies (Linux), so a killed
-    run never leaves an emulator behind. (Bound to the thread that started it: start QEMU from a
-    thread that outlives the target.)"""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class QemuTarget(ProcessTarget):
     kind = "qemu"
     process_name = "QEMU"
 
     def __init__(self, board: Board, elf: Path, *, use_plugin: bool = True, icount_shift: int = 0,
                  workdir: Path | None = None, connect_timeout: float = 10.0, fault_link=None,
-                 link: str = "uart"):
+                 link: str = "uart", breakdown: bool = True, flash=None):
         """``fault_link``: a ``workbench.link.faulty.FaultSpec``; the serial line then runs through a
         fault-injecting proxy (``self.proxy``, whose ``stats`` say what it did). ``link``: "uart"
-        (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting)."""
+        (the board's UART, a TCP server) or "semihost" (FIFOs through semihosting). ``breakdown``
+        (with the plugin): also run ``cm4_profile`` for the stages and the cycle estimate of every
+        window (``self.windows``, one ``WindowProfile`` per cost reported); ``flash``: a
+        ``cm4_profile.FlashModel`` instead of the board file's."""
         check_link(link, fault_link)
         self.link = link
         if not board.qemu:
             raise WorkbenchError(f"board {board.name} has no QEMU machine in its board file")
         self.board, self.elf = board, Path(elf).absolute()
         self.icount_shift = icount_shift
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-qemu-")).absolute()
+        # Everything this run writes (log, plugin counts, link FIFOs) goes to a folder of its own, and it
+        # runs a copy of the ELF: runs of one model at once never share a file, and a rebuild of the
+        # firmware while this one runs cannot change what it runs or the symbols its faults are read with.
+        self.workdir = Path(workdir).absolute() if workdir else scratch_for(self, "qemu")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if workdir is None and self.elf.is_file():
+            self.elf = Path(shutil.copy2(self.elf, self.workdir / "firmware.elf"))
         self.connect_timeout = connect_timeout
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -114,7 +93,13 @@ class QemuTarget(ProcessTarget):
         self.log_path = self.workdir / "qemu.log"
         self.counts_path = self.workdir / "insn_counts.txt"
         self._counts_seen = 0
+        self.per_vcpu = board.cores > 1
+        self.two_core = None          # TwoCoreCounts once the handshake says the firmware uses two cores
+        self.core_costs = []          # CoreCosts of every two-core window, in order
         self.plugin = None
+        self.profile_plugin = None
+        self.windows: list = []          # cm4_profile.WindowProfile per cost reported, in order
+        self.cycle_model: dict | None = None
         if use_plugin:
             from workbench.targets import qemu_plugin
 
@@ -122,9 +107,34 @@ class QemuTarget(ProcessTarget):
             self.markers = qemu_plugin.find_markers(self.elf)
             self.measure = Measure("instructions", "qemu-plugin-instructions",
                                    "exact count between the runner's wb_count_begin/end markers")
+            if breakdown and not self.per_vcpu:     # the stage plugin follows one core's calls
+                self._setup_profile(flash)
         else:
             self.measure = Measure("instructions", "qemu-icount-instructions",
                                    f"SysTick ticks under -icount shift={icount_shift}")
+
+    def _setup_profile(self, flash) -> None:
+        """The second plugin: stages and the Cortex-M4 cycle estimate of every window."""
+        from workbench.targets import cm4_profile
+
+        self.profile_plugin = cm4_profile.build_profile_plugin()
+        self.profile_map = self.workdir / "cm4_profile.map"
+        self.profile_out = self.workdir / "cm4_profile.txt"
+        model = cm4_profile.write_map(self.elf, self.board, self.profile_map, flash)
+        # The stages count instructions on any core; the cycle model is the Cortex-M4's.
+        self.cycle_model = model if self.board.cpu.startswith("cortex-m4") else None
+
+    def _profile_windows(self, counts: list[int]) -> list:
+        """The cm4_profile windows matching ``counts`` (the newest insn_count lines), checked."""
+        from workbench.targets import cm4_profile
+
+        if self.profile_plugin is None:
+            return []
+        done = len(self.windows)
+        new = cm4_profile.read_windows(self.profile_out)[done:done + len(counts)]
+        cm4_profile.check_against(new, counts)
+        self.windows += new
+        return new
 
     def command(self, port: int | None) -> list[str]:
         """QEMU's command line; ``port`` None runs without a serial line (a program that exits)."""
@@ -135,11 +145,15 @@ class QemuTarget(ProcessTarget):
                "-serial", serial_spec,
                "-semihosting-config", "enable=on,target=native",
                "-icount", f"shift={self.icount_shift},align=off,sleep=off",
-               "-kernel", str(self.elf)]
+               "-kernel", str(self.elf), *q.get("args", [])]
         if self.plugin is not None:
             from workbench.targets import qemu_plugin
 
-            cmd += ["-plugin", qemu_plugin.plugin_arg(self.plugin, self.markers, self.counts_path)]
+            cmd += ["-plugin", qemu_plugin.plugin_arg(self.plugin, self.markers, self.counts_path, self.per_vcpu)]
+        if self.profile_plugin is not None:
+            from workbench.targets import cm4_profile
+
+            cmd += ["-plugin", cm4_profile.plugin_arg(self.profile_plugin, self.profile_map, self.profile_out)]
         return cmd
 
     def start(self):
@@ -153,7 +167,7 @@ class QemuTarget(ProcessTarget):
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(self.command(self.port), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=_die_with_parent)
+                                             preexec_fn=die_with_parent)
             deadline = time.monotonic() + self.connect_timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -177,7 +191,7 @@ class QemuTarget(ProcessTarget):
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.command(None), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
         return port
 
     def run_to_exit(self, timeout: float = 120.0) -> list[int]:
@@ -193,7 +207,12 @@ class QemuTarget(ProcessTarget):
             raise DeviceError(f"{self.elf.name} exited with code {proc.returncode}: {self.fault() or self.log_tail()}")
         from workbench.targets import qemu_plugin
 
-        return qemu_plugin.read_counts(self.counts_path)
+        if self.per_vcpu:
+            return [c for v, c in qemu_plugin.read_vcpu_counts(self.counts_path) if v == 0]
+        counts = qemu_plugin.read_counts(self.counts_path)
+        self.windows = []
+        self._profile_windows(counts)
+        return counts
 
     def _connect(self):
         if self.fault_link is None:
@@ -208,6 +227,15 @@ class QemuTarget(ProcessTarget):
         if self.plugin is None and hello.counter_kind != "systick":
             raise DeviceError(f"the firmware times with its '{hello.counter_kind}' counter, which QEMU does not "
                               "advance with -icount: use the instruction-count plugin (--counter plugin)")
+        if hello.cores > 1:
+            if self.plugin is None:
+                raise DeviceError("a two-core firmware needs the instruction-count plugin (--counter plugin): "
+                                  "under -icount SysTick counts both cores' instructions on one time line")
+            from workbench.targets.parallel import TwoCoreCounts
+
+            self.two_core = TwoCoreCounts(hello.window // hello.k, hello.core0_bricks)
+            self.measure = Measure("instructions", "qemu-plugin-instructions",
+                                   "critical path of the two cores' exact counts (equal clocks, no contention)")
 
     def costs(self, ticks: list[int]) -> list[int]:
         if self.plugin is None:
@@ -215,12 +243,36 @@ class QemuTarget(ProcessTarget):
             return [int(round(t * per_tick)) for t in ticks]
         from workbench.targets import qemu_plugin
 
-        counts = qemu_plugin.read_counts(self.counts_path) if self.counts_path.exists() else []
-        new = counts[self._counts_seen:]
-        self._counts_seen = len(counts)
-        if len(new) != len(ticks):
-            raise DeviceError(f"plugin reported {len(new)} counts for {len(ticks)} inferences")
-        return new
+        exists = self.counts_path.exists()
+        if self.per_vcpu:
+            lines = qemu_plugin.read_vcpu_counts(self.counts_path) if exists else []
+        else:
+            lines = qemu_plugin.read_counts(self.counts_path) if exists else []
+        new = lines[self._counts_seen:]
+        self._counts_seen = len(lines)
+        if self.two_core is not None:
+            self.two_core.add(new)
+            out = []
+            for _ in ticks:
+                c = self.two_core.next_request()
+                if c.core1:
+                    self.core_costs.append(c)
+                out.append(c.critical)
+            return out
+        counts = [c for _, c in new] if self.per_vcpu else new
+        if len(counts) != len(ticks):
+            raise DeviceError(f"plugin reported {len(counts)} counts for {len(ticks)} inferences")
+        self._profile_windows(counts)
+        return counts
+
+    report_source = "qemu-plugin-instructions"
+
+    def profile_reports(self) -> list:
+        return self.windows
+
+    def stage_costs(self, ticks: list[int]) -> list[float]:
+        """Checkpoint ticks (SysTick under -icount) as instructions, as ``costs`` converts them."""
+        return [t * 1e9 / (self.board.clock_hz * 2 ** self.icount_shift) for t in ticks]
 
     def fault(self) -> str | None:
         """The device's fault report as one line with symbols from the ELF, or None."""

@@ -25,7 +25,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from workbench import paths
+from workbench.build import cache
 from workbench.errors import WorkbenchError
+from workbench.filesystem import locked, storage_trouble
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "insn_count.c"
 # Undefined qemu_plugin_* symbols are left for QEMU to resolve from its own executable at load time.
@@ -45,31 +47,41 @@ class Markers:
     end_size: int
 
 
-def build_plugin(build_dir: Path | None = None) -> Path:
-    """Compile the plugin with the host gcc, once per source/flags version; return the ``.so``."""
-    source = PLUGIN_SOURCE.read_bytes()
-    key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
+def build_plugin(build_dir: Path | None = None, source_path: Path | None = None, *,
+                 cflags: tuple[str, ...] = CFLAGS, suffix: str = ".so") -> Path:
+    """Compile a plugin (``insn_count.c`` unless ``source_path`` names another file of
+    ``qemu_plugin/``) with the host gcc, once per source/flags version; return the ``.so`` (or, with
+    other ``cflags`` and ``suffix``, the program they make of it). Verified before every use
+    (build/cache.py): QEMU cannot load a truncated .so, and says so only as a dead serial link."""
+    source_path = source_path or PLUGIN_SOURCE
+    source = source_path.read_bytes()
+    inputs = hashlib.sha256(source + "\0".join(cflags).encode()).hexdigest()
     out_dir = (build_dir or paths.build_dir()) / "qemu_plugin"
-    target = out_dir / f"insn_count-{key}.so"
-    if target.is_file():
+    target = out_dir / f"{source_path.stem}-{inputs[:16]}{suffix}"
+    if cache.intact(target, inputs):
         return target
 
     gcc = shutil.which("gcc")
     if gcc is None:
         raise WorkbenchError("host gcc not found: it is needed to build the QEMU instruction-count plugin")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".insn_count-", suffix=".so", dir=out_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        proc = subprocess.run([gcc, *CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-            why = next((line for line in lines if "error" in line), lines[-1] if lines else f"exit {proc.returncode}")
-            raise WorkbenchError(f"gcc failed to build the QEMU instruction-count plugin: {why}")
-        os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
-    finally:
-        tmp.unlink(missing_ok=True)
+    with locked(out_dir, "plugin build folder"):
+        if cache.intact(target, inputs):     # another run built it while this one waited
+            return target
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{source_path.stem}-", suffix=suffix, dir=out_dir)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            proc = subprocess.run([gcc, *cflags, "-o", str(tmp), str(source_path)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+                why = storage_trouble(proc.stderr) or next((line for line in lines if "error" in line),
+                                                           lines[-1] if lines else f"exit {proc.returncode}")
+                raise WorkbenchError(f"gcc failed to build the QEMU plugin {source_path.name}: {why}")
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)  # atomic: a concurrent build never sees a half-written .so
+        finally:
+            tmp.unlink(missing_ok=True)
+        cache.stamp(target, inputs)
     return target
 
 
@@ -89,11 +101,13 @@ def find_markers(elf: Path) -> Markers:
     return Markers(begin["st_value"], begin["st_size"], end["st_value"], end["st_size"])
 
 
-def plugin_arg(plugin: Path, markers: Markers, out: Path) -> str:
-    """The value for QEMU's ``-plugin`` option."""
+def plugin_arg(plugin: Path, markers: Markers, out: Path, per_vcpu: bool = False) -> str:
+    """The value for QEMU's ``-plugin`` option; ``per_vcpu`` counts each vCPU apart (multi-core
+    machines: every line is then "VCPU COUNT", read with ``read_vcpu_counts``)."""
     return (
         f"file={_qemu_opt(plugin)},begin={markers.begin:#x},begin_size={markers.begin_size},"
         f"end={markers.end:#x},end_size={markers.end_size},out={_qemu_opt(out)}"
+        + (",per_vcpu=1" if per_vcpu else "")
     )
 
 
@@ -102,9 +116,18 @@ def _qemu_opt(path: Path) -> str:
     return str(path).replace(",", ",,")
 
 
-def read_counts(path: Path) -> list[int]:
-    """One count per begin/end pair, in execution order (empty if no pair completed)."""
+def _lines(path: Path) -> list[str]:
     try:
-        return [int(line) for line in Path(path).read_text().split()]
+        return Path(path).read_text().splitlines()
     except FileNotFoundError:
         raise WorkbenchError(f"no instruction counts at {path}: did QEMU load the plugin?") from None
+
+
+def read_counts(path: Path) -> list[int]:
+    """One count per begin/end pair, in execution order (empty if no pair completed)."""
+    return [int(line) for line in _lines(path) if line.strip()]
+
+
+def read_vcpu_counts(path: Path) -> list[tuple[int, int]]:
+    """Per-vCPU mode: (vCPU, count) per begin/end pair, in the order the pairs ended."""
+    return [(int(v), int(c)) for v, c in (line.split() for line in _lines(path) if line.strip())]

@@ -21,6 +21,14 @@ count of Renode's virtual time, not the cycles of a real core. A read is only as
 time synchronisation: seen here, within one 100 us quantum (6,400 counts at 64 MHz) of the exact
 instruction count.
 
+The Cortex-M4 cycle estimate (source ``estimate-cm4-trm``, as under QEMU) comes from an execution
+trace: Renode writes the PC of every instruction it runs (``CreateExecutionTracing``, binary, gzip)
+and after the session ``cm4_profile``'s trace tool applies the cycle model to the measured windows
+(``profile_reports``). The trace costs about 5 bytes an instruction before compression. Renode's
+tracer decodes instruction lengths with its LLVM disassembler library (``libllvm-disas``, shipped
+with Renode's packages, a prebuilt binary a source build fetches): where it is missing the session
+runs untraced and the profile says why (``trace_missing``).
+
 Renode 1.15's nRF52840 UARTE model can lose a received byte: one that arrives between Zephyr's
 driver clearing ENDRX and triggering STARTRX is written past the one-byte DMA buffer. The
 protocol's CRC and retransmission recover it; the profile's link counters show how often.
@@ -32,12 +40,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from workbench.boards import Board
 from workbench.errors import DeviceError, WorkbenchError
+from workbench.filesystem import plain_path, scratch_for
 from workbench.targets import Measure, ProcessTarget
 
 INSTALL_HINT = ("install it (https://renode.io, e.g. the renode_1.15.3_amd64.deb release) so `renode` is on "
@@ -115,20 +123,33 @@ def write_platform(board: Board, root: Path, out_dir: Path) -> Path:
     return repl
 
 
-def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path) -> Path:
+# Firmware with stage checkpoints (--breakdown) reads the DWT at every kernel call: Renode's default
+# time quantum (100 us, 6,400 counts at 64 MHz) would round most readings away; 1 us resolves 64
+# counts and runs such a session about seven times slower (seen here: 10 s a BasicMotions window).
+CHECKPOINT_QUANTUM = "0.000001"
+
+
+def write_script(board: Board, elf: Path, repl: Path, pty: Path, out_dir: Path, quantum: str | None = None) -> Path:
     r = board.emulators["renode"]
     cpu = r.get("cpu", "sysbus.cpu")
     mips = int(r.get("performance_mips", board.clock_hz // 1_000_000))
     resc = out_dir / f"{board.name}.resc"
     resc.write_text(
         f"# {board.name} for workbench (generated): the runner firmware with its UART on a pty\n"
+        + (f'emulation SetGlobalQuantum "{quantum}"\n' if quantum else "") +
         f'mach create "{board.name}"\n'
-        f"machine LoadPlatformDescription @{repl}\n"
+        f"machine LoadPlatformDescription @{plain_path(repl)}\n"
         f"{cpu} PerformanceInMips {mips}\n"
-        f'emulation CreateUartPtyTerminal "wb_uart" "{pty}"\n'
+        f'emulation CreateUartPtyTerminal "wb_uart" "{plain_path(pty.parent)}/{pty.name}"\n'
         f"connector Connect {r.get('uart', 'sysbus.uart0')} wb_uart\n"
-        f"sysbus LoadELF @{Path(elf).resolve()}\n")
+        f"sysbus LoadELF @{plain_path(Path(elf).resolve())}\n")
     return resc
+
+
+def has_disassembler(command: list[str], root: Path) -> bool:
+    """Renode's LLVM disassembler library is there (its execution tracer needs it)."""
+    here = Path(os.path.realpath(command[-1])).parent
+    return any(any(d.glob("libllvm-disas*.so*")) for d in (here, root, root / "bin") if d.is_dir())
 
 
 class RenodeTarget(ProcessTarget):
@@ -137,19 +158,25 @@ class RenodeTarget(ProcessTarget):
     log_noise = ("[WARNING]",)
 
     def __init__(self, board: Board, elf: Path, *, renode: str | None = None, workdir: Path | None = None,
-                 start_timeout: float = 180.0):
+                 start_timeout: float = 180.0, trace: bool = True):
+        """``trace``: record the executed PCs for the Cortex-M4 cycle estimate (Cortex-M4 boards)."""
         if "renode" not in board.emulators:
             raise WorkbenchError(f"board {board.name} has no Renode platform in its board file")
         self.board, self.elf = board, Path(elf)
         self.command = renode_command(renode)
         self.root = renode_root(self.command)
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wb-renode-")).resolve()
+        self.workdir = Path(workdir).resolve() if workdir else scratch_for(self, "renode")   # this run's alone
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "renode.log"
         self.pty = self.workdir / "uart.pty"
         self._hold: int | None = None
         self.mips = int(board.emulators["renode"].get("performance_mips", board.clock_hz // 1_000_000))
+        self.trace_missing = None if has_disassembler(self.command, self.root) else \
+            f"no libllvm-disas beside {self.command[-1]}: Renode cannot trace, no cycle estimate"
+        self.trace = trace and board.cpu.startswith("cortex-m4") and self.trace_missing is None
+        self.trace_path = self.workdir / "trace.bin.gz"
+        self._reports: list | None = None
         self.measure = Measure("cycles", "renode-virtual-time",
                                f"DWT CYCCNT added at {DWT_ADDRESS:#x}, counting Renode's virtual time at "
                                f"{board.clock_hz} Hz with PerformanceInMips {self.mips}: one per instruction "
@@ -165,9 +192,18 @@ class RenodeTarget(ProcessTarget):
         tmp.mkdir(parents=True, exist_ok=True)
         self.pty.unlink(missing_ok=True)
         repl = write_platform(self.board, self.root, self.workdir)
-        resc = write_script(self.board, self.elf, repl, self.pty, self.workdir)
-        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e", f"include @{resc}",
-               "-e", "start"]
+        from workbench.targets.stages import has_stage_table
+
+        quantum = CHECKPOINT_QUANTUM if has_stage_table(self.elf) else None
+        resc = write_script(self.board, self.elf, repl, self.pty, self.workdir, quantum)
+        cmd = [*self.command, "--console", "--disable-xwt", "--plain", "-e", "version", "-e",
+               f"include @{plain_path(resc)}"]
+        if self.trace:
+            self.trace_path.unlink(missing_ok=True)
+            cpu = self.board.emulators["renode"].get("cpu", "sysbus.cpu")
+            cmd += ["-e", f'{cpu} CreateExecutionTracing "wb_trace" @{plain_path(self.trace_path.parent)}/'
+                          f'{self.trace_path.name} PC true true']
+        cmd += ["-e", "start"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.workdir, env=dict(os.environ, TMPDIR=str(tmp)),
@@ -191,6 +227,20 @@ class RenodeTarget(ProcessTarget):
 
     def costs(self, ticks: list[int]) -> list[int]:
         return list(ticks)
+
+    def profile_reports(self) -> list:
+        """The cycle model over the execution trace, one report per measured window (after the session:
+        Renode flushes the trace when it quits)."""
+        if not self.trace or self.proc is None or self.proc.poll() is None or not self.trace_path.exists():
+            return []
+        if self._reports is None:
+            from workbench.targets import cm4_profile
+
+            map_path = self.workdir / "cm4_profile.map"
+            self.cycle_model = cm4_profile.write_map(self.elf, self.board, map_path)
+            self._reports = cm4_profile.profile_trace(map_path, self.trace_path, self.workdir / "cm4_trace.txt")
+            self.trace_path.unlink(missing_ok=True)        # the figures are kept; the trace is large
+        return self._reports
 
     def fault(self) -> str | None:
         m = re.search(r".*(CPU abort|Fatal error).*", self.log_text())
@@ -228,5 +278,8 @@ class RenodeTarget(ProcessTarget):
 
     def info(self) -> dict:
         r = self.board.emulators["renode"]
-        return {**super().info(), "platform": r["platform"], "performance_mips": self.mips,
-                "dwt_hz": self.board.clock_hz, "script": str(self.workdir / f"{self.board.name}.resc")}
+        out = {**super().info(), "platform": r["platform"], "performance_mips": self.mips,
+               "dwt_hz": self.board.clock_hz, "script": str(self.workdir / f"{self.board.name}.resc")}
+        if self.trace_missing:
+            out["trace_missing"] = self.trace_missing
+        return out

@@ -65,24 +65,26 @@ static inline uintptr_t current_sp(void)
     return sp;
 }
 
-void cm_stack_paint(void)
+void cm_stack_paint_from(uint32_t *limit)
 {
     /* Leave 32 bytes below our own frame: this function's pushes must not be counted as inference. */
     uint32_t *end = (uint32_t *)((current_sp() - 32u) & ~(uintptr_t)3u);
-    for (uint32_t *p = __stack_limit; p < end; p++) {
+    for (uint32_t *p = limit; p < end; p++) {
         *p = STACK_PAINT;
     }
 }
 
-uintptr_t cm_stack_low_water(void)
+uintptr_t cm_stack_low_water_in(uint32_t *limit, uint32_t *top)
 {
-    uint32_t *p = __stack_limit;
-    while (p < __stack_top && *p == STACK_PAINT) {
+    uint32_t *p = limit;
+    while (p < top && *p == STACK_PAINT) {
         p++;
     }
     return (uintptr_t)p;
 }
 
+void cm_stack_paint(void) { cm_stack_paint_from(__stack_limit); }
+uintptr_t cm_stack_low_water(void) { return cm_stack_low_water_in(__stack_limit, __stack_top); }
 uintptr_t cm_stack_top(void) { return (uintptr_t)__stack_top; }
 uint32_t cm_stack_size(void) { return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_limit); }
 

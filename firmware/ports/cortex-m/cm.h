@@ -43,7 +43,10 @@ __attribute__((noreturn)) void cm_semihost_exit(int code);
 void cm_counter_start(void);
 uint32_t cm_counter_read(void);
 
-/* Stack painting between the linker's __stack_limit and the current stack pointer. */
+/* Stack painting between the linker's __stack_limit and the current stack pointer; the _from/_in
+ * forms take another stack's bounds (a second core's). */
+void cm_stack_paint_from(uint32_t *limit);
+uintptr_t cm_stack_low_water_in(uint32_t *limit, uint32_t *top);
 void cm_stack_paint(void);
 uintptr_t cm_stack_low_water(void);
 uintptr_t cm_stack_top(void);

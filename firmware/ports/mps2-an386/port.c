@@ -1,87 +1,10 @@
 /*
- * mps2-an386 port: CMSDK APB UART0 at 0x40004000, SysTick at the 25 MHz core clock.
- * QEMU's UART model keeps an incoming byte waiting until RX is read, so polling loses nothing; the
- * RX interrupt only wakes the core from WFI, which lets QEMU's I/O thread run instead of a spinning
- * guest (round trips drop from milliseconds to tens of microseconds).
- *
- * The RX interrupt is enabled in the NVIC only while the core sleeps, with PRIMASK set, and disabled
- * again before PRIMASK clears: its handler never runs. A byte that arrives while the runner computes
- * (a retransmission, a duplicated byte on a noisy link) therefore cannot add instructions to a
- * measured inference.
- *
- * Built with LINK=semihost (WB_LINK_SEMIHOST), the link functions come from
- * ../cortex-m/link_semihost.c instead and the UART stays unused.
+ * mps2-an386 port: CMSDK APB UART0 at 0x40004000, its RX on interrupt 0 (../cortex-m/cmsdk_uart.c),
+ * SysTick at the 25 MHz core clock.
  */
-#include "cm.h"
 #include "wb_port.h"
 
-#define UART0_BASE 0x40004000u
-#define UART_DATA CM_REG(UART0_BASE + 0x00u)
-#define UART_STATE CM_REG(UART0_BASE + 0x04u)
-#define UART_CTRL CM_REG(UART0_BASE + 0x08u)
-#define UART_BAUDDIV CM_REG(UART0_BASE + 0x10u)
-#define UART_STATE_TX_FULL 0x1u
-#define UART_STATE_RX_FULL 0x2u
-#define UART_CTRL_TX_EN 0x1u
-#define UART_CTRL_RX_EN 0x2u
-#define UART_CTRL_RX_IRQ_EN 0x8u
-#define UART_INTCLEAR CM_REG(UART0_BASE + 0x0Cu)
-#define UART_INT_RX 0x2u
-#define UART0_RX_IRQ 0u
-
 #define CORE_CLOCK_HZ 25000000u
-
-#ifndef WB_LINK_SEMIHOST
-void wb_port_init(void)
-{
-    UART_BAUDDIV = 16u;               /* the smallest divider the CMSDK UART accepts */
-    UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_IRQ_EN;  /* only to wake WFI */
-}
-
-/* Never runs (the interrupt is only enabled with PRIMASK set); acknowledges it if it ever does. */
-void wb_irq0_handler(void)
-{
-    UART_INTCLEAR = UART_INT_RX;
-}
-
-/* Sleep until a byte is waiting. Interrupts are masked around the check so a byte that arrives
- * between the check and WFI still wakes it (a pending enabled interrupt ends WFI even while masked);
- * old RX events are cleared first so they cannot end WFI at once. */
-void wb_port_idle(void)
-{
-    __asm volatile("cpsid i" ::: "memory");
-    UART_INTCLEAR = UART_INT_RX;
-    cm_irq_clear_pending(UART0_RX_IRQ);
-    if (!(UART_STATE & UART_STATE_RX_FULL)) {
-        cm_irq_enable(UART0_RX_IRQ);
-        __asm volatile("wfi");
-        cm_irq_disable(UART0_RX_IRQ);
-    }
-    __asm volatile("cpsie i" ::: "memory");
-}
-
-int wb_port_getc(void)
-{
-    if (UART_STATE & UART_STATE_RX_FULL) {
-        return (int)(UART_DATA & 0xffu);
-    }
-    return -1;
-}
-
-void wb_port_write(const uint8_t *data, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        while (UART_STATE & UART_STATE_TX_FULL) {
-        }
-        UART_DATA = data[i];
-    }
-}
-
-#else
-void wb_port_init(void)
-{
-}
-#endif
 
 uint32_t wb_port_counter_hz(void) { return CORE_CLOCK_HZ; }
 const char *wb_port_board(void) { return "mps2-an386"; }

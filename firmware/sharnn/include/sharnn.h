@@ -132,6 +132,18 @@ void sharnn_f32_stream_init(sharnn_f32_stream_t *s, float *bricks);
 int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, const float *x,
                            float *logits, float *scratch);
 
+/* k-wise parallelism (the paper's Claim 2): the lower level's bricks are independent, so cores can
+ * compute them apart into a caller-owned buffer of brick outputs ([T/k][H1 even] floats, the size of the
+ * stream ring), then one core runs the upper level over them in order. The same operations in the
+ * same order as sharnn_f32_infer: the logits are bit-equal. Each core passes its own scratch.
+ *
+ * bricks: the `count` consecutive bricks whose first step is x (x[count*k][D] raw inputs) -> their
+ * outputs h at out[count][H1 even]. upper_step: the upper level's step over brick `index` (0 restarts it
+ * from the zero state, kept in scratch between calls); the step with index T/k - 1 writes logits. */
+void sharnn_f32_bricks(const sharnn_f32_model_t *m, const float *x, uint32_t count, float *out, float *scratch);
+void sharnn_f32_upper_step(const sharnn_f32_model_t *m, const float *brick, uint32_t index, float *logits,
+                           float *scratch);
+
 /* The activations of the float kernels and their fused multiply-add (exposed for tests):
  * sigmoid(x) = 1 / (1 + 2^(-x log2 e)), tanh(x) = (2^(2x log2 e) - 1) / (2^(2x log2 e) + 1), |x| clamped at 40,
  * 2^y from a degree-6 polynomial and the exponent bits. */
@@ -251,6 +263,13 @@ void sharnn_q15_stream_init(sharnn_q15_stream_t *s, int16_t *bricks);
  * writes logits once T/k bricks have arrived, 0 before. */
 int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, const int16_t *x,
                            int32_t *logits, int16_t *scratch);
+
+/* k-wise parallelism, as sharnn_f32_bricks / sharnn_f32_upper_step: brick outputs are H1 rounded
+ * up to even int16 each (out[count][H1 even], 4-byte aligned); bit-equal to sharnn_q15_infer. */
+void sharnn_q15_bricks(const sharnn_q15_model_t *m, const int16_t *x, uint32_t count, int16_t *out,
+                       int16_t *scratch);
+void sharnn_q15_upper_step(const sharnn_q15_model_t *m, const int16_t *brick, uint32_t index, int32_t *logits,
+                           int16_t *scratch);
 
 /* Q16 in, Q15 out (exposed for tests). */
 int16_t sharnn_tanh_q15(int32_t x);

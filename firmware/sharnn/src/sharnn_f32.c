@@ -426,3 +426,35 @@ int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, 
     classify(m, h2, logits, cs);
     return 1;
 }
+
+/* k-wise parallelism: scratch laid out as for sharnn_f32_infer (xn | s1 | s2 | cell scratch), brick
+ * outputs with the ring's stride (H1 even, the pad copied as stream_push copies it). */
+void sharnn_f32_bricks(const sharnn_f32_model_t *m, const float *x, uint32_t count, float *out, float *scratch)
+{
+    const sharnn_f32_cell_t *c0 = &m->cell[0], *c1 = &m->cell[1];
+    const uint32_t h1 = even(c0->hidden_dim);
+    float *xn = scratch;
+    float *s1 = xn + even(m->input_dim);
+    float *cs = s1 + sharnn_f32_cell_state_len(c0) + sharnn_f32_cell_state_len(c1);
+
+    for (uint32_t b = 0; b < count; b++) {
+        const float *h = run_lower(m, x + (size_t)b * m->k * m->input_dim, m->k, xn, s1, cs);
+        memcpy(out + (size_t)b * h1, h, h1 * sizeof(float));
+    }
+}
+
+void sharnn_f32_upper_step(const sharnn_f32_model_t *m, const float *brick, uint32_t index, float *logits,
+                           float *scratch)
+{
+    const sharnn_f32_cell_t *c0 = &m->cell[0], *c1 = &m->cell[1];
+    float *s2 = scratch + even(m->input_dim) + sharnn_f32_cell_state_len(c0);
+    float *cs = s2 + sharnn_f32_cell_state_len(c1);
+
+    if (index == 0) {
+        memset(s2, 0, sharnn_f32_cell_state_len(c1) * sizeof(float));
+    }
+    const float *h2 = sharnn_f32_cell_step(c1, brick, s2, cs);
+    if (index + 1u == (uint32_t)(m->window / m->k)) {
+        classify(m, h2, logits, cs);
+    }
+}

@@ -374,3 +374,32 @@ int sharnn_q15_stream_push(const sharnn_q15_model_t *m, sharnn_q15_stream_t *s, 
     classify(m, h2, logits);
     return 1;
 }
+
+/* k-wise parallelism: the lower level's state at the start of scratch, the upper level's after it,
+ * as in sharnn_q15_infer. */
+void sharnn_q15_bricks(const sharnn_q15_model_t *m, const int16_t *x, uint32_t count, int16_t *out,
+                       int16_t *scratch)
+{
+    const sharnn_q15_cell_t *c0 = &m->cell[0];
+    const uint32_t h1 = even(c0->hidden_dim);
+
+    for (uint32_t b = 0; b < count; b++) {
+        const int16_t *h = run_cell(c0, x + (size_t)b * m->k * m->input_dim, m->k, m->input_dim, scratch);
+        memcpy(out + (size_t)b * h1, h, h1 * sizeof(int16_t));
+    }
+}
+
+void sharnn_q15_upper_step(const sharnn_q15_model_t *m, const int16_t *brick, uint32_t index, int32_t *logits,
+                           int16_t *scratch)
+{
+    const sharnn_q15_cell_t *c1 = &m->cell[1];
+    int16_t *upper = scratch + sharnn_q15_cell_state_len(&m->cell[0]);
+
+    if (index == 0) {
+        memset(upper, 0, sharnn_q15_cell_state_len(c1) * sizeof(int16_t));
+    }
+    const int16_t *h2 = sharnn_q15_cell_step(c1, brick, upper, index & 1u);
+    if (index + 1u == (uint32_t)(m->window / m->k)) {
+        classify(m, h2, logits);
+    }
+}

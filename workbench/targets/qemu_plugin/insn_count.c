@@ -10,6 +10,7 @@
  *   end=ADDR         first instruction of wb_count_end
  *   end_size=N       size of wb_count_end in bytes
  *   out=PATH         file to write, truncated at start; one decimal line per begin/end pair
+ *   per_vcpu=1       optional: count each vCPU apart (multi-core machines); see below
  *
  * What a line counts: the guest instructions executed after wb_count_begin() returns and before the
  * one branch instruction that enters wb_count_end(). So `wb_count_begin(); wb_count_end();` reads 0 and
@@ -23,8 +24,14 @@
  * and only the two marker entries get an exec callback that snapshots the counter. An inline op runs
  * before its instruction, so an instruction that faults and is re-executed after the exception counts
  * twice; exception handlers that run inside the window are counted. Neither happens in the
- * measurement windows workbench uses (interrupts masked, no faults). Single vCPU only: the counter is
- * not atomic.
+ * measurement windows workbench uses (interrupts masked, no faults).
+ *
+ * Per vCPU (per_vcpu=1): each vCPU has its own begin/end pairing and its own count, and every line
+ * is "VCPU COUNT" (the vCPU index, then the count). The counter stays one plain inline add (QEMU 7.2
+ * has no per-vCPU inline counters); instead one exec callback per translation block attributes the
+ * counter's advance to the vCPU that ran it whenever another vCPU's block starts. That is exact
+ * because under -icount QEMU runs all vCPUs in one thread, round robin, switching only between
+ * blocks. Without per_vcpu the counter is not atomic: single-threaded TCG only (one vCPU, or -icount).
  */
 
 #include <errno.h>
@@ -84,6 +91,8 @@ void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn,
 void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
                                             qemu_plugin_vcpu_udata_cb_t cb,
                                             enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
+                                          enum qemu_plugin_cb_flags flags, void *userdata);
 
 /* Built with -fvisibility=hidden: these two are the only symbols QEMU looks up in a plugin. */
 #define WB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -107,11 +116,39 @@ static struct marker end_fn;
 /** Incremented by generated code before every instruction outside the marker functions. */
 static uint64_t insn_counter;
 
-/** Counter value when wb_count_begin was last entered; valid while `armed`. */
-static uint64_t begin_snapshot;
-static bool armed;
+/** Per vCPU (index < MAX_VCPUS): its count when wb_count_begin was last entered, valid while armed.
+ * Without per_vcpu only index 0 is used and the count is the counter itself. */
+#define MAX_VCPUS 8
+static uint64_t begin_snapshot[MAX_VCPUS];
+static bool armed[MAX_VCPUS];
 
 static FILE *out_file;
+
+/* per_vcpu: instructions attributed to each vCPU up to `attributed` (a counter value); the counter's
+ * advance since then belongs to `running`, the vCPU whose blocks execute now. */
+static bool per_vcpu;
+static uint64_t vcpu_insns[MAX_VCPUS];
+static uint64_t attributed;
+static unsigned int running;
+
+/** Instructions vCPU `v` has executed (outside the marker functions). */
+static uint64_t vcpu_count(unsigned int v)
+{
+    if (!per_vcpu) {
+        return insn_counter;
+    }
+    return vcpu_insns[v] + (v == running ? insn_counter - attributed : 0U);
+}
+
+static void on_tb_exec(unsigned int vcpu_index, void *userdata)
+{
+    (void)userdata;
+    if (vcpu_index != running && vcpu_index < MAX_VCPUS) {
+        vcpu_insns[running] += insn_counter - attributed;
+        attributed = insn_counter;
+        running = vcpu_index;
+    }
+}
 
 static bool in_marker(const struct marker *m, uint64_t vaddr)
 {
@@ -120,26 +157,32 @@ static bool in_marker(const struct marker *m, uint64_t vaddr)
 
 static void on_begin(unsigned int vcpu_index, void *userdata)
 {
-    (void)vcpu_index;
     (void)userdata;
-    begin_snapshot = insn_counter;
-    armed = true;
+    unsigned int v = per_vcpu ? vcpu_index : 0U;
+    if (v < MAX_VCPUS) {
+        begin_snapshot[v] = vcpu_count(v);
+        armed[v] = true;
+    }
 }
 
 static void on_end(unsigned int vcpu_index, void *userdata)
 {
-    (void)vcpu_index;
     (void)userdata;
-    if (!armed) {
+    unsigned int v = per_vcpu ? vcpu_index : 0U;
+    if (v >= MAX_VCPUS || !armed[v]) {
         return; /* an end without a begin measures nothing */
     }
-    armed = false;
+    armed[v] = false;
 
     /* The last counted instruction is the branch into wb_count_end: call overhead, not work. */
-    uint64_t delta = insn_counter - begin_snapshot;
+    uint64_t delta = vcpu_count(v) - begin_snapshot[v];
     uint64_t count = (delta > 0U) ? (delta - 1U) : 0U;
 
-    fprintf(out_file, "%" PRIu64 "\n", count);
+    if (per_vcpu) {
+        fprintf(out_file, "%u %" PRIu64 "\n", v, count);
+    } else {
+        fprintf(out_file, "%" PRIu64 "\n", count);
+    }
     fflush(out_file); /* a killed QEMU must still leave every finished count behind */
 }
 
@@ -147,6 +190,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
+
+    if (per_vcpu) {
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    }
 
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -214,6 +261,9 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
             ok = have_end = parse_u64(arg + 4, &end);
         } else if (strncmp(arg, "end_size=", 9) == 0) {
             ok = have_end_size = parse_u64(arg + 9, &end_size);
+        } else if (strcmp(arg, "per_vcpu=1") == 0 || strcmp(arg, "per_vcpu=0") == 0) {
+            per_vcpu = (arg[9] == '1');
+            ok = true;
         } else if (strncmp(arg, "out=", 4) == 0) {
             out_path = arg + 4;
             ok = (out_path[0] != '\0');

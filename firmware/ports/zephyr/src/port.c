@@ -25,10 +25,12 @@
 #include <zephyr/fatal.h>
 #include <zephyr/kernel.h>
 #include <zephyr/sys/atomic.h>
+#include <zephyr/sys/byteorder.h>
 #include <zephyr/sys/reboot.h>
 #include <zephyr/sys/ring_buffer.h>
 #include <zephyr/timing/timing.h>
 
+#include "wb_frame.h"
 #include "wb_port.h"
 #include "wb_proto.h"
 
@@ -237,23 +239,95 @@ static char *put_hex(char *p, const char *label, uint32_t v)
 	}
 	return p;
 }
+#endif
 
-/* Under an emulator a fatal error ends the run with a line the host reports (no console here). */
+/*
+ * Faults. Zephyr's default fatal handler halts and says nothing on a board without a console, so
+ * this one reports the fault to the host as a WB_RSP_FAULT frame on the protocol's own UART (every
+ * build, hardware or emulator), then reboots, ready for the next session; under an emulator with
+ * semihosting it also writes the bare-metal ports' WB-FAULT line and exits with code 70.
+ *
+ * Zephyr's fault handling clears CFSR (write-one-to-clear) before calling k_sys_fatal_error_handler,
+ * so the fault status registers are captured on the way in: the link wraps z_arm_fault
+ * (-Wl,--wrap=z_arm_fault, CMakeLists.txt) with a function that reads them and carries on.
+ */
+#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
+#define SCB_CFSR (*(volatile uint32_t *)0xE000ED28u)
+#define SCB_HFSR (*(volatile uint32_t *)0xE000ED2Cu)
+#define SCB_MMFAR (*(volatile uint32_t *)0xE000ED34u)
+#define SCB_BFAR (*(volatile uint32_t *)0xE000ED38u)
+#define FAULT_DRAIN_US 2000u        /* the last bytes leave the UART's shift register */
+
+#if defined(CONFIG_ARMV7_M_ARMV8_M_MAINLINE)
+static uint32_t fault_status[4];    /* CFSR, HFSR, MMFAR, BFAR as the fault left them */
+
+void __real_z_arm_fault(uint32_t msp, uint32_t psp, uint32_t exc_return, void *callee_regs);
+void __wrap_z_arm_fault(uint32_t msp, uint32_t psp, uint32_t exc_return, void *callee_regs);
+
+void __wrap_z_arm_fault(uint32_t msp, uint32_t psp, uint32_t exc_return, void *callee_regs)
+{
+	fault_status[0] = SCB_CFSR;
+	fault_status[1] = SCB_HFSR;
+	fault_status[2] = SCB_MMFAR;
+	fault_status[3] = SCB_BFAR;
+	__real_z_arm_fault(msp, psp, exc_return, callee_regs);
+}
+#endif
+
+static void send_fault_frame(const uint32_t words[WB_FAULT_WORDS])
+{
+	uint8_t payload[4u * WB_FAULT_WORDS];
+	uint8_t frame[WB_FAULT_WORDS * 4u + WB_FRAME_HEADER + WB_FRAME_CRC + 4u];
+	const uint8_t delimiter = 0;
+
+	for (size_t i = 0; i < WB_FAULT_WORDS; i++) {
+		sys_put_le32(words[i], &payload[4u * i]);
+	}
+	size_t n = wb_frame_encode(WB_RSP_FAULT, 0, payload, sizeof payload, frame, sizeof frame);
+
+	wb_port_write(&delimiter, 1);   /* whatever was half sent, this frame starts clean */
+	wb_port_write(frame, n);
+}
+
 void k_sys_fatal_error_handler(unsigned int reason, const struct arch_esf *esf)
 {
-	char line[80];
-	char *p = put_hex(line, "WB-FAULT zephyr reason=", reason);
+	uint32_t w[WB_FAULT_WORDS] = { 0 };
+	uint32_t exc = SCB_ICSR & 0x1ffu;   /* the exception being handled (VECTACTIVE) */
 
+	w[0] = exc;
 	if (esf != NULL) {
-		p = put_hex(p, " pc=", esf->basic.pc);
-		p = put_hex(p, " lr=", esf->basic.lr);
+		w[1] = esf->basic.pc;
+		w[2] = esf->basic.lr;
 	}
+#if defined(CONFIG_ARMV7_M_ARMV8_M_MAINLINE)
+	if (exc >= 3u && exc <= 6u) {       /* HardFault, MemManage, BusFault, UsageFault */
+		for (size_t i = 0; i < 4; i++) {
+			w[3 + i] = fault_status[i];
+		}
+	}
+#endif
+	w[7] = reason;
+	send_fault_frame(w);
+#if defined(CONFIG_WB_EXIT_SEMIHOSTING)
+	char line[160];
+	char *p = put_hex(line, "WB-FAULT exc=", w[0]);
+
+	p = put_hex(p, " pc=", w[1]);
+	p = put_hex(p, " lr=", w[2]);
+	p = put_hex(p, " cfsr=", w[3]);
+	p = put_hex(p, " hfsr=", w[4]);
+	p = put_hex(p, " mmfar=", w[5]);
+	p = put_hex(p, " bfar=", w[6]);
+	p = put_hex(p, " zephyr_reason=", reason);
 	*p++ = '\n';
 	*p = '\0';
 	semihost(SYS_WRITE0, line);
 	semihost_exit(FAULT_EXIT_CODE);
-}
+#else
+	k_busy_wait(FAULT_DRAIN_US);
+	sys_reboot(SYS_REBOOT_COLD);
 #endif
+}
 
 void wb_port_exit(int code)
 {

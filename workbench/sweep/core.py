@@ -10,7 +10,7 @@ the configurations that were still running.
 Engines run ``run_config`` (one configuration, start to finish, in a worker process: one QEMU per
 worker, each on its own free TCP port):
 - ``LocalEngine`` (default): worker processes on this machine, one per core unless told otherwise;
-- ``workbench.sweep_dask.DaskEngine``: a Dask cluster (``distributed``), for a sweep that outgrows one
+- ``workbench.sweep.dask_engine.DaskEngine``: a Dask cluster (``distributed``), for a sweep that outgrows one
   machine; imported only when asked for, so the local default needs no distributed package.
 
 Engines report ``Event``s (start, stage, done, error) to the driver ``run_sweep``, which writes the
@@ -30,10 +30,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from workbench.errors import WorkbenchError
+from workbench.errors import Interrupted, WorkbenchError
+from workbench.filesystem import check_writable, write_atomic
+from workbench.models.families import FAMILY_LEVELS
 from workbench.profile.store import ProfileStore
-
-FAMILIES = ("sharnn", "rnn")
+from workbench.targets import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,14 @@ class Config:
                f"{self.board}"
 
 
-def _levels(family: str) -> int:
-    return 2 if family == "sharnn" else 1
-
-
 def _per_level(spec: str, levels: int, what: str, convert=str) -> tuple:
-    """'gru' -> (gru, gru); 'lstm/gru' -> (lstm, gru) for a two-level family; one level takes the first."""
-    parts = [p.strip() for p in spec.split("/") if p.strip()]
+    """'gru' -> (gru, gru); 'lstm,gru' (or 'lstm/gru') -> (lstm, gru) for a two-level family; one level
+    takes the first."""
+    parts = [p.strip() for p in spec.replace("/", ",").split(",") if p.strip()]
     try:
         values = tuple(convert(p) for p in parts)
     except ValueError:
-        raise WorkbenchError(f"sweep: {what} '{spec}' is not valid (use e.g. 16 or 8/16)") from None
+        raise WorkbenchError(f"sweep: {what} '{spec}' is not valid (use e.g. 16 or 8,16)") from None
     if len(values) == 1:
         values = values * levels
     if len(values) < levels:
@@ -89,9 +87,9 @@ def expand_grid(*, dataset: str, families: Iterable[str], cells: Iterable[str], 
     """The grid's configurations in a stable order, duplicates removed (k does not apply to ``rnn``)."""
     out: dict[str, Config] = {}
     for fam, cell, hid, k, q, board in itertools.product(families, cells, hidden, ks, quantizations, boards):
-        if fam not in FAMILIES:
-            raise WorkbenchError(f"sweep: unknown family '{fam}' (have: {', '.join(FAMILIES)})")
-        levels = _levels(fam)
+        if fam not in FAMILY_LEVELS:
+            raise WorkbenchError(f"sweep: unknown family '{fam}' (have: {', '.join(FAMILY_LEVELS)})")
+        levels = FAMILY_LEVELS[fam]
         c = Config(dataset=dataset, family=fam, cells=_per_level(cell.lower(), levels, "cells"),
                    hidden=_per_level(str(hid), levels, "hidden", int), k=k if fam == "sharnn" else None,
                    quantization=q, board=board, epochs=epochs, seed=seed, limit=limit)
@@ -105,13 +103,9 @@ def check_grid(configs: list[Config]) -> None:
     """Refuse, in one line and before any work starts, values this build cannot run."""
     from workbench.boards import load_board
     from workbench.data import load_dataset
-    from workbench.export import c as export_c
-    from workbench.pipeline import check_quantization
+    from workbench.models.families import check_cells, check_kernel_cells
+    from workbench.pipeline.spec import check_quantization
 
-    # The cells the C exporter has kernels for (no torch import: refusals stay instant).
-    kernels = getattr(export_c, "CELL_KIND", None)
-    if kernels is None:
-        from workbench.models.cells import CELLS as kernels
     windows = {}
     for c in configs:
         board = load_board(c.board)
@@ -119,10 +113,11 @@ def check_grid(configs: list[Config]) -> None:
             raise WorkbenchError(f"sweep: board {board.name} has no QEMU machine with a bare-metal port; sweeps run "
                                  "emulated boards")
         check_quantization(c.quantization)
-        for cell in c.cells:
-            if cell not in kernels:
-                raise WorkbenchError(f"sweep: cell '{cell}' is unknown or has no C kernel in this build (have: "
-                                     f"{', '.join(sorted(kernels))})")
+        try:
+            check_cells(c.cells)
+            check_kernel_cells(c.cells, c.quantization)
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"sweep: {exc}") from None
         if any(h <= 0 for h in c.hidden):
             raise WorkbenchError(f"sweep: hidden sizes must be positive, got {'/'.join(map(str, c.hidden))}")
         if c.epochs <= 0:
@@ -155,26 +150,28 @@ def run_config(config: Config, status: Callable[[str], None] | None = None) -> d
 
     try:
         import torch
-        from rich.progress import Progress
 
         from workbench.boards import load_board
-        from workbench.commands.train import train_model
         from workbench.data import load_dataset
         from workbench.models.modelfile import load
         from workbench.paths import build_dir
-        from workbench.pipeline import profile_model
+        from workbench.pipeline.firmware import profile_model
+        from workbench.pipeline.spec import RunSpec
+        from workbench.pipeline.training import train_model
+        from workbench.progress import CallbackProgress
 
         torch.set_num_threads(1)      # one core per worker; the worker count is the parallelism
         root = build_dir() / "sweep" / config.key
         say(f"train ({config.epochs} epochs)")
         model_path, _ = train_model(config.dataset, config.family, list(config.cells), list(config.hidden), config.k,
-                                    config.epochs, config.seed, root / "model.wbm", progress=Progress(disable=True))
+                                    config.epochs, config.seed, root / "model.wbm",
+                                    progress=CallbackProgress(status or (lambda text: None)))
         mf = load(model_path)
         data = load_dataset(config.dataset, "test")
         if config.limit:
-            data.x, data.y, data.lengths = data.x[:config.limit], data.y[:config.limit], data.lengths[:config.limit]
-        profile = profile_model(mf, load_board(config.board), data, "test", quant=config.quantization,
-                                root=root, on_stage=say)
+            data = data.spread(config.limit)
+        spec = RunSpec(model_path, board=config.board, quant=config.quantization)
+        profile = profile_model(mf, load_board(config.board), data, spec, root=root, on_stage=say)
         say("done")
         seconds = time.monotonic() - t0
         profile.setdefault("extra", {})["sweep"] = {"key": config.key, "config": asdict(config),
@@ -204,10 +201,8 @@ class SweepResult:
     seconds: float = 0.0
 
 
-class SweepInterrupted(WorkbenchError):
+class SweepInterrupted(Interrupted):
     """Ctrl-C or SIGTERM: workers stopped, finished profiles kept."""
-
-    exit_code = 130
 
 
 def default_workers() -> int:
@@ -236,16 +231,26 @@ def _worker_main(worker: str, tasks, events) -> None:
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, terminate)
+    # A driver killed outright (SIGKILL) runs no cleanup: the kernel then sends this worker SIGTERM, and
+    # its QEMU goes with it (the `with` of the target, and QEMU's own death signal).
+    die_with_parent(signal.SIGTERM)
     events.cancel_join_thread()      # never hang at exit on a driver that is gone
     parent = mp.parent_process()
-    while True:
-        config = tasks.get()
-        if config is None or (parent is not None and not parent.is_alive()):
-            return                   # done, or the driver died (killed): stop after the current config
-        events.put(Event("start", worker, config.key, config.label()))
-        result = run_config(config, lambda text, key=config.key: events.put(Event("stage", worker, key, text)))
-        events.put(Event("error" if "error" in result else "done", worker, config.key, result.get("error", ""),
-                         result))
+    if parent is not None and not parent.is_alive():
+        return                       # the driver died before the death signal was armed
+    try:
+        while True:
+            config = tasks.get()
+            if config is None or (parent is not None and not parent.is_alive()):
+                return               # done, or the driver died (killed): stop after the current config
+            events.put(Event("start", worker, config.key, config.label()))
+            result = run_config(config, lambda text, key=config.key: events.put(Event("stage", worker, key, text)))
+            events.put(Event("error" if "error" in result else "done", worker, config.key, result.get("error", ""),
+                             result))
+    except SystemExit as stop:
+        # Stopped: its QEMU is reaped (the `with` blocks ran on the way here). Exit now: tearing down an
+        # interpreter that loaded torch took ~30 s on a busy machine, a worker outliving its sweep.
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
 class LocalEngine:
@@ -289,7 +294,8 @@ class LocalEngine:
                             on_event(Event("error", w, running.pop(w), f"worker died (exit code {p.exitcode})"))
                             remaining -= 1
                     if not any(p.is_alive() for p in procs.values()) and remaining:
-                        raise WorkbenchError(f"sweep: all workers exited with {remaining} configuration(s) left")
+                        raise WorkbenchError(f"sweep: all workers exited with {remaining} configuration(s) "
+                                             "left") from None
                     continue
                 if ev.kind == "start":
                     running[ev.worker] = ev.key
@@ -309,24 +315,11 @@ class LocalEngine:
                     p.join()
 
 
-def make_engine(name: str, workers: int | None = None, scheduler: str | None = None):
-    if workers is not None and workers < 1:
-        raise WorkbenchError(f"--workers must be at least 1, got {workers}")
-    if name == "local":
-        if scheduler:
-            raise WorkbenchError("--scheduler applies to --engine dask only")
-        return LocalEngine(workers)
-    if name == "dask":
-        from workbench.sweep_dask import DaskEngine
-
-        return DaskEngine(workers, scheduler)
-    raise WorkbenchError(f"unknown sweep engine '{name}' (have: local, dask)")
-
-
 def run_sweep(configs: list[Config], out_dir: Path, engine, on_event: Callable[[Event], None] | None = None,
               on_skip: Callable[[list[Config]], None] | None = None) -> SweepResult:
     """Run the configurations of ``configs`` that have no profile in ``out_dir`` yet; store each result
     as it arrives (model file, then profile)."""
+    check_writable(out_dir, "write the sweep's profiles into", folder=True)
     store = ProfileStore(out_dir)
     store.clean_partial()
     todo = [c for c in configs if not store.done(c.key)]
@@ -371,9 +364,5 @@ def run_sweep(configs: list[Config], out_dir: Path, engine, on_event: Callable[[
 
 def _store_result(store: ProfileStore, result: dict) -> Path:
     key = result["key"]
-    model = store.folder / "models" / f"{key}.wbm"
-    model.parent.mkdir(parents=True, exist_ok=True)
-    tmp = model.with_name(f".{model.name}.tmp")
-    tmp.write_bytes(result["model"])
-    os.replace(tmp, model)
+    write_atomic(store.folder / "models" / f"{key}.wbm", result["model"], what="write the model file")
     return store.put(key, result["profile"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 from workbench.errors import WorkbenchError
-from workbench.sweep import Config, Event, run_config
+from workbench.sweep.core import Config, Event, run_config
 
 
 def _import_distributed():
@@ -36,7 +36,7 @@ class DaskEngine:
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None):
         self.distributed = _import_distributed()
-        from workbench.sweep import default_workers
+        from workbench.sweep.core import default_workers
 
         self.scheduler = scheduler
         self.workers = workers or default_workers()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from workbench.commands.common import console
+from workbench.commands.common import console, finite_float
 from workbench.errors import WorkbenchError
 
 
@@ -57,5 +57,5 @@ def register(sub) -> None:
     s.add_argument("--faults", required=True, metavar="SPEC",
                    help="per-byte rates, e.g. drop=0.01,flip=0.01,dup=0.01,seed=1 (also delay=, delay_ms=, "
                         "to=device|host)")
-    s.add_argument("--duration", type=float, metavar="S", help="stop after S seconds [run until Ctrl-C]")
+    s.add_argument("--duration", type=finite_float, metavar="S", help="stop after S seconds [run until Ctrl-C]")
     s.set_defaults(func=cmd_link_proxy)

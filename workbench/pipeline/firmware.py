@@ -1,7 +1,7 @@
-"""Wiring of the stages for one run: model file -> export -> build -> target -> session -> profile.
+"""Wiring of the stages for one firmware run: model file -> export -> build -> target -> session -> profile.
 
-The CLI's ``run`` and ``demo`` (and sweeps) call these; each function takes the previous stage's
-product and nothing else.
+``workbench.pipeline.run`` (the CLI's ``run`` and ``demo``, the Python API) and sweeps call these;
+each function takes the previous stage's product and nothing else.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from workbench.build import Artifact
 from workbench.data import Dataset
 from workbench.errors import DeviceError, WorkbenchError
 from workbench.export.c import ExportInfo, export_c
+from workbench.filesystem import locked
 from workbench.models.modelfile import ModelFile
 from workbench.paths import build_dir
-from workbench.targets import check_link
+from workbench.pipeline.spec import BuildOptions, RunSpec, check_cores, check_kernel_path, check_quantization
 
 if TYPE_CHECKING:
     from workbench.quantize import QuantModel
-
-
-KERNEL_PATHS = ("dsp", "portable")
 
 
 @dataclass
@@ -48,55 +46,25 @@ def model_summary(mf: ModelFile, info: ExportInfo) -> dict:
             **({"quant_plan": info.plan} if info.plan else {})}
 
 
-@dataclass(frozen=True)
-class BuildOptions:
-    """Compiler knobs of a firmware build (recorded in the profile: they change every cost), and the
-    runner's byte link: ``uart`` (the board's UART, as on hardware) or ``semihost`` (the same frames
-    through QEMU semihosting, bare metal on QEMU only: a 6.3 KB keyword window in 0.034 s instead of
-    0.64 s)."""
-
-    opt: str = "-O2"
-    extra_cflags: str = ""
-    link: str = "uart"
-
-    @property
-    def compiler_default(self) -> bool:
-        return (self.opt, self.extra_cflags) == ("-O2", "")
-
-    @property
-    def tag(self) -> str:
-        """A folder name that separates builds with different knobs (make does not track flags)."""
-        import hashlib
-
-        tag = "" if self.compiler_default else \
-            "-" + hashlib.sha256(f"{self.opt}\0{self.extra_cflags}".encode()).hexdigest()[:8]
-        return tag + ("" if self.link == "uart" else f"-{self.link}")
-
-
-def check_quantization(quant: str) -> str:
-    from workbench.quantize import QUANT_SCHEMES
-
-    if quant not in QUANT_SCHEMES:
-        raise WorkbenchError(f"quantization '{quant}' is not supported by this build "
-                             f"(have: {', '.join(QUANT_SCHEMES)})")
-    return quant
-
-
 def quantize(mf: ModelFile, quant: str, calib_x: np.ndarray | None = None):
     """The int plan of ``mf`` (None for f32), calibrated on ``calib_x`` or on the training split of
-    the dataset the model file names."""
+    the data the model file records (``calibration_windows``)."""
     from workbench.quantize import quantize_model
 
     if check_quantization(quant) == "f32":
         return None
-    if calib_x is None:
-        from workbench.data import load_dataset
+    return quantize_model(mf, calibration_windows(mf) if calib_x is None else calib_x, quant)
 
-        name = mf.meta.get("dataset")
-        if not name:
-            raise WorkbenchError("the model file does not name its dataset: no calibration data for the int plan")
-        calib_x = model_windows(mf, load_dataset(name, "train")).x
-    return quantize_model(mf, calib_x, quant)
+
+def calibration_windows(mf: ModelFile, given=None, calibration=None, *, model: str = "the model") -> np.ndarray:
+    """The windows an int plan of ``mf`` is calibrated on: ``calibration`` (a data set's spec) if
+    given, else the model's own training split (``given``, a Data, when it is that data; else found
+    from the model file's record), as the model was trained on them."""
+    from workbench.data.source import calibration_data
+
+    data = model_windows(mf, calibration_data(mf.meta, given, calibration, model=model))
+    check_windows(mf, data)
+    return data.x
 
 
 def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
@@ -105,28 +73,36 @@ def model_windows(mf: ModelFile, data: Dataset) -> Dataset:
     prep = mf.meta.get("window_prep")
     if not prep or data.window_length == prep["window"]:
         return data
-    from workbench.models.train import align_to_window
+    from workbench.data import align_to_window
 
     return align_to_window(data, int(prep["window"]))
 
 
 def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", quant: str = "f32", *,
                      calib_x: np.ndarray | None = None, kernel_path: str = "dsp",
-                     options: BuildOptions = BuildOptions(), root: Path | None = None) -> Built:
-    if kernel_path not in KERNEL_PATHS:
-        raise WorkbenchError(f"unknown kernel path '{kernel_path}' (have: {', '.join(KERNEL_PATHS)})")
+                     options: BuildOptions | None = None, root: Path | None = None) -> Built:
+    from workbench.models.families import check_kernel_cells
+    from workbench.models.modelfile import validate
+
+    validate(mf)                   # a ModelFile made in Python, not loaded from a file, is checked too
+    options = options or BuildOptions()
+    check_kernel_path(kernel_path)
     check_quantization(quant)
-    check_link(options.link)
-    if backend == "zephyr" and not options.compiler_default:
-        raise WorkbenchError("--opt/--cflags apply to bare-metal builds: a Zephyr build takes its optimisation "
-                             "from the app's prj.conf (CONFIG_SPEED_OPTIMIZATIONS, -O2)")
-    if backend == "zephyr" and options.link != "uart":
-        raise WorkbenchError(f"--link {options.link} is a bare-metal port's link: a Zephyr build talks over the "
-                             "board's UART")
+    options.check(backend)
+    check_kernel_cells(mf.config["cells"], quant)
+    check_cores(options.cores, board, mf, backend)
     check_fits_before_build(mf, board, quant)
     qm = quantize(mf, quant, calib_x)
     root = Path(root) if root is not None else build_dir() / f"{mf.content_hash[:12]}"
-    info = export_c(mf, root / f"export-{quant}", qm)
+    with locked(root):             # runs, sweeps and benchmarks of one model share its build folder
+        info = export_c(mf, root / f"export-{quant}", qm)
+        art = _build_firmware(board, info, root, backend, quant, kernel_path, options)
+    check_fits(board, art)
+    return Built(mf, info, art, root, qm, kernel_path)
+
+
+def _build_firmware(board: Board, info: ExportInfo, root: Path, backend: str, quant: str, kernel_path: str,
+                    options: BuildOptions) -> Artifact:
     if backend == "baremetal":
         from workbench.build import baremetal
 
@@ -134,16 +110,22 @@ def export_and_build(mf: ModelFile, board: Board, backend: str = "baremetal", qu
                                         options.extra_cflags]))
         art = baremetal.build(board, info, root / f"{board.name}-{quant}-{kernel_path}{options.tag}",
                               opt=options.opt, extra_cflags=cflags,
-                              make_vars={"LINK": options.link})
+                              make_vars={"LINK": options.link, "CORES": str(options.cores),
+                                         **({"BREAKDOWN": "1"} if options.breakdown else {})})
     elif backend == "zephyr":
         from workbench.build import zephyr
 
-        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}",
-                           portable=(kernel_path == "portable"))
+        art = zephyr.build(board, info, root / f"{board.name}-zephyr-{quant}-{kernel_path}{options.tag}",
+                           portable=(kernel_path == "portable"), checkpoints=options.breakdown)
     else:
         raise WorkbenchError(f"unknown backend '{backend}' (have: baremetal, zephyr)")
-    check_fits(board, art)
-    return Built(mf, info, art, root, qm, kernel_path)
+    if options.breakdown:
+        from workbench.targets.stages import patch_stage_table
+
+        patch_stage_table(art.elf)
+        if backend == "baremetal":
+            baremetal.stamp(art)       # the patched ELF is the product a later build verifies
+    return art
 
 
 @dataclass
@@ -180,18 +162,13 @@ def estimate_memory(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEs
         scratch = 0
     ring = (cfg["window"] // cfg["k"]) * cfg["hidden"][0] if levels == 2 and cfg.get("k") else 0
     return MemoryEstimate(weights=weights, staging=cfg["window"] * cfg["input_dim"] * element_bytes,
-                          model_state=(scratch + ring) * element_bytes, stack=_port_stack_bytes(board))
+                          model_state=(scratch + ring) * element_bytes, stack=_reserved_stack(board))
 
 
-def _port_stack_bytes(board: Board) -> int:
-    import re
+def _reserved_stack(board: Board) -> int:
+    from workbench.build.baremetal import STACK_BYTES
 
-    from workbench.paths import firmware_dir
-
-    port = board.backends.get("baremetal")
-    mk = firmware_dir() / "ports" / str(port) / "port.mk"
-    m = re.search(r"^STACK_SIZE\s*\??=\s*(\d+)", mk.read_text(), re.M) if port and mk.is_file() else None
-    return int(m.group(1)) if m else 0
+    return STACK_BYTES if "baremetal" in board.backends else 0
 
 
 def check_fits_before_build(mf: ModelFile, board: Board, quant: str = "f32") -> MemoryEstimate:
@@ -210,19 +187,25 @@ def check_fits_before_build(mf: ModelFile, board: Board, quant: str = "f32") -> 
 def check_fits(board: Board, art: Artifact) -> None:
     mem = art.memory
     if mem.flash_total > board.flash_bytes:
-        raise WorkbenchError(f"model needs {mem.flash_total} bytes of flash; board {board.name} has {board.flash_bytes}")
+        raise WorkbenchError(f"model needs {mem.flash_total} bytes of flash; board {board.name} has "
+                             f"{board.flash_bytes}")
     if mem.ram_total > board.ram_bytes:
         raise WorkbenchError(f"model needs {mem.ram_total} bytes of RAM; board {board.name} has {board.ram_bytes}")
+
+
+def check_windows(mf: ModelFile, data: Dataset) -> None:
+    """The data's windows are the shape the model takes (T steps of D channels)."""
+    cfg = mf.config
+    if data.window_length != cfg["window"] or data.num_channels != cfg["input_dim"]:
+        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
+                             f"the model takes {cfg['window']}x{cfg['input_dim']}")
 
 
 def device_inputs(built, data: Dataset) -> np.ndarray:
     """The dataset in the form the device takes (``built``: anything with ``export`` and ``quant``, a
     firmware build or a MicroPython deployment): float32 raw windows, or for int plans the int16
     windows of the host-side input quantizer (normalisation folded in, channels padded to even)."""
-    info = built.export
-    if data.window_length != info.window or data.num_channels != info.input_dim:
-        raise WorkbenchError(f"dataset {data.name} windows are {data.window_length}x{data.num_channels}; "
-                             f"the model takes {info.window}x{info.input_dim}")
+    check_windows(built.model, data)
     if built.quant is None:
         return data.x.astype("<f4")
     return built.quant.quantize_inputs(data.x).astype("<i2")
@@ -238,6 +221,16 @@ def host_kernel(built: Built):
 def host_logits(built: Built, inputs: np.ndarray) -> np.ndarray:
     kernel = host_kernel(built)
     return np.stack([kernel.infer(x) for x in inputs])
+
+
+def check_finite_logits(logits: np.ndarray, where: str) -> None:
+    """A model whose float logits overflow (huge weights) has no class to score: refused in one line
+    before a device is asked (an argmax over inf and NaN still picks a class, and JSON has no inf)."""
+    bad = ~np.isfinite(np.asarray(logits, dtype=np.float64)).all(axis=-1)
+    if bad.any():
+        raise WorkbenchError(f"the model's logits are not finite (inf or NaN) on {int(bad.sum())} of {len(bad)} "
+                             f"windows of {where} (first: window {int(np.argmax(bad))}): its weights overflow "
+                             "float32, so no class can be scored")
 
 
 def reference_logits(built: Built, inputs: np.ndarray) -> np.ndarray | None:
@@ -297,18 +290,13 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
     USB ids of its board file), else an emulator (``emulator``, else the board's first). What the
     target needs (the emulator, the port) is checked now, before a long build; the returned function
     opens the target on the built firmware. The fault-injecting proxy (``fault_link``) sits on QEMU's
-    serial line only; ``link`` "semihost" carries the frames through QEMU semihosting instead of the
-    UART (a firmware built with that link)."""
-    if fault_link is not None and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
-        raise WorkbenchError("--fault-link works on QEMU targets only")
-    if link != "uart" and (port or (emulator or "qemu") != "qemu" or "qemu" not in board.emulators):
-        raise WorkbenchError(f"--link {link} works on QEMU targets only (a board or Renode talks over the UART)")
-    check_link(link, fault_link)
+    serial line; ``link`` "semihost" carries the frames through QEMU semihosting instead of the UART
+    (a firmware built with that link). Which of these combine is RunSpec.check_for's to say."""
     if port:
-        from workbench.targets.hardware import BoardTarget, find_serial_port
+        from workbench.targets.hardware import HardwareTarget, find_serial_port
 
         port = find_serial_port(board) if port == "auto" else port
-        return lambda built: BoardTarget(board, port)
+        return lambda built: HardwareTarget(board, port)
     emulator = emulator or next((e for e in ("qemu", "renode") if e in board.emulators), None)
     if emulator is None:
         raise WorkbenchError(f"board {board.name} has no emulator: flash it (workbench flash) and pass --port")
@@ -319,13 +307,12 @@ def target_factory(board: Board, *, emulator: str | None = None, port: str | Non
         from workbench.targets.renode import RenodeTarget, renode_command, renode_root
 
         renode_root(renode_command(renode))
-        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode,
-                                          workdir=built.artifact.elf.parent / "renode")
+        return lambda built: RenodeTarget(board, built.artifact.elf, renode=renode)
     from workbench.targets.qemu import QemuTarget, qemu_binary
 
     qemu_binary()
-    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin,
-                                    workdir=built.artifact.elf.parent / "qemu", fault_link=fault_link, link=link)
+    return lambda built: QemuTarget(board, built.artifact.elf, use_plugin=use_plugin, fault_link=fault_link,
+                                    link=link)
 
 
 def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = True, progress=None,
@@ -335,12 +322,13 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
     wrong, an emulator is reaped before this returns or raises."""
     from workbench.link.client import DEFAULT_TIMEOUT, DeviceLink
     from workbench.link.session import run_session, run_sliding
-    from workbench.targets.qemu import close_serial
-
+    from workbench.targets import ProcessTarget
     with target:
         port = target.start()
         try:
-            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, alive=target.alive)
+            # alive(): only an emulator process can be seen to die; a board's link just goes quiet.
+            link = DeviceLink(port, timeout=link_timeout or DEFAULT_TIMEOUT, max_frame=target.max_frame,
+                              alive=target.alive if isinstance(target, ProcessTarget) else None)
             hello = link.hello()
             if hello.model_hash != built.model.content_hash[:16]:
                 hint = "; flash it first: workbench flash" if target.kind == "hardware" else ""
@@ -357,9 +345,9 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
                 session.extra["sliding"] = run_sliding(link, target.costs, sliding, progress=progress, hello=hello)
             link.exit(0)
         except DeviceError as exc:
-            raise device_failure(target, exc) from None
+            raise device_failure(target, exc, built.artifact.elf) from None
         finally:
-            close_serial(port)
+            target.close_port(port)
         rc = target.stop()
     if rc not in (0, None):
         fault = target.fault()
@@ -371,13 +359,22 @@ def run_on_target(target, built: Built, inputs: np.ndarray, *, stream: bool = Tr
     return session
 
 
-def device_failure(target, exc: DeviceError) -> DeviceError:
-    """One line for a failed session: the device's own fault report when it crashed, else what the
-    link saw plus how the emulator ended. The emulator is reaped either way."""
-    from workbench.link.client import LinkClosed
+def device_failure(target, exc: DeviceError, elf: Path | None = None) -> DeviceError:
+    """One line for a failed session: the device's own fault report when it crashed (a fault frame
+    on the link, or an emulator's log), else what the link saw plus how the emulator ended, or on a
+    board what to check. The emulator is reaped either way. ``elf``: the firmware, to name the
+    functions at the fault's addresses."""
+    from workbench.link.client import DeviceFault, LinkClosed
+    from workbench.targets.faults import describe_fault_frame
 
-    if target.proc is None:                 # a real board: nothing to reap, nothing more to say
-        return exc
+    if isinstance(exc, DeviceFault):
+        if target.proc is not None:
+            target.kill()
+        after = "the device rebooted" if target.proc is None else f"{target.process_name} killed"
+        return DeviceError(f"device fault: {describe_fault_frame(exc.fault, elf)}; {after}")
+    if target.proc is None:                 # a real board: nothing to reap; say what to check
+        hint = target.failure_hint(exc)
+        return DeviceError(f"{exc}; {hint}") if hint else exc
     if isinstance(exc, LinkClosed) or not target.alive():
         target.wait_exit(2.0)      # it is going: let it finish writing its fault report
     fault = target.fault()
@@ -388,63 +385,82 @@ def device_failure(target, exc: DeviceError) -> DeviceError:
     rc = target.proc.returncode if target.proc is not None else None
     name = target.process_name
     how = f"{name} killed" if running else f"{name} exited with code {rc}: {target.log_tail()}"
-    return DeviceError(f"{exc}; {how}")
+    return DeviceError(f"{exc}{_proxy_note(target)}; {how}")
 
 
-def profile_model(mf: ModelFile, board: Board, data: Dataset, split: str, *, counter: str = "plugin",
-                  stream: bool = True, options: BuildOptions = BuildOptions(), quant: str = "f32",
-                  kernel_path: str = "dsp", sliding: bool = False, backend: str | None = None,
-                  emulator: str | None = None, port: str | None = None, renode: str | None = None,
-                  root: Path | None = None, progress=None, on_stage=None, fault_link=None,
-                  link_timeout: float | None = None) -> dict:
-    """One whole run: export, build, host references, QEMU session; returns the profile (not written).
+def _proxy_note(target) -> str:
+    """What the fault-injecting link let through, when one was in the way (drop=1 cuts the line: the
+    firmware is not to blame)."""
+    proxy = getattr(target, "proxy", None)
+    if proxy is None:
+        return ""
+    down, up = proxy.stats.to_device, proxy.stats.to_host
+    return (f"; --fault-link delivered {down.bytes_out} of {down.bytes_in} bytes to the device and "
+            f"{up.bytes_out} of {up.bytes_in} to the host")
 
-    ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker reports it);
-    ``sliding`` also pushes every window end to end brick by brick; ``backend`` defaults to the
-    board's; ``emulator``/``port``/``renode``/``fault_link`` choose the target (``target_factory``).
-    """
+
+def profile_model(mf: ModelFile, board: Board, data: Dataset, spec: RunSpec, *, root: Path | None = None,
+                  progress=None, on_stage=None, calib_x: np.ndarray | None = None) -> dict:
+    """One whole run as ``spec`` describes it (already checked): export, build, host references,
+    device session; returns the profile (not written). ``data``: the windows to stream (already
+    selected). ``on_stage(text)`` hears which stage is running (a CLI prints it; a sweep worker
+    reports it); ``root``: the build folder [build/<model hash>]; ``calib_x``: the windows an int plan is
+    calibrated on [the model's training data]."""
     from workbench.build.baremetal import gcc_version
     from workbench.profile import new_profile
-    from workbench.profile.metrics import session_metrics, sliding_metrics
+    from workbench.profile.metrics import session_metrics, sliding_metrics, two_core_metrics
 
-    if sliding and mf.config.get("family") != "sharnn":
-        raise WorkbenchError("--sliding needs a ShaRNN model (a single-level RNN does not stream by bricks)")
     stage = on_stage or (lambda text: None)
-    backend = backend or board.default_backend
-    open_target = target_factory(board, emulator=emulator, port=port, renode=renode,
-                                 use_plugin=(counter == "plugin"), fault_link=fault_link, link=options.link)
-    stage(f"build firmware for {board.name} ({backend}, {quant}, {kernel_path} kernel)")
-    built = export_and_build(mf, board, backend, quant=quant, kernel_path=kernel_path, options=options, root=root)
+    backend = spec.backend or board.default_backend
+    faults = spec.faults
+    open_target = target_factory(board, emulator=spec.emulator, port=spec.port, renode=spec.renode,
+                                 use_plugin=(spec.counter == "plugin"), fault_link=faults, link=spec.build.link)
+    stage(f"build firmware for {board.name} ({backend}, {spec.quant}, {spec.kernel_path} kernel)")
+    built = export_and_build(mf, board, backend, quant=spec.quant, kernel_path=spec.kernel_path,
+                             options=spec.build, root=root, calib_x=calib_x)
     target = open_target(built)
     inputs = device_inputs(built, data)
     stage("host references (C kernel for this machine, torch" + (", numpy integer reference)" if built.quant else ")"))
     host = host_logits(built, inputs)
+    check_finite_logits(host, "the host C kernel")
     golden = reference_logits(built, inputs)
     ref = torch_logits(mf, data)
-    long_stream = stream_of_windows(inputs) if sliding else None
-    stage(f"streaming {len(inputs)} {data.name} {split} windows through {target.describe()}"
-          + (f" over a faulty link ({fault_link})" if fault_link else "")
-          + (", then all of them end to end by bricks" if sliding else ""))
-    session = run_on_target(target, built, inputs, stream=stream, progress=progress, sliding=long_stream,
-                            link_timeout=link_timeout)
+    long_stream = stream_of_windows(inputs) if spec.sliding else None
+    stage(f"streaming {len(inputs)} {data.name} {data.split} windows through {target.describe()}"
+          + (f" over a faulty link ({faults})" if faults else "")
+          + (", then all of them end to end by bricks" if spec.sliding else ""))
+    session = run_on_target(target, built, inputs, stream=spec.stream, progress=progress, sliding=long_stream,
+                            link_timeout=spec.link_timeout)
     target_info = target.info()
     metrics, windows = session_metrics(session, data.y, host, ref, target.measure, built.artifact.memory,
                                        data.num_classes, reference_logits=golden)
-    if sliding:
+    if getattr(target, "core_costs", None):
+        metrics.update(two_core_metrics(target.core_costs, session.stats, built.artifact.memory, target.measure,
+                                        windows))
+    if spec.sliding:
         metrics.update(sliding_metrics(session.extra["sliding"], host_sliding_logits(built, long_stream),
                                        reference_sliding_logits(built, long_stream), data.y,
                                        built.export.window // built.export.k, target.measure))
+    from workbench.profile.breakdown import add_breakdown
+
+    breakdown = add_breakdown(metrics, windows, session, target, board)
     model = model_summary(mf, built.export)
-    model["kernel_path"] = kernel_path
+    model["kernel_path"] = spec.kernel_path
     return new_profile(
         board=board.name, target=target_info, backend=built.artifact.backend, model=model,
-        dataset={"name": data.name, "split": split, "count": len(inputs), "class_names": data.class_names},
-        metrics=metrics, windows=windows,
+        dataset=dataset_summary(data, len(inputs)), metrics=metrics, windows=windows,
         tool_versions={"arm-none-eabi-gcc": gcc_version(), **built_versions(built), **target.versions(),
                        "host-cc": host_cc_version()},
-        extra={"build": {"opt": options.opt, "extra_cflags": options.extra_cflags},
-               "link": {"transport": options.link, **session.link},
-               "device_stats": session.stats, "handshake": dict(vars(session.hello))})
+        extra={"build": {"opt": spec.build.opt, "extra_cflags": spec.build.extra_cflags},
+               "link": {"transport": spec.build.link, **session.link},
+               "device_stats": session.stats, "handshake": dict(vars(session.hello)), **breakdown})
+
+
+def dataset_summary(data: Dataset, count: int) -> dict:
+    """What a profile records of the data it streamed (and where it came from: workbench.data.source)."""
+    source = data.meta.get("provenance")
+    return {"name": data.name, "split": data.split, "count": count, "class_names": data.class_names,
+            **({"source": source} if source else {})}
 
 
 def host_cc_version() -> str:
