@@ -5,15 +5,16 @@
 
 Prints, all counted by our QEMU TCG plugin between the runner's markers (source
 ``qemu-plugin-instructions``; instructions, not cycles):
-1. instructions per MAC of the recurrent matrix-vector core (``sharnn_q15_matvec``) on the shapes
-   of the keyword-spotting ShaRNN, SMLAD path and portable C, with a cycle *estimate* for the
-   SMLAD inner loop from the Cortex-M4 TRM timings;
+1. instructions per MAC of the recurrent matrix-vector cores on the shapes of the benchmark's
+   models: int16 (``sharnn_q15_matvec``, SMLAD path and portable C, with a cycle *estimate* for the
+   SMLAD inner loop from the Cortex-M4 TRM timings) and float32 (``sharnn_f32_matvec``, VLDM/VFMA
+   path and portable C; JSON ``core_f32``);
 2. the keyword-spotting shape (T=99, 32 features, 12 classes; LSTM, hidden 32/16, k=11: nine bricks):
    instructions per full window and per streamed new window, against a single-level LSTM of hidden
    32 (which recomputes the whole window for every new window), as a ratio measured in this run;
    working RAM (static model state from the ELF + peak stack of an inference by stack painting);
 3. the same for the BasicMotions model;
-4. the float32 kernels on the same models, for scale.
+4. the float32 kernels on the same models.
 
 Without model files the benchmark builds the shapes with seeded random weights (torch's default
 initialisation) and calibrates them on the dataset's training windows (or on normal noise when the
@@ -46,6 +47,13 @@ CORE_CASES = [(128, 4, 32, "LSTM H=32: W_ih, W_hh"), (64, 4, 32, "LSTM H=16: W_i
               (64, 4, 16, "LSTM H=16: W_hh"), (96, 3, 32, "GRU H=32: W_ih, W_hh"), (48, 3, 16, "GRU H=16: W_hh")]
 # Then, SMLAD build only: the same 4-row products with int8 weights (an experiment in the bench firmware).
 Q7_CASES = [(128, 32, "LSTM H=32, int8 weights"), (64, 16, "LSTM H=16 W_hh, int8 weights")]
+# Then the float core, sharnn_f32_matvec (rows, columns), in both builds: VLDM/VFMA assembly, and the
+# portable C loop (-DSHARNN_PORTABLE: the same chains through __builtin_fmaf).
+CORE_F32_CASES = [(128, 32, "LSTM H=32: W_x, W_h"), (64, 32, "LSTM H=16: W_x (32 in)"), (64, 16, "LSTM H=16: W_h"),
+                  (96, 32, "GRU H=32: W_x, W_h"), (48, 16, "GRU H=16: W_x (16 in), W_h"),
+                  (48, 6, "GRU H=16: W_x (6 in, BasicMotions)"), (128, 64, "minGRU H=64: 2nd layer"),
+                  (64, 64, "minGRU H=32: W_x (64 in)")]
+F32_LIMIT = 1.5          # instructions per MAC the float core must stay under (issue 16)
 # Cortex-M4 TRM (ARM DDI 0439) instruction timings, zero-wait-state memory: LDRD 3 cycles, LDM of
 # n words 1+n, SMLAD 1, SUBS 1, taken branch 1+P with P in 1..3 (we take 2).
 LOOP_CYCLES = {4: 2 * 3 + 4 * 5 + 16 + 1 + 3, 3: 2 * 3 + 4 * 4 + 12 + 1 + 3}
@@ -161,6 +169,21 @@ def main(argv=None) -> int:
               f"({(LOOP_CYCLES[r] - 2) / LOOP_MACS[r]:.2f}-{(LOOP_CYCLES[r] + 1) / LOOP_MACS[r]:.2f} "
               "for a taken-branch refill of 1-3)")
     report["core"] = core
+    n_dsp = len(CORE_CASES) + len(Q7_CASES)
+    f32_dsp, f32_portable = counts["dsp"][n_dsp:], counts["portable"][len(CORE_CASES):]
+    print("\n   Float core, sharnn_f32_matvec (float32 weights x float32 vector, fused multiply-adds), whole call")
+    print(f"   {'shape (rows x cols)':38} {'MACs':>6} {'VFMA path':>11} {'per MAC':>8} {'portable C':>11} "
+          f"{'per MAC':>8}")
+    core_f32 = []
+    for (rows, cols, what), d, p in zip(CORE_F32_CASES, f32_dsp, f32_portable):
+        macs = rows * cols
+        core_f32.append({"shape": f"{what} ({rows}x{cols})", "rows": rows, "cols": cols, "macs": macs,
+                         "instructions": d, "portable": p})
+        print(f"   {what + f' ({rows}x{cols})':38} {macs:6d} {d:11d} {d / macs:8.3f} {p:11d} {p / macs:8.3f}")
+    worst = max(r["instructions"] / r["macs"] for r in core_f32)
+    print(f"   float core, worst shape: {worst:.3f} instructions per MAC "
+          f"({'within' if worst <= F32_LIMIT else 'ABOVE'} the {F32_LIMIT} limit)")
+    report["core_f32"] = core_f32
 
     # 2. keyword-spotting shape
     calib, x, what = load_windows("keywords", KWS["window"], KWS["input_dim"], args.windows)

@@ -1,20 +1,23 @@
-"""Bit-exactness and accuracy of the int16 kernels on whole test sets, through the product's own path.
+"""Bit-exactness and accuracy of the kernels on whole test sets, through the product's own path.
 
-    python bench/quant_check.py MODEL.wbm [MODEL.wbm ...] [--limit N] [--no-sliding] [--host-only]
-                                [--profiles DIR] [--link semihost|uart]
+    python bench/quant_check.py MODEL.wbm [MODEL.wbm ...] [--quant q15|f32] [--limit N] [--no-sliding]
+                                [--host-only] [--profiles DIR] [--link semihost|uart]
 
 For every model file (its dataset is the one it was trained on, re-aligned to the model's window):
-1. host: on *every* test window, the host-compiled C kernel against the numpy integer reference,
-   bit for bit, full windows and the whole test set end to end as one sliding stream (ShaRNN); float
-   accuracy (torch) against int16 accuracy (reference) and their difference in points;
-2. device (unless --host-only), for both kernel paths (SMLAD and portable C): ``workbench run --quant
-   q15 --sliding`` on mps2-an386 under QEMU on the first --limit test windows (all without it), each
-   as a full window and streamed brick by brick, then end to end as one sliding stream: the fraction
-   of windows whose device logits equal the host C and the reference bit for bit, whether the SMLAD
-   and portable builds gave the same logits, the streamed-window cost and the wall time. The frames
-   travel over the semihosting link by default (``workbench run --link semihost``: the same protocol
-   and runner; docs/accuracy.md has the speeds); ``--link uart`` takes the board's UART, which QEMU
-   moves at ~20 KiB/s, so there --limit suits large test sets.
+1. host: on *every* test window, the host-compiled C kernel against its golden model: int16 (q15,
+   the default) against the numpy integer reference bit for bit, full windows and the whole test set
+   end to end as one sliding stream (ShaRNN), float accuracy (torch) against int16 accuracy
+   (reference) and their difference in points; float32 (f32) against torch: the largest
+   |host C - torch| over every logit and both accuracies;
+2. device (unless --host-only), for both kernel paths (q15: SMLAD and portable C; f32: VLDM/VFMA
+   assembly and portable C): ``workbench run --quant Q --sliding`` on mps2-an386 under QEMU on the
+   first --limit test windows (all without it), each as a full window and streamed brick by brick,
+   then end to end as one sliding stream: the fraction of windows whose device logits equal the host
+   C (and for q15 the reference) bit for bit, whether the two kernel paths gave the same logits, the
+   largest |device - torch| (f32), the streamed-window cost and the wall time. The frames travel
+   over the semihosting link by default (``workbench run --link semihost``: the same protocol and
+   runner; docs/accuracy.md has the speeds); ``--link uart`` takes the board's UART, which QEMU moves
+   at ~20 KiB/s, so there --limit suits large test sets.
 Profiles are kept in --profiles.
 """
 
@@ -24,6 +27,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,15 +55,22 @@ CHECKS = ("agreement.device_host", "agreement.device_reference", "agreement.host
           "agreement.sliding_device_host", "agreement.sliding_device_reference")
 
 
-def host_check(name: str, mf) -> bool:
-    """Host C = numpy reference on every test window (full windows, sliding stream); accuracies."""
+def host_check(name: str, mf, quant: str) -> bool:
+    """Host C = its golden model on every test window (full windows, sliding stream); accuracies."""
     t0 = time.monotonic()
     data = model_windows(mf, load_dataset(mf.meta["dataset"], "test"))
-    built = export_and_build(mf, load_board("mps2-an386"), quant="q15")
+    built = export_and_build(mf, load_board("mps2-an386"), quant=quant)
     x = device_inputs(built, data)
-    host, ref = host_logits(built, x), reference_logits(built, x)
+    host, want = host_logits(built, x), torch_logits(mf, data)
+    acc_f = float((want.argmax(1) == data.y).mean())
+    if quant == "f32":
+        acc_h = float((host.argmax(1) == data.y).mean())
+        print(f"{name}: host, all {len(x)} test windows: torch {acc_f:.4f}, host C f32 {acc_h:.4f}; "
+              f"max |host C - torch| {np.abs(host.astype(np.float64) - want).max():.3e} (logits up to "
+              f"{np.abs(want).max():.2f}); {time.monotonic() - t0:.0f} s", flush=True)
+        return True
+    ref = reference_logits(built, x)
     full = float((host == ref).all(axis=1).mean())
-    acc_f = float((torch_logits(mf, data).argmax(1) == data.y).mean())
     acc_q = float((ref.argmax(1) == data.y).mean())
     line = (f"{name}: host, all {len(x)} test windows: float {acc_f:.4f}, int16 {acc_q:.4f} "
             f"({100 * (acc_q - acc_f):+.2f} points); host C == reference: full {full:.4f}")
@@ -81,6 +93,7 @@ def cfg_sharnn(mf) -> bool:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+")
+    ap.add_argument("--quant", default="q15", choices=("q15", "f32"), help="kernel arithmetic [q15]")
     ap.add_argument("--limit", type=int, help="only the first N test windows")
     ap.add_argument("--no-sliding", action="store_true", help="skip the sliding stream pass")
     ap.add_argument("--host-only", action="store_true", help="only the host C and numpy checks (no QEMU)")
@@ -94,15 +107,17 @@ def main(argv=None) -> int:
     for path in args.models:
         mf = load(path)
         cfg = mf.config
-        name = f"{mf.meta.get('dataset')} {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}"
-        ok &= host_check(name, mf)
+        name = (f"{mf.meta.get('dataset')} {cfg['family']} {'/'.join(cfg['cells'])} {cfg['hidden']}"
+                + (f" {cfg['cell_options']}" if cfg.get("cell_options") else ""))
+        ok &= host_check(name, mf, args.quant)
         if args.host_only:
             continue
         logits = {}
         for kernel in ("dsp", "portable"):
             t0 = time.monotonic()
-            spec = RunSpec(path, out=out_dir / f"{Path(path).stem}-{kernel}.json", force=True, limit=args.limit,
-                           quant="q15", kernel_path=kernel, sliding=not args.no_sliding and cfg["family"] == "sharnn",
+            spec = RunSpec(path, out=out_dir / f"{Path(path).stem}-{args.quant}-{kernel}.json", force=True,
+                           limit=args.limit, quant=args.quant, kernel_path=kernel,
+                           sliding=not args.no_sliding and cfg["family"] == "sharnn",
                            build=BuildOptions(link=args.link))
             prof, _ = run(spec)
             m = prof["metrics"]
@@ -111,15 +126,16 @@ def main(argv=None) -> int:
             ok &= all(v == 1.0 for v in checks.values())
             rows.append((name, kernel, prof["dataset"]["count"], m["accuracy.torch"]["value"],
                          m["accuracy.device"]["value"], checks, m.get("cost.stream_window.median", {}).get("value"),
-                         time.monotonic() - t0))
+                         time.monotonic() - t0, m.get("error.device_torch_logit_max", {}).get("value")))
         same = logits["dsp"] == logits["portable"]
         ok &= same
         r = rows[-1]
-        print(f"{name}: {r[2]} windows over the {args.link} link, float {r[3]:.4f}, int16 {r[4]:.4f} "
-              f"({100 * (r[4] - r[3]):+.2f} points); "
-              f"SMLAD == portable: {same}", flush=True)
+        paths = "VFMA == portable" if args.quant == "f32" else "SMLAD == portable"
+        print(f"{name}: {r[2]} windows over the {args.link} link, float {r[3]:.4f}, {args.quant} {r[4]:.4f} "
+              f"({100 * (r[4] - r[3]):+.2f} points); {paths}: {same}", flush=True)
         for row in rows[-2:]:
             print(f"   {row[1]:8} " + ", ".join(f"{k.split('.', 1)[1]} {v:.4f}" for k, v in row[5].items())
+                  + (f"; max |device - torch| {row[8]:.3e}" if row[8] is not None else "")
                   + (f"; streamed window {row[6]:,.0f} instructions" if row[6] else "") + f"; {row[7]:.0f} s",
                   flush=True)
     print("all bit-exact" if ok else "MISMATCH")

@@ -33,8 +33,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def tiny_model(cells=("gru", "gru"), hidden=(8, 8), k=10, window=100, input_dim=6, num_classes=4, family="sharnn",
-               seed=0):
-    """An untrained but normalised model with random weights (enough for bit-exactness checks)."""
+               seed=0, options=None):
+    """An untrained but normalised model with random weights (enough for bit-exactness checks);
+    ``options``: cell options per level (e.g. [{"layers": 2}, {}])."""
     from workbench.models import build_model
 
     torch.manual_seed(seed)
@@ -44,6 +45,8 @@ def tiny_model(cells=("gru", "gru"), hidden=(8, 8), k=10, window=100, input_dim=
         cfg["k"] = k
     else:
         cfg["cells"], cfg["hidden"] = cfg["cells"][:1], cfg["hidden"][:1]
+    if options:
+        cfg["cell_options"] = list(options)[:len(cfg["cells"])]
     model = build_model(cfg)
     with torch.no_grad():
         model.norm.mean.uniform_(-0.5, 0.5)

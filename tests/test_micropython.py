@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_qemu, slow, tiny_model
+from workbench.export.c import f32_blocks
 from workbench.models.modelfile import from_module
 
 
@@ -87,10 +88,26 @@ def test_packed_model_round_trips(tmp_path):
     header, tensors = unpack_model((tmp_path / MODEL_FILE).read_bytes())
     assert header["hash"] == mf.content_hash[:16] and header["quant"] == "f32"
     assert header["cells"] == [["lstm", 6, 12], ["gru", 12, 10]]
-    assert tensors["l0_w_x"].tobytes() == mf.tensors["cell1.rnn.weight_ih_l0"].astype("<f4").tobytes()
-    assert tensors["fc_b"].tobytes() == mf.tensors["fc.bias"].astype("<f4").tobytes()
+    # The C kernels' layout (blocks of 8 rows; biases padded to them), which every kernel reads.
+    assert tensors["l0_w_x"].tobytes() == f32_blocks(mf.tensors["cell1.rnn.weight_ih_l0"]).tobytes()
+    assert tensors["fc_b"].tobytes() == np.pad(mf.tensors["fc.bias"].astype("<f4"), (0, 4)).tobytes()
     assert info.weight_bytes == sum(t.nbytes for t in tensors.values())
+    assert header["natmod"]["tensors"] == list(tensors) and header["natmod"]["desc"][0] == 0
     assert {"wb_sharnn.py", "wb_kern_viper.py", "wb_kern_py.py", "export.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_only_the_native_module_runs_the_other_families(tmp_path):
+    """The Python kernels have LSTM and GRU: other cells (or stacked layers) are exported for the
+    native module only, and asking for a Python kernel says so in one line."""
+    from workbench.build.micropython import build
+    from workbench.errors import WorkbenchError
+    from workbench.export.micropython import export_micropython
+
+    mf = from_module(tiny_model(cells=("mingru", "gru"), options=[{"layers": 2}, {}]))
+    info = export_micropython(mf, tmp_path / "export")
+    assert info.kernels == [] and not (tmp_path / "export" / "wb_kern_viper.py").exists()
+    with pytest.raises(WorkbenchError, match="needs the native module"):
+        build(info, "x64", tmp_path / "x64", "viper")
 
 
 def test_bytecode_build_is_the_viper_source_without_decorators_and_tagged_lines():
@@ -149,6 +166,29 @@ def test_native_module_float_equals_host_c_bit_for_bit(tmp_path, basicmotions):
 
     prep = prepare(tiny_model(cells=("gru", "lstm"), hidden=(8, 6)), "natmod")
     test = first(basicmotions[1], 8)
+    inputs = device_inputs(prep, test)
+    _, full, streamed = run_windows(prep, inputs, tmp_path)
+    assert full.tobytes() == host_reference(prep, inputs).tobytes()
+    assert streamed.tobytes() == full.tobytes()
+
+
+NATMOD_FAMILIES = [(("fastgrnn", "durnn"), [{"w_rank": 3, "u_rank": 2}, {"layers": 2, "short_size": 5}], "f32"),
+                   (("mingru", "minlstm"), [{"layers": 2}, {"layers": 3}], "f32"),
+                   (("minlstm", "mingru"), [{"layers": 2}, {"layers": 2}], "q15"),
+                   (("durnn", "fastgrnn"), [{"long_activation": "tanh"}, {}], "q15")]
+
+
+@needs_unix_port
+@needs_mpy_tree
+@pytest.mark.parametrize("cells,options,quant", NATMOD_FAMILIES,
+                         ids=[f"{'-'.join(c)}-{q}" for c, _, q in NATMOD_FAMILIES])
+def test_native_module_runs_every_family_bit_exactly(tmp_path, basicmotions, cells, options, quant):
+    """FastGRNN (low rank), DuRNN (two modules), stacked minGRU/minLSTM layers through the native
+    module's descriptor: the host C kernel's floats, or the numpy reference's integers, bit for bit."""
+    from workbench.pipeline.micropython import device_inputs, host_reference
+
+    prep = prepare(tiny_model(cells=cells, hidden=(9, 7), options=options), "natmod", quant)
+    test = first(basicmotions[1], 4)
     inputs = device_inputs(prep, test)
     _, full, streamed = run_windows(prep, inputs, tmp_path)
     assert full.tobytes() == host_reference(prep, inputs).tobytes()

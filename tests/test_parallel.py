@@ -115,13 +115,20 @@ def _split_on_host(lib, info, window: np.ndarray, core0_bricks: int, dtype, out_
     return logits
 
 
-@pytest.mark.parametrize("quant,cells", [("f32", ("lstm", "gru")), ("f32", ("gru", "lstm")),
-                                         ("q15", ("lstm", "lstm")), ("q15", ("gru", "gru")),
-                                         ("q15", ("fastgrnn", "mingru")), ("q15", ("minlstm", "lstm"))])
-def test_bricks_then_upper_steps_equal_the_full_window(tmp_path, quant, cells):
+STACKED = [{"layers": 2}, {"layers": 2}]
+
+
+@pytest.mark.parametrize("quant,cells,hidden,options", [
+    ("f32", ("lstm", "gru"), (10, 7), None), ("f32", ("gru", "lstm"), (10, 7), None),
+    ("f32", ("mingru", "minlstm"), (9, 7), STACKED), ("f32", ("durnn", "fastgrnn"), (9, 7), [{"short_size": 5}, {}]),
+    ("q15", ("lstm", "lstm"), (10, 7), None), ("q15", ("gru", "gru"), (10, 7), None),
+    ("q15", ("fastgrnn", "mingru"), (10, 7), None), ("q15", ("minlstm", "lstm"), (10, 7), None),
+    ("q15", ("minlstm", "mingru"), (9, 7), STACKED)])
+def test_bricks_then_upper_steps_equal_the_full_window(tmp_path, quant, cells, hidden, options):
+    """Every family, stacked layers and an odd lower size (brick outputs with the ring's even stride)."""
     from workbench.quantize import quantize_model
 
-    model = tiny_model(cells=cells, hidden=(10, 7), k=10)
+    model = tiny_model(cells=cells, hidden=hidden, k=10, options=options)
     mf = modelfile.from_module(model)
     x = np.random.default_rng(3).normal(size=(4, 100, 6)).astype(np.float32)
     qm = None if quant == "f32" else quantize_model(mf, x, quant)

@@ -48,6 +48,24 @@ def test_dsp_and_portable_equal_host_and_reference(cells, basicmotions):
     assert max(dsp[2]) < min(portable[2])        # the SMLAD path really ran
 
 
+def test_stacked_layers_on_the_device_equal_host_and_reference(basicmotions):
+    """minGRU x2 under minLSTM x2 (the keyword models' shape, small): the layers chained by `above`
+    give the reference's integers on the device, full, streamed and sliding."""
+    train, test = basicmotions
+    model = tiny_model(cells=("mingru", "minlstm"), hidden=(10, 8), options=[{"layers": 2}, {"layers": 2}])
+    mf = modelfile.from_module(model, {"dataset": "BasicMotions"})
+    board = load_board("mps2-an386")
+    built = export_and_build(mf, board, quant="q15", calib_x=train.x)
+    x = device_inputs(built, test)[:3]
+    stream = stream_of_windows(x)
+    session, _, _ = run_on_qemu(board, built, x, sliding=stream)
+    ref = reference_logits(built, x)
+    for i, w in enumerate(session.windows):
+        assert (w.logits == ref[i]).all() and (w.stream_logits == w.logits).all()
+    full = [lg for lg in session.extra["sliding"].logits if lg is not None]
+    assert all((a == b).all() for a, b in zip(full, reference_sliding_logits(built, stream)))
+
+
 def test_run_cli_q15_profile(tmp_path):
     model = tmp_path / "m.wbm"
     modelfile.save(modelfile.from_module(tiny_model(cells=("lstm", "lstm"), hidden=(8, 8)),
@@ -81,5 +99,6 @@ def test_core_benchmark_firmware_counts():
         art = build_app(board, "bench", build_dir() / "test-bench", extra_cflags=flags)
         counts[path] = QemuTarget(board, art.elf).run_to_exit()
     assert counts["dsp again"] == counts["dsp"]
-    assert len(counts["portable"]) == 5 and len(counts["dsp"]) == 7    # + the int8-weight experiment
-    assert all(d < p for d, p in zip(counts["dsp"], counts["portable"]))
+    # int16 shapes, (SMLAD build) the int8-weight experiment, then the float shapes
+    assert len(counts["portable"]) == 5 + 8 and len(counts["dsp"]) == 7 + 8
+    assert all(d < p for d, p in zip(counts["dsp"][:5] + counts["dsp"][7:], counts["portable"]))

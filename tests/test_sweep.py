@@ -58,7 +58,6 @@ def test_grid_levels_and_single_level_family():
 @pytest.mark.parametrize("args, words", [
     (["--k", "7"], ["k=7 does not divide the window of BasicMotions (T=100)"]),
     (["--quantization", "f32", "int16"], ["quantization 'int16' is not supported by this build", "have: f32"]),
-    (["--cells", "gru,mingru"], ["the f32 kernels have no 'mingru' cell (have: lstm, gru); it runs in q15"]),
     (["--cells", "gru,transformer"], ["unknown cell 'transformer'"]),
     (["--board", "mps2-an386", "nosuch"], ["unknown board 'nosuch'"]),
     (["--family", "cnn"], ["unknown family 'cnn'"]),

@@ -226,6 +226,33 @@ def test_zephyr_q15_equals_bare_metal_and_reference(model, basicmotions):
         assert z.stream_logits.tolist() == z.logits.tolist()
 
 
+FAMILY_MODELS = [(("fastgrnn", "minlstm"), [{"w_rank": 3}, {}], "f32"),
+                 (("mingru", "durnn"), [{"layers": 2}, {"short_size": 5, "long_activation": "tanh"}], "f32"),
+                 (("mingru", "minlstm"), [{"layers": 2}, {"layers": 2}], "q15")]
+
+
+@needs_zephyr
+@pytest.mark.parametrize("cells,options,quant", FAMILY_MODELS,
+                         ids=[f"{'-'.join(c)}-{q}" for c, _, q in FAMILY_MODELS])
+def test_zephyr_every_family_equals_host_and_bare_metal(cells, options, quant, basicmotions):
+    """The float kernels of the other families (FastGRNN low rank, stacked minGRU/minLSTM layers,
+    DuRNN) and stacked int16 layers in the Zephyr app on mps2-an386: the host C's (f32) or the numpy
+    reference's (q15) logits bit for bit, and the bare-metal build's."""
+    from workbench.pipeline import device_inputs, export_and_build, host_logits, reference_logits, run_on_qemu
+
+    board = load_board("mps2-an386")
+    train, test = basicmotions
+    mf = modelfile.from_module(tiny_model(cells=cells, hidden=(9, 7), options=options), {"dataset": "BasicMotions"})
+    built = export_and_build(mf, board, "zephyr", quant=quant, calib_x=train.x)
+    x = device_inputs(built, test)[:3]
+    session, _, _ = run_on_qemu(board, built, x)
+    want = host_logits(built, x) if quant == "f32" else reference_logits(built, x)
+    bare, _, _ = run_on_qemu(board, export_and_build(mf, board, "baremetal", quant=quant, calib_x=train.x), x)
+    for i, (w, b) in enumerate(zip(session.windows, bare.windows)):
+        assert w.logits.tobytes() == want[i].tobytes() == b.logits.tobytes()
+        assert w.stream_logits.tobytes() == w.logits.tobytes()
+
+
 @needs_zephyr
 def test_stm32f4_disco_builds_with_its_fpu(model, tmp_path):
     """The board file says fpu = true: the build has CONFIG_FPU (and the DWT for cycle counts)."""

@@ -1,11 +1,12 @@
 /*
- * Kernel benchmark firmware: the int16 recurrent matrix-vector core (sharnn_q15_matvec) on the
- * shapes of the keyword-spotting ShaRNN, each call between the instruction-count markers. The host
- * (bench/kernel_bench.py) runs it under QEMU with our counting plugin and divides by the MACs.
- * Weights live in flash as in the real firmware; their values do not change the instruction count.
- * Then every shape (and some whose pairs are not a multiple of four) is checked once against a
- * plain C product on pseudo-random weights and vector: exit code 0 (semihosting) when all equal,
- * 1 when one differs, so a faster block loop that gets a sum wrong fails the benchmark's test.
+ * Kernel benchmark firmware: the recurrent matrix-vector cores, int16 (sharnn_q15_matvec) and
+ * float32 (sharnn_f32_matvec), on the shapes of the benchmark's models, each call between the
+ * instruction-count markers. The host (bench/kernel_bench.py) runs it under QEMU with our counting
+ * plugin and divides by the MACs. Weights live in flash as in the real firmware; their values do
+ * not change the instruction count. Then every shape (and some odd ones) is checked once against a
+ * plain C product on pseudo-random weights and vector (the float one a row-major chain of fmaf, bit
+ * for bit): exit code 0 (semihosting) when all equal, 1 when one differs, so a faster block loop that
+ * gets a sum wrong fails the benchmark's test.
  */
 #include <stdint.h>
 
@@ -26,7 +27,26 @@ static const struct {
     { 48, 3, 16 },    /* GRU H=16: W_hh */
 };
 
+/* The float shapes, after the int16 ones: bench/kernel_bench.py CORE_F32_CASES. */
+static const struct {
+    uint16_t rows, cols;
+} f32_cases[] = {
+    { 128, 32 },      /* LSTM H=32: W_x over 32 features, W_h over h */
+    { 64, 32 },       /* LSTM H=16 (upper): W_x over the 32 brick outputs */
+    { 64, 16 },       /* LSTM H=16 (upper): W_h */
+    { 96, 32 },       /* GRU H=32 */
+    { 48, 16 },       /* GRU H=16: W_x over 16 brick outputs, W_h */
+    { 48, 6 },        /* GRU H=16 (BasicMotions lower): W_x over 6 channels */
+    { 128, 64 },      /* minGRU H=64, second layer: z and h~ rows over the first layer's h */
+    { 64, 64 },       /* minGRU H=32 (upper): over the 64 brick outputs */
+};
+#define F32_MAX_ROWS 128
+#define F32_MAX_COLS 64
+
 static const int16_t weights[MAX_ROWS * MAX_COLS] __attribute__((aligned(4))) = { 1 };
+static const float weights_f32[F32_MAX_ROWS * F32_MAX_COLS] = { 1.0f };
+static float vec_f32[F32_MAX_COLS];
+float bench_sums[F32_MAX_ROWS];  /* global: the calls cannot be optimised away */
 static int16_t vec[MAX_COLS] __attribute__((aligned(4)));
 int32_t bench_acc[MAX_ROWS];   /* global: the calls cannot be optimised away */
 
@@ -129,6 +149,72 @@ static int check_matvec(void)
     return differs;
 }
 
+/* ---- the float core: the library's block layout against a row-major chain of fmaf. */
+static float check_f32_rowmajor[F32_MAX_ROWS * F32_MAX_COLS];
+static float check_f32_blocked[F32_MAX_ROWS * F32_MAX_COLS];
+static float check_f32_vec[F32_MAX_COLS], check_f32_bias[F32_MAX_ROWS], check_f32_out[2][F32_MAX_ROWS];
+
+/* sharnn.h's layout: blocks of 8 rows, chunks of four columns (the last of two), row by row. */
+static void f32_block_layout(const float *w, uint32_t rows, uint32_t cols, float *out)
+{
+    for (uint32_t b = 0; b < rows; b += 8) {
+        for (uint32_t c0 = 0; c0 < cols; c0 += 4) {
+            const uint32_t n = cols - c0 >= 4u ? 4u : 2u;
+            for (uint32_t r = 0; r < 8; r++) {
+                for (uint32_t c = 0; c < n; c++) {
+                    *out++ = w[(b + r) * cols + c0 + c];
+                }
+            }
+        }
+    }
+}
+
+static int check_f32_shape(uint32_t rows, uint32_t cols, int with_bias)
+{
+    f32_block_layout(check_f32_rowmajor, rows, cols, check_f32_blocked);
+    sharnn_f32_matvec(check_f32_blocked, check_f32_vec, with_bias ? check_f32_bias : NULL, rows, cols,
+                      check_f32_out[0]);
+    for (uint32_t r = 0; r < rows; r++) {
+        float acc = with_bias ? check_f32_bias[r] : 0.0f;
+        for (uint32_t j = 0; j < cols; j++) {
+            acc = __builtin_fmaf(check_f32_rowmajor[r * cols + j], check_f32_vec[j], acc);
+        }
+        union { float f; uint32_t u; } a = { acc }, b = { check_f32_out[0][r] };
+        if (a.u != b.u) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int check_matvec_f32(void)
+{
+    static const struct {
+        uint16_t rows, cols;
+    } extra[] = { { 8, 2 }, { 8, 4 }, { 16, 6 }, { 24, 10 }, { 32, 14 }, { 40, 2 } };
+    uint32_t seed = 777u;
+    for (unsigned i = 0; i < F32_MAX_ROWS * F32_MAX_COLS; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        check_f32_rowmajor[i] = (float)(int32_t)seed * 0x1p-31f;
+    }
+    for (unsigned i = 0; i < F32_MAX_COLS; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        check_f32_vec[i] = (float)(int32_t)seed * 0x1p-29f;
+    }
+    for (unsigned i = 0; i < F32_MAX_ROWS; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        check_f32_bias[i] = (float)(int32_t)seed * 0x1p-33f;
+    }
+    int differs = 0;
+    for (unsigned c = 0; c < sizeof f32_cases / sizeof f32_cases[0]; c++) {
+        differs |= check_f32_shape(f32_cases[c].rows, f32_cases[c].cols, (int)(c & 1u));
+    }
+    for (unsigned c = 0; c < sizeof extra / sizeof extra[0]; c++) {
+        differs |= check_f32_shape(extra[c].rows, extra[c].cols, (int)(c & 1u));
+    }
+    return differs;
+}
+
 int main(void)
 {
     for (unsigned i = 0; i < MAX_COLS; i++) {
@@ -148,5 +234,13 @@ int main(void)
     matvec_q7_rows4(weights_q7, vec, 64, 16, bench_acc);
     wb_count_end();
 #endif
-    return check_matvec();
+    for (unsigned i = 0; i < F32_MAX_COLS; i++) {
+        vec_f32[i] = (float)i * 0.25f;
+    }
+    for (unsigned c = 0; c < sizeof f32_cases / sizeof f32_cases[0]; c++) {
+        wb_count_begin();
+        sharnn_f32_matvec(weights_f32, vec_f32, NULL, f32_cases[c].rows, f32_cases[c].cols, bench_sums);
+        wb_count_end();
+    }
+    return check_matvec() | check_matvec_f32();
 }

@@ -30,14 +30,21 @@ def f32_classify(fc, h, out):
 
 @micropython.native
 def f32_matvec(w, b, x, xo, rows, cols, y):
-    # y[r] = (sum_j w[r][j] * x[xo + j]) + b[r], summed left to right as the C kernel does.
-    o = 0
+    # y[r] = b[r] + sum_j w[r][j] * x[xo + j] (b None: 0), columns left to right as the C kernel
+    # chains them (here unfused), over the C kernel's layout (sharnn.h): blocks of 8 rows, the
+    # columns (padded to even, the pad column zero) in chunks of four, the last of two when
+    # cols % 4 == 2, each chunk row by row.
+    ce = cols + (cols & 1)
     for r in range(rows):
-        acc = 0.0
-        for j in range(cols):
-            acc += w[o + j] * x[xo + j]
-        y[r] = acc + b[r]
-        o += cols
+        acc = 0.0 if b is None else b[r]
+        o = (r >> 3) * 8 * ce
+        k = r & 7
+        for c0 in range(0, ce, 4):
+            n = 4 if ce - c0 >= 4 else 2
+            p = o + 8 * c0 + k * n
+            for c in range(n):
+                acc += w[p + c] * x[xo + c0 + c]
+        y[r] = acc
 
 
 @micropython.native
@@ -68,7 +75,9 @@ def f32_gru(cell, x, xo, st):
 
 @micropython.native
 def f32_lstm(cell, x, xo, st):
+    # s: h (H rounded up to even) then c.
     s, gx, gh, hd = st[0], st[1], st[2], cell[6]
+    ce = hd + (hd & 1)
     f32_matvec(cell[1], cell[3], x, xo, 4 * hd, cell[5], gx)
     f32_matvec(cell[2], cell[4], s, 0, 4 * hd, hd, gh)
     for j in range(hd):
@@ -76,9 +85,9 @@ def f32_lstm(cell, x, xo, st):
         f = _sigmoid(gx[hd + j] + gh[hd + j])
         g = math.tanh(gx[2 * hd + j] + gh[2 * hd + j])
         o = _sigmoid(gx[3 * hd + j] + gh[3 * hd + j])
-        c = f * s[hd + j] + i * g
-        s[hd + j] = c
-        s[j] = o * math.tanh(s[hd + j])
+        c = f * s[ce + j] + i * g
+        s[ce + j] = c
+        s[j] = o * math.tanh(c)
 
 
 # ------------------------------------------------------------------------------------------ int16

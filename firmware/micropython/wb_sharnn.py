@@ -8,7 +8,8 @@
 #   wb_kern_py     plain Python (portable bytecode)
 #   wb_kern_viper  the same functions under @micropython.viper / @micropython.native (machine code)
 #   wb_sharnn_c    the sharnn C library as a native module (natmod .mpy; whole-window calls)
-# This file only composes them, so every kernel gives the same answers for integer models.
+# This file only composes them, so every kernel gives the same answers for integer models. The
+# native module runs every cell family of the C kernels, the Python kernels LSTM and GRU.
 #
 # All memory is allocated once, when the model loads; infer/stream_push allocate nothing.
 import array
@@ -19,7 +20,6 @@ KERNELS = ("natmod", "viper", "py")
 MODULES = {"natmod": "wb_sharnn_c", "viper": "wb_kern_viper", "py": "wb_kern_py"}
 CELL_GATES = {"lstm": 4, "gru": 3}
 CELL_KIND = {"lstm": 1, "gru": 2}          # numbering of firmware/sharnn/include/sharnn.h
-QUANT = {"f32": 0, "q15": 1}
 _SIZE = {"f": 4, "h": 2, "i": 4, "b": 1, "H": 2, "B": 1}
 
 
@@ -75,55 +75,50 @@ class Model:
         self.levels, self.num_classes = h["levels"], h["num_classes"]
         self.kernel, K = kernel_module(kernel)
         self.t = t
-        # Integer states hold H rounded up to even (the kernels read pairs); the pad stays 0.
         fixed = q != "f32"
+        self.num_bricks = self.window // self.k
+        self._ring = zeros("H", 2)            # bricks filled, ring index of the oldest brick
+        self._c = None
+        if self.kernel == "natmod":
+            # The C kernel sees the model through its descriptor and the arrays it names (no copies;
+            # see wb_sharnn_c.c), and takes the scratch and ring lengths the library computes.
+            n = h["natmod"]
+            desc, arrays = array.array("i", n["desc"]), tuple(t[name] for name in n["tensors"])
+            scratch, ring = K.lens(desc, arrays)
+            self._net = (desc, arrays, zeros(h["act"], scratch))
+            self._bricks = zeros(h["act"], max(ring, 1))
+            self._c = K
+            return
+        # Python kernels. States hold H rounded up to even (a vector the next matrix reads has an
+        # even length; the pad stays 0); a float LSTM's c follows its h.
         self.cells, self.states, self.steps = [], [], []
         for lvl in range(self.levels):
             c = h["cells"][lvl]
             kind, hdim = c[0], c[2]
+            he = hdim + (hdim & 1)
             p = "l%d_" % lvl
             if fixed:
                 # bias: [H][2][R] initial accumulators (x then h) with the shift rounding folded in.
                 cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "bias"], None, c[1], hdim)
                 cell += tuple(c[3:6]) + (t["tanh_table"], t["sigmoid_table"])
-                he = hdim + (hdim & 1)
                 st = [zeros("h", he), zeros("h", he), zeros("h", he) if kind == "lstm" else None]
             else:
-                cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t[p + "b_x"], t[p + "b_h"], c[1], hdim)
-                g = CELL_GATES[kind] * hdim
-                st = [zeros("f", 2 * hdim if kind == "lstm" else hdim), zeros("f", g), zeros("f", g)]
+                # Matrices in the kernels' block layout (sharnn.h); a bias absent where it is zero.
+                cell = (CELL_KIND[kind], t[p + "w_x"], t[p + "w_h"], t.get(p + "b_x"), t.get(p + "b_h"), c[1], hdim)
+                g = (CELL_GATES[kind] * hdim + 7) & ~7
+                st = [zeros("f", he + (hdim if kind == "lstm" else 0)), zeros("f", g), zeros("f", g)]
             self.cells.append(cell)
             self.states.append(st)
-            if self.kernel != "natmod":
-                self.steps.append(getattr(K, q + "_" + kind))
+            self.steps.append(getattr(K, q + "_" + kind))
         top = h["cells"][-1][2]
-        self.fc = (t["fc_w"], t["fc_b"], self.num_classes, top + (top & 1) if fixed else top)
-        self.brick_len = h["cells"][0][2] + (h["cells"][0][2] & 1 if fixed else 0)
-        self.num_bricks = self.window // self.k
+        self.fc = (t["fc_w"], t.get("fc_b"), self.num_classes, top + (top & 1))
+        self.brick_len = h["cells"][0][2] + (h["cells"][0][2] & 1)
         self._bricks = zeros(h["act"], self.num_bricks * self.brick_len if self.levels == 2 else 1)
-        self._ring = zeros("H", 2)            # bricks filled, ring index of the oldest brick
-        self._xn = zeros("f", self.input_dim) if not fixed else None
-        self._c = None
-        if self.kernel == "natmod":
-            self._net = self._descriptor(K)
-            self._c = K
-        else:
-            self._classify = getattr(K, q + "_classify")
-            self._norm = getattr(K, "f32_normalize") if not fixed else None
-            self._swap = fixed
-
-    def _descriptor(self, K):
-        # The C kernel sees the same arrays through one tuple (no copies); see wb_sharnn_c.c.
-        h, t = self.header, self.t
-        dims = array.array("H", [QUANT[self.quant], self.window, self.input_dim, self.k, self.num_classes,
-                                 self.levels])
-        arrays = [t.get("in_mean"), t.get("in_inv_std")]
-        for lvl in range(2):
-            c = (h["cells"][lvl] + [0, 0, 0])[:6] if lvl < self.levels else ["gru", 0, 0, 0, 0, 0]
-            dims.extend(array.array("H", [CELL_KIND[c[0]] if lvl < self.levels else 0] + c[1:6]))
-            arrays.extend(self.cells[lvl][1:5] if lvl < self.levels else (None,) * 4)
-        scratch = zeros(h["act"], K.scratch_len(dims))
-        return (dims,) + tuple(arrays) + (t["fc_w"], t["fc_b"], scratch)
+        d = self.input_dim
+        self._xn = zeros("f", d + (d & 1)) if not fixed else None
+        self._classify = getattr(K, q + "_classify")
+        self._norm = getattr(K, "f32_normalize") if not fixed else None
+        self._swap = fixed
 
     def _step(self, lvl, x, xo):
         st = self.states[lvl]

@@ -140,6 +140,9 @@ def build(info: MicroPythonExport, arch: str, out_dir: Path, kernel: str, mpy_di
             tools["micropython-tree"] = micropython_tree_version(mpy_dir)
         else:
             src = export_dir / f"{mod}.py"
+            if kname not in info.kernels and kernel != "all":
+                raise WorkbenchError(f"the {kname} kernel runs LSTM and GRU cells without stacked layers: this model "
+                                     f"needs the native module (--kernel natmod, with a MicroPython source tree)")
             if not src.is_file():
                 raise WorkbenchError(f"kernel '{kname}' was not exported to {export_dir}")
             path = compile_mpy(src, out_dir / f"{mod}.mpy", arch)

@@ -10,9 +10,11 @@ Writes three files into the output folder:
   of the kernel's buffers;
 - ``export.json``: what was exported, for the build and profile stages.
 
-Floats are written as C99 hex literals, so the compiled constants equal the trained float32 bits.
-Integer weights are written in the kernel's interleaved block layout (see sharnn.h): the rows of a
-block are interleaved by column pairs so the device fetches one pair of every row with one load.
+Floats are written as C99 hex literals, so the compiled constants equal the float32 bits. Float
+matrices are written in the float kernel's layout (blocks of 8 rows, columns in chunks of four; see
+sharnn.h), integer ones in the int16 kernel's (the rows of a block interleaved by column pairs).
+Both take each cell's tensors as its int16 step splits them (``CellSpec.float_tensors`` of the torch
+cell's effective weights), so the two kernels read one description of every cell.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.filesystem import io_error, write_if_changed
+from workbench.models.families import check_kernel_cells
 from workbench.models.modelfile import ModelFile
+from workbench.quantize.cells import CELL_SPECS, layer_weights
 
-CELL_KIND = {"lstm": 1, "gru": 2}
-CELL_GATES = {"lstm": 4, "gru": 3}
+# The cells the C kernels run, float32 and int16 alike, with their sharnn_cell_kind_t numbers.
+CELL_KIND = {kind: spec.kernel_kind for kind, spec in CELL_SPECS.items()}
+DTYPE_CODE = {"f32": 0, "i16": 1, "i32": 2, "i8": 3}
 
 
 @dataclass
@@ -67,15 +72,35 @@ class ExportInfo:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def _state_len(kind: str, hidden: int) -> int:
-    return 2 * hidden if kind == "lstm" else hidden
+# Float kernel: gate rows per hidden unit over x (cells with a recurrent matrix have as many over h).
+F32_ROWS = {"lstm": 4, "gru": 3, "fastgrnn": 1, "mingru": 2, "minlstm": 3}
+F32_RECURRENT = ("lstm", "gru", "fastgrnn")
+
+
+def _pad8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
+def f32_level_len(kind: str, hidden: int, options: dict | None) -> tuple[int, int]:
+    """(state floats, scratch floats) of one level's cell: mirror of sharnn_f32_cell_state_len() and
+    sharnn_f32_cell_scratch_len() in firmware/sharnn/src/sharnn_f32.c."""
+    options = options or {}
+    layers = int(options.get("layers", 1))
+    if kind == "durnn":
+        short = int(options.get("short_size", hidden))
+        return (layers * (_even(short) + _even(hidden)),
+                _pad8(2 * short) + max(_pad8(short), _pad8(hidden)) + _even(short))
+    rows = F32_ROWS[kind] * hidden
+    state = _even(hidden) + (hidden if kind == "lstm" else 0)
+    return layers * state, _pad8(rows) + (_pad8(rows) if kind in F32_RECURRENT else 0)
 
 
 def scratch_len(config: dict) -> int:
-    """Mirror of sharnn_f32_scratch_len() in firmware/sharnn/src/sharnn_f32.c."""
-    cells, hidden = config["cells"], config["hidden"]
-    n = config["input_dim"] + sum(_state_len(c, h) for c, h in zip(cells, hidden))
-    return n + max(2 * CELL_GATES[c] * h for c, h in zip(cells, hidden))
+    """Mirror of sharnn_f32_scratch_len(): xn, the state of every level, the largest cell scratch."""
+    options = config.get("cell_options") or [{}] * len(config["cells"])
+    lens = [f32_level_len(c, h, o) for c, h, o in zip(config["cells"], config["hidden"], options)]
+    return _even(config["input_dim"]) + sum(s for s, _ in lens) + max([_pad8(config["num_classes"])]
+                                                                       + [c for _, c in lens])
 
 
 def c_float(v: float) -> str:
@@ -102,23 +127,117 @@ def c_array(name: str, arr: np.ndarray, ctype: str = "float") -> str:
     return f"static const {ctype} {name}[{max(len(flat), 1)}] SHARNN_WEIGHTS = {{\n    {body or '0'}\n}};\n"
 
 
-def _cell_tensors(mf: ModelFile, prefix: str) -> dict[str, np.ndarray]:
-    t = mf.tensors
-    return {"w_ih": t[f"{prefix}.rnn.weight_ih_l0"], "w_hh": t[f"{prefix}.rnn.weight_hh_l0"],
-            "b_ih": t[f"{prefix}.rnn.bias_ih_l0"], "b_hh": t[f"{prefix}.rnn.bias_hh_l0"]}
-
-
 class _Arrays:
-    """The const arrays of one generated file and their flash bytes."""
+    """The const arrays of one generated file (in order: a descriptor refers to them by index) and
+    their flash bytes."""
 
     def __init__(self):
         self.sources: list[str] = []
+        self.names: list[str] = []
         self.bytes = 0
 
     def add(self, name: str, arr, ctype: str = "float") -> str:
         self.sources.append(c_array(name, arr, ctype))
+        self.names.append(name)
         self.bytes += {"float": 4, "int16_t": 2, "int32_t": 4}[ctype] * max(int(np.asarray(arr).size), 1)
         return name
+
+
+@dataclass
+class Struct:
+    """One struct of the generated model, its fields in the order sharnn.h declares them. A value is an
+    int, a float, a tuple of numbers (a member array), an array name (str, None for NULL), a list of
+    Structs (a static array of them and its count, ``.x`` and ``.num_x``), a Ref (a pointer to a
+    static Struct) or an Inline list (a member array of structs). ``name``: the static's name."""
+
+    ctype: str
+    fields: dict
+    name: str = ""
+
+
+@dataclass
+class Ref:
+    target: Struct | None
+
+
+@dataclass
+class Inline:
+    items: list
+
+
+def _c_value(v, defs: list[str]) -> str:
+    if isinstance(v, Struct):
+        return _c_struct(v, defs)
+    if isinstance(v, Ref):
+        if v.target is None:
+            return "NULL"
+        defs.append(f"static const {v.target.ctype} {v.target.name} = {_c_struct(v.target, defs)};\n")
+        return "&" + v.target.name
+    if isinstance(v, Inline):
+        return "{\n        " + ",\n        ".join(_c_struct(i, defs) if i else "{ 0 }" for i in v.items) + "\n    }"
+    if isinstance(v, tuple):
+        return "{ " + ", ".join(_c_value(x, defs) for x in v) + " }"
+    if isinstance(v, float):
+        return c_float(v)
+    return "NULL" if v is None else str(v)
+
+
+def _c_struct(st: Struct, defs: list[str]) -> str:
+    """The initializer of ``st``; the statics it points to are appended to ``defs`` first."""
+    parts = []
+    for key, v in st.fields.items():
+        if isinstance(v, list) and not v:
+            parts += [f".{key} = NULL", f".num_{key} = 0"]
+        elif isinstance(v, list):
+            name = f"{st.name}_{key}"
+            defs.append(f"static const {v[0].ctype} {name}[{len(v)}] = {{\n    "
+                        + ",\n    ".join(_c_struct(i, defs) for i in v) + "\n};\n")
+            parts += [f".{key} = {name}", f".num_{key} = {len(v)}"]
+        else:
+            parts.append(f".{key} = {_c_value(v, defs)}")
+    return "{ " + ", ".join(parts) + " }"
+
+
+def c_source(net: Struct) -> str:
+    """The C definitions of a model's structs: every static it points to, then ``wb_net``."""
+    defs: list[str] = []
+    body = _c_struct(net, defs)
+    return "".join(defs) + f"\nconst {net.ctype} wb_net = {body};\n"
+
+
+def descriptor(net: Struct, arrays: list[str]) -> list[int]:
+    """The same structs as int32 words for the MicroPython native module's glue (wb_sharnn_c.c), which
+    reads them back in sharnn.h's field order: numbers as they are (floats as their bits), an array as
+    its index in ``arrays`` (-1: NULL), a list or an Inline as its count then its records, a Ref as 0,
+    or 1 and its record."""
+    index = {name: i for i, name in enumerate(arrays)}
+    words: list[int] = []
+
+    def put(v):
+        if isinstance(v, Struct):
+            for x in v.fields.values():
+                put(x)
+        elif isinstance(v, (list, Inline)):
+            items = [i for i in (v.items if isinstance(v, Inline) else v) if i]
+            words.append(len(items))
+            for i in items:
+                put(i)
+        elif isinstance(v, Ref):
+            words.append(int(v.target is not None))
+            if v.target is not None:
+                put(v.target)
+        elif isinstance(v, tuple):
+            for x in v:
+                put(x)
+        elif isinstance(v, float):
+            words.append(int(np.array(v, dtype=np.float32).view(np.int32)))
+        elif v is None or isinstance(v, str):
+            words.append(-1 if v is None else index[v])
+        else:
+            words.append(int(v))
+
+    put(net)
+    return words
 
 
 def _model_shape(cfg: dict) -> tuple[int, list[str], int]:
@@ -130,38 +249,107 @@ def _model_shape(cfg: dict) -> tuple[int, list[str], int]:
     return levels, prefixes, (cfg["k"] if levels == 2 else cfg["window"])
 
 
-def _float_source(mf: ModelFile, arrays: _Arrays) -> tuple[str, dict]:
-    cfg = mf.config
-    for c in cfg["cells"]:
-        if c not in CELL_KIND:
-            raise WorkbenchError(f"the float C kernel has no {c!r} cell yet (has: {', '.join(CELL_KIND)})")
-    levels, prefixes, k = _model_shape(cfg)
-    cells_c = []
-    arrays.add("in_mean", mf.tensors["norm.mean"])
-    arrays.add("in_inv_std", mf.tensors["norm.inv_std"])
-    for lvl, prefix in enumerate(prefixes):
-        names = {key: arrays.add(f"l{lvl}_{key}", val) for key, val in _cell_tensors(mf, prefix).items()}
-        in_dim = cfg["input_dim"] if lvl == 0 else cfg["hidden"][0]
-        cells_c.append(
-            f"    {{ .kind = {CELL_KIND[cfg['cells'][lvl]]}, .input_dim = {in_dim}, "
-            f".hidden_dim = {cfg['hidden'][lvl]},\n"
-            f"      .w_ih = {names['w_ih']}, .w_hh = {names['w_hh']}, .b_ih = {names['b_ih']}, "
-            f".b_hh = {names['b_hh']} }}")
-    arrays.add("fc_w", mf.tensors["fc.weight"])
-    arrays.add("fc_b", mf.tensors["fc.bias"])
-    if levels == 1:
-        cells_c.append("    { 0 }")
-    net = ("const sharnn_f32_model_t wb_net = {\n"
-           f"    .window = {cfg['window']}, .input_dim = {cfg['input_dim']}, .k = {k}, "
-           f".num_classes = {cfg['num_classes']}, .levels = {levels},\n"
-           "    .in_mean = in_mean, .in_inv_std = in_inv_std,\n"
-           "    .cell = {\n" + ",\n".join(cells_c) + "\n    },\n"
-           "    .fc_w = fc_w, .fc_b = fc_b,\n};\n")
-    s_len = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels]})
-    st_len = (cfg["window"] // k) * cfg["hidden"][0] if levels == 2 else 0
-    return net, {"scratch_len": s_len, "stream_len": st_len, "device_input_dim": cfg["input_dim"],
-                 "in_bytes": 4, "out_bytes": 4, "in_dtype": "f32", "out_dtype": "f32", "defines": {}}
+# ---------------------------------------------------------------------------------------- float32
 
+def f32_blocks(w: np.ndarray) -> np.ndarray:
+    """w[rows, cols] in the float kernel's layout: rows padded to a multiple of 8 and columns to even
+    with zeros; per block of 8 rows, chunks of four columns (the last of two when cols % 4 == 2), each
+    chunk row by row."""
+    w = np.asarray(w, dtype=np.float32)
+    rows, cols = w.shape
+    padded = np.zeros((_pad8(rows), _even(cols)), dtype=np.float32)
+    padded[:rows, :cols] = w
+    chunks = [padded[b:b + 8, c:c + 4].ravel() for b in range(0, len(padded), 8) for c in range(0, padded.shape[1], 4)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _f32_matrix(arrays: _Arrays, name: str, w, b=None) -> tuple[str, str | None]:
+    """A matrix ``<p>_w<x>`` in the block layout, and its initial sums ``<p>_b<x>`` padded to its padded
+    rows (None: no bias or an all-zero one)."""
+    w_name = arrays.add(name, f32_blocks(np.asarray(w, dtype=np.float64)))
+    if b is None or not np.any(b):
+        return w_name, None
+    b = np.asarray(b, dtype=np.float32)
+    return w_name, arrays.add(name.replace("_w", "_b", 1), np.pad(b, (0, _pad8(len(b)) - len(b))))
+
+
+def _f32_durnn(arrays: _Arrays, p: str, w: dict, in_dim: int, hidden: int, relu: bool) -> list[Struct]:
+    mods = []
+    for m in range(sum(1 for k in w if k.endswith(".W_sx"))):
+        d = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"stack.{m}.")}
+        q = f"{p}_m{m}"
+        w_x, b_x = _f32_matrix(arrays, f"{q}_w_x", np.concatenate([d["W_sx"], d["W_gx"]]),
+                               np.concatenate([d["b_s"], d["b_g"]]))
+        u_ss, _ = _f32_matrix(arrays, f"{q}_w_ss", d["U_ss"])
+        w_gs, _ = _f32_matrix(arrays, f"{q}_w_gs", d["W_gs"])
+        w_ls, b_l = _f32_matrix(arrays, f"{q}_w_ls", d["W_ls"], d["b_l"])
+        mods.append(Struct("sharnn_f32_durnn_module_t", {
+            "input_dim": in_dim if m == 0 else hidden, "short_dim": len(d["b_s"]), "hidden_dim": hidden,
+            "relu": int(relu), "w_x": w_x, "b_x": b_x, "u_ss": u_ss, "w_gs": w_gs, "w_ls": w_ls, "b_l": b_l,
+            "u": arrays.add(f"{q}_u", d["u"])}))
+    return mods
+
+
+def _f32_cell(arrays: _Arrays, p: str, kind: str, w: dict, in_dim: int, hidden: int, options: dict) -> Struct:
+    """One level's float cell: its tensors as CellSpec.float_tensors splits them (the int16 plan's
+    split); a minGRU/minLSTM stack's upper layers as cells of their own, chained by ``above``."""
+    def cell(name, input_dim, w_x=None, b_x=None, w_h=None, b_h=None, aux=None, param=(0.0, 0.0), modules=(),
+             above=None):
+        return Struct("sharnn_f32_cell_t", {
+            "kind": CELL_KIND[kind], "input_dim": input_dim, "hidden_dim": hidden, "w_x": w_x, "b_x": b_x,
+            "w_h": w_h, "b_h": b_h, "aux": aux, "param": param, "modules": list(modules), "above": Ref(above)},
+            name)
+
+    if kind == "durnn":
+        return cell(p, in_dim, modules=_f32_durnn(arrays, p, w, in_dim, hidden,
+                                                  options.get("long_activation", "relu") == "relu"))
+    spec, above = CELL_SPECS[kind], None
+    layers = layer_weights(w)
+    for j in reversed(range(len(layers))):            # the top layer first: each points to the one above
+        q, lw = (f"{p}_layer{j}" if len(layers) > 1 else p), layers[j]
+        wx, wh, bx, bh = spec.float_tensors(lw)
+        w_x, b_x = _f32_matrix(arrays, f"{q}_w_x", wx, bx)
+        w_h, b_h = _f32_matrix(arrays, f"{q}_w_h", wh, bh) if wh is not None else (None, None)
+        extra = {}
+        if kind == "fastgrnn":
+            extra = {"aux": arrays.add(f"{q}_aux", np.concatenate([lw["b_z"], lw["b_h"]])),
+                     "param": (float(lw["zeta"]), float(lw["nu"]))}
+        above = cell(q, in_dim if j == 0 else hidden, w_x, b_x, w_h, b_h, above=above, **extra)
+    return above
+
+
+def float_model(mf: ModelFile, arrays: _Arrays) -> Struct:
+    """The float model's structs (sharnn_f32_model_t), its arrays added to ``arrays``."""
+    from workbench.quantize.plan import cell_weights
+
+    cfg = mf.config
+    check_kernel_cells(cfg["cells"], "f32")
+    levels, _, k = _model_shape(cfg)
+    options = [o or {} for o in (cfg.get("cell_options") or [{}] * levels)]
+    weights = cell_weights(mf)
+    in_mean = arrays.add("in_mean", mf.tensors["norm.mean"])
+    in_inv_std = arrays.add("in_inv_std", mf.tensors["norm.inv_std"])
+    cells = [_f32_cell(arrays, f"l{lvl}", cfg["cells"][lvl], weights[lvl],
+                       cfg["input_dim"] if lvl == 0 else cfg["hidden"][0], cfg["hidden"][lvl], options[lvl])
+             for lvl in range(levels)]
+    fc_w, fc_b = _f32_matrix(arrays, "fc_w", mf.tensors["fc.weight"], mf.tensors["fc.bias"])
+    return Struct("sharnn_f32_model_t", {
+        "window": cfg["window"], "input_dim": cfg["input_dim"], "k": k, "num_classes": cfg["num_classes"],
+        "levels": levels, "in_mean": in_mean, "in_inv_std": in_inv_std, "cell": Inline(cells + [None] * (2 - levels)),
+        "fc_w": fc_w, "fc_b": fc_b})
+
+
+def _float_sizes(cfg: dict) -> dict:
+    levels, _, k = _model_shape(cfg)
+    options = [o or {} for o in (cfg.get("cell_options") or [{}] * levels)]
+    s_len = scratch_len({**cfg, "cells": cfg["cells"][:levels], "hidden": cfg["hidden"][:levels],
+                         "cell_options": options})
+    st_len = (cfg["window"] // k) * _even(cfg["hidden"][0]) if levels == 2 else 0
+    return {"scratch_len": s_len, "stream_len": st_len, "device_input_dim": cfg["input_dim"],
+            "in_bytes": 4, "out_bytes": 4, "in_dtype": "f32", "out_dtype": "f32", "defines": {}}
+
+
+# ------------------------------------------------------------------------------------------ int16
 
 def interleave_blocks(w: np.ndarray, blocks: list[list[int]]) -> np.ndarray:
     """Rows of w[rows, cols (even)] in the kernel's block layout: for block b, pair p, row r of the
@@ -194,77 +382,85 @@ def _mat_arrays(arrays: _Arrays, name: str, mat, blocks) -> tuple[str, np.ndarra
     return w, block_vector(mat.b + ((1 << mat.shift) >> 1), blocks).reshape(len(blocks), -1)
 
 
-def _durnn_source(arrays: _Arrays, lvl: int, cell) -> tuple[str, str]:
-    """(the module table's C source, its name) for a DuRNN cell."""
+def _q15_durnn(arrays: _Arrays, p: str, cell) -> list[Struct]:
     mods = []
     for m, d in enumerate(cell.modules):
-        p = f"l{lvl}_m{m}"
+        q = f"{p}_m{m}"
         sb, lb = _block4(d.short_dim), _block4(d.hidden_dim)
-        w_sx, b_sx = _mat_arrays(arrays, f"{p}_w_sx", d.sx, sb)
-        u_ss, b_ss = _mat_arrays(arrays, f"{p}_u_ss", d.ss, sb)
-        w_gx, b_gx = _mat_arrays(arrays, f"{p}_w_gx", d.gx, sb)
-        w_gs, b_gs = _mat_arrays(arrays, f"{p}_w_gs", d.gs, sb)
-        w_ls, b_ls = _mat_arrays(arrays, f"{p}_w_ls", d.ls, lb)
-        b_s = arrays.add(f"{p}_b_s", np.concatenate([b_sx, b_ss], axis=1), "int32_t")
-        b_g = arrays.add(f"{p}_b_g", np.concatenate([b_gx, b_gs], axis=1), "int32_t")
-        b_l = arrays.add(f"{p}_b_l", b_ls, "int32_t")
-        u = arrays.add(f"{p}_u", d.u, "int16_t")
-        mods.append(
-            f"    {{ .input_dim = {d.sx.w.shape[1]}, .short_dim = {d.short_dim}, .hidden_dim = {d.hidden_dim}, "
-            f".shift_sx = {d.sx.shift}, .shift_ss = {d.ss.shift}, .shift_gx = {d.gx.shift}, "
-            f".shift_gs = {d.gs.shift}, .shift_l = {d.ls.shift}, .q_l = {d.q_l}, .relu = {int(d.relu)},\n"
-            f"      .w_sx = {w_sx}, .u_ss = {u_ss}, .w_gx = {w_gx}, .w_gs = {w_gs}, .w_ls = {w_ls}, "
-            f".b_s = {b_s}, .b_g = {b_g}, .b_l = {b_l}, .u = {u} }}")
-    name = f"l{lvl}_modules"
-    return (f"static const sharnn_q15_durnn_module_t {name}[{len(mods)}] = {{\n" + ",\n".join(mods) + "\n};\n",
+        w_sx, b_sx = _mat_arrays(arrays, f"{q}_w_sx", d.sx, sb)
+        u_ss, b_ss = _mat_arrays(arrays, f"{q}_u_ss", d.ss, sb)
+        w_gx, b_gx = _mat_arrays(arrays, f"{q}_w_gx", d.gx, sb)
+        w_gs, b_gs = _mat_arrays(arrays, f"{q}_w_gs", d.gs, sb)
+        w_ls, b_ls = _mat_arrays(arrays, f"{q}_w_ls", d.ls, lb)
+        mods.append(Struct("sharnn_q15_durnn_module_t", {
+            "input_dim": d.sx.w.shape[1], "short_dim": d.short_dim, "hidden_dim": d.hidden_dim,
+            "shift_sx": d.sx.shift, "shift_ss": d.ss.shift, "shift_gx": d.gx.shift, "shift_gs": d.gs.shift,
+            "shift_l": d.ls.shift, "q_l": d.q_l, "relu": int(d.relu), "w_sx": w_sx, "u_ss": u_ss, "w_gx": w_gx,
+            "w_gs": w_gs, "w_ls": w_ls,
+            "b_s": arrays.add(f"{q}_b_s", np.concatenate([b_sx, b_ss], axis=1), "int32_t"),
+            "b_g": arrays.add(f"{q}_b_g", np.concatenate([b_gx, b_gs], axis=1), "int32_t"),
+            "b_l": arrays.add(f"{q}_b_l", b_ls, "int32_t"), "u": arrays.add(f"{q}_u", d.u, "int16_t")}))
+    return mods
+
+
+def _q15_cell(arrays: _Arrays, p: str, cell) -> Struct:
+    """One level's int16 cell (its stacked layers chained by ``above``), arrays named after ``p``."""
+    def struct(name, c, w_x=None, w_h=None, bias=None, aux=None, param=(0, 0), modules=(), above=None):
+        shifts = (c.shift_x, c.shift_h) if c.kind != "durnn" else (0, 0)        # a DuRNN's are per matrix
+        return Struct("sharnn_q15_cell_t", {
+            "kind": c.spec.kernel_kind, "shift_x": shifts[0], "shift_h": shifts[1], "q_c": c.q_c or 0,
+            "q_h": c.q_h, "input_dim": c.input_dim + c.input_dim % 2, "hidden_dim": c.hidden_dim, "w_x": w_x,
+            "w_h": w_h, "bias": bias, "aux": aux, "param": param, "modules": list(modules), "above": Ref(above)},
             name)
 
-
-def _q15_source(qm, arrays: _Arrays) -> tuple[str, dict]:
-    cells_c, tables = [], []
-    for lvl, cell in enumerate(qm.cells):
-        spec = cell.spec
-        if cell.kind == "durnn":
-            table, name = _durnn_source(arrays, lvl, cell)
-            tables.append(table)
-            cells_c.append(f"    {{ .kind = {spec.kernel_kind}, .q_h = {cell.q_h}, .input_dim = "
-                           f"{cell.input_dim + cell.input_dim % 2}, .hidden_dim = {cell.hidden_dim}, "
-                           f".modules = {name}, .num_modules = {len(cell.modules)} }}")
-            continue
-        blocks = spec.unit_rows(cell.hidden_dim)
+    if cell.kind == "durnn":
+        return struct(p, cell, modules=_q15_durnn(arrays, p, cell))
+    layers = [cell]
+    while layers[-1].above is not None:
+        layers.append(layers[-1].above)
+    above = None
+    for j in reversed(range(len(layers))):           # the top layer first: each points to the one above
+        c, q = layers[j], (f"{p}_layer{j}" if len(layers) > 1 else p)
+        blocks = c.spec.unit_rows(c.hidden_dim)
         # The kernel shifts the accumulators without adding 2^(shift-1): it is folded into the biases.
-        bias = [block_vector(cell.b_x + ((1 << cell.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
-        w_h = "NULL"
-        if cell.recurrent:
-            padded = np.pad(cell.w_h, ((0, 0), (0, _even(cell.hidden_dim) - cell.w_h.shape[1])))
-            w_h = arrays.add(f"l{lvl}_w_h", interleave_blocks(padded, blocks), "int16_t")
-            bias.append(block_vector(cell.b_h + ((1 << cell.shift_h) >> 1), blocks).reshape(len(blocks), -1))
-        w_x = arrays.add(f"l{lvl}_w_x", interleave_blocks(cell.w_x, blocks), "int16_t")
-        b = arrays.add(f"l{lvl}_bias", np.concatenate(bias, axis=1), "int32_t")
-        aux = arrays.add(f"l{lvl}_aux", cell.aux, "int32_t") if cell.aux is not None else "NULL"
-        params = ", ".join(str(p) for p in cell.params) or "0"
-        cells_c.append(
-            f"    {{ .kind = {spec.kernel_kind}, .shift_x = {cell.shift_x}, .shift_h = {cell.shift_h}, "
-            f".q_c = {cell.q_c or 0}, .q_h = {cell.q_h}, .input_dim = {cell.w_x.shape[1]}, "
-            f".hidden_dim = {cell.hidden_dim},\n"
-            f"      .w_x = {w_x}, .w_h = {w_h}, .bias = {b}, .aux = {aux}, .param = {{ {params} }} }}")
-    if qm.levels == 1:
-        cells_c.append("    { 0 }")
+        bias = [block_vector(c.b_x + ((1 << c.shift_x) >> 1), blocks).reshape(len(blocks), -1)]
+        w_h = None
+        if c.recurrent:
+            padded = np.pad(c.w_h, ((0, 0), (0, _even(c.hidden_dim) - c.w_h.shape[1])))
+            w_h = arrays.add(f"{q}_w_h", interleave_blocks(padded, blocks), "int16_t")
+            bias.append(block_vector(c.b_h + ((1 << c.shift_h) >> 1), blocks).reshape(len(blocks), -1))
+        w_x = arrays.add(f"{q}_w_x", interleave_blocks(c.w_x, blocks), "int16_t")
+        b = arrays.add(f"{q}_bias", np.concatenate(bias, axis=1), "int32_t")
+        aux = arrays.add(f"{q}_aux", c.aux, "int32_t") if c.aux is not None else None
+        above = struct(q, c, w_x, w_h, b, aux, tuple(int(v) for v in c.params) + (0,) * (2 - len(c.params)),
+                       above=above)
+    return above
+
+
+def q15_model(qm, arrays: _Arrays) -> Struct:
+    """The int16 model's structs (sharnn_q15_model_t), its arrays added to ``arrays``."""
+    cells = [_q15_cell(arrays, f"l{lvl}", cell) for lvl, cell in enumerate(qm.cells)]
     fc_blocks = _block4(qm.num_classes)
-    arrays.add("fc_w", interleave_blocks(qm.fc_w, fc_blocks), "int16_t")
-    arrays.add("fc_b", block_vector(qm.fc_b, fc_blocks), "int32_t")
-    c0 = qm.cells[0]
-    per_level = [c.spec.state_len(c) for c in qm.cells]          # sharnn_q15_cell_state_len()
-    st_len = (qm.window // qm.k) * _even(c0.hidden_dim) if qm.levels == 2 else 0
-    net = ("".join(tables) + "\n/* Fixed-point plan: inputs Q" f"{qm.q_in}, logits Q{qm.q_out} (int32). */\n"
-           "const sharnn_q15_model_t wb_net = {\n"
-           f"    .window = {qm.window}, .input_dim = {qm.input_dim_padded}, .k = {qm.k}, "
-           f".num_classes = {qm.num_classes}, .levels = {qm.levels},\n"
-           "    .cell = {\n" + ",\n".join(cells_c) + "\n    },\n"
-           "    .fc_w = fc_w, .fc_b = fc_b,\n};\n")
-    return net, {"scratch_len": sum(per_level), "stream_len": st_len, "device_input_dim": qm.input_dim_padded,
-                 "in_bytes": 2, "out_bytes": 4, "in_dtype": "i16", "out_dtype": "i32",
-                 "defines": {"WB_MODEL_Q_IN": qm.q_in, "WB_MODEL_Q_OUT": qm.q_out}}
+    fc_w = arrays.add("fc_w", interleave_blocks(qm.fc_w, fc_blocks), "int16_t")
+    fc_b = arrays.add("fc_b", block_vector(qm.fc_b, fc_blocks), "int32_t")
+    return Struct("sharnn_q15_model_t", {
+        "window": qm.window, "input_dim": qm.input_dim_padded, "k": qm.k, "num_classes": qm.num_classes,
+        "levels": qm.levels, "cell": Inline(cells + [None] * (2 - qm.levels)), "fc_w": fc_w, "fc_b": fc_b})
+
+
+def _q15_sizes(qm) -> dict:
+    st_len = (qm.window // qm.k) * _even(qm.cells[0].hidden_dim) if qm.levels == 2 else 0
+    return {"scratch_len": sum(c.state_len() for c in qm.cells),       # sharnn_q15_scratch_len()
+            "stream_len": st_len, "device_input_dim": qm.input_dim_padded,
+            "in_bytes": 2, "out_bytes": 4, "in_dtype": "i16", "out_dtype": "i32",
+            "defines": {"WB_MODEL_Q_IN": qm.q_in, "WB_MODEL_Q_OUT": qm.q_out}}
+
+
+def model_structs(mf: ModelFile, quant, arrays: _Arrays) -> tuple[Struct, dict]:
+    """(the model's structs, its buffer sizes and I/O types): float32, or the int16 plan ``quant``."""
+    if quant is None:
+        return float_model(mf, arrays), _float_sizes(mf.config)
+    return q15_model(quant, arrays), _q15_sizes(quant)
 
 
 def _c_string(text: str) -> str:
@@ -375,12 +571,14 @@ def export_c(mf: ModelFile, out_dir: str | Path, quant=None) -> ExportInfo:
         raise io_error("create the export folder", out, exc) from None
     model_hash = mf.content_hash
     arrays = _Arrays()
-    net, sizes = _float_source(mf, arrays) if quant is None else _q15_source(quant, arrays)
+    net, sizes = model_structs(mf, quant, arrays)
+    plan = (f"\n/* Fixed-point plan: inputs Q{quant.q_in}, logits Q{quant.q_out} (int32). */" if quant is not None
+            else "")
     data_c = (
         "/* Generated by workbench export from model " + model_hash[:16] + ". Do not edit. */\n"
         '#include "sharnn.h"\n#include "wb_model_config.h"\n\n'
         "#define SHARNN_WEIGHTS __attribute__((section(\".rodata.sharnn_weights\"), aligned(4)))\n\n"
-        + "\n".join(arrays.sources) + "\n" + net + _input_source(quant)
+        + "\n".join(arrays.sources) + plan + "\n" + c_source(net) + _input_source(quant)
     )
     hash_bytes = ", ".join(f"0x{b:02x}" for b in bytes.fromhex(model_hash[:16]))
     defines = dict(sizes["defines"])

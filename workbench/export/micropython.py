@@ -3,11 +3,14 @@
 Writes into the output folder:
 - ``wb_model.bin``: the model packed for MicroPython (format below): a JSON header and the weights as
   typed little-endian arrays (float32 for f32 models; int16 weights and int32 biases for integer
-  models), which the runtime reads straight into ``array.array`` objects;
+  models) in the C kernels' layouts, which the runtime reads straight into ``array.array`` objects;
+  the header's ``natmod`` entry describes the model's structs to the native module (its descriptor,
+  see ``c.descriptor``, and the arrays it names);
 - ``wb_sharnn.py``: the runtime (firmware/micropython/wb_sharnn.py): ShaRNN and single-level RNN,
   full window and streaming, and the on-device loop ``workbench run`` drives through the REPL;
 - ``wb_kern_py.py`` / ``wb_kern_viper.py``: the kernel arithmetic as plain bytecode and as
-  viper/native machine code, both from firmware/micropython/wb_kern.py (same source, two emitters);
+  viper/native machine code, both from firmware/micropython/wb_kern.py (same source, two emitters),
+  for models the Python kernels run (LSTM and GRU cells; the native module runs every cell);
 - ``export.json``: what was written (``MicroPythonExport``).
 
 The build stage (workbench/build/micropython.py) turns the ``.py`` files into ``.mpy`` for a board's
@@ -35,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.export import c as c_export
+from workbench.models.families import MICROPYTHON_CELLS
 from workbench.models.modelfile import ModelFile
 from workbench.paths import firmware_dir
 
@@ -48,7 +53,7 @@ KERNELS = ("natmod", "viper", "py")
 KERNEL_MODULE = {"natmod": "wb_sharnn_c", "viper": "wb_kern_viper", "py": "wb_kern_py"}
 TYPECODE = {np.dtype("<f4"): "f", np.dtype("<i2"): "h", np.dtype("<i4"): "i", np.dtype("i1"): "b"}
 TYPE_SIZE = {"f": 4, "h": 2, "i": 4, "b": 1, "H": 2, "B": 1}
-CELL_GATES = {"lstm": 4, "gru": 3}
+NATMOD_QUANT = {"f32": 0, "q15": 1}             # the descriptor's first word (wb_sharnn_c.c)
 # MicroPython heap costs of an array.array (32-bit port): the object (4 words) and its data, each
 # rounded up to the 16-byte GC block.
 GC_BLOCK = 16
@@ -129,24 +134,11 @@ def unpack_model(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return header, tensors
 
 
-def _f32_tensors(mf: ModelFile, levels: int) -> list[tuple[str, np.ndarray]]:
-    t = mf.tensors
-    prefixes = ["cell1", "cell2"] if levels == 2 else ["cell"]
-    out = [("in_mean", t["norm.mean"]), ("in_inv_std", t["norm.inv_std"])]
-    for lvl, p in enumerate(prefixes):
-        out += [(f"l{lvl}_w_x", t[f"{p}.rnn.weight_ih_l0"]), (f"l{lvl}_w_h", t[f"{p}.rnn.weight_hh_l0"]),
-                (f"l{lvl}_b_x", t[f"{p}.rnn.bias_ih_l0"]), (f"l{lvl}_b_h", t[f"{p}.rnn.bias_hh_l0"])]
-    out += [("fc_w", t["fc.weight"]), ("fc_b", t["fc.bias"])]
-    return [(n, np.asarray(a, dtype="<f4")) for n, a in out]
-
-
-def _q15_tensors(qm) -> tuple[list[list], list[tuple[str, np.ndarray]]]:
-    """Cells (header) and tensors of the int16 plan: exactly the arrays the generated C holds (the C
-    exporter lays them out; its interleaved blocks, biases with the shift rounding folded in), plus
-    the knots of the two activation tables."""
-    from workbench.export import c as c_export
-    from workbench.quantize.fixedpoint import table
-
+def _kernel_tensors(mf: ModelFile, qm) -> tuple[list[int], list[tuple[str, np.ndarray]], dict]:
+    """The model as the C exporter lays it out for the kernels (float blocks, or the int plan's
+    interleaved blocks with the shift rounding folded into the biases): the native module's
+    descriptor (the quantization, then ``c.descriptor``), the arrays (name, little-endian array) in
+    the descriptor's order, and the kernel's buffer lengths."""
     class Collect(c_export._Arrays):
         def __init__(self):
             super().__init__()
@@ -158,32 +150,50 @@ def _q15_tensors(qm) -> tuple[list[list], list[tuple[str, np.ndarray]]]:
             return super().add(name, arr, ctype)
 
     arrays = Collect()
-    c_export._q15_source(qm, arrays)
-    cells = [[cell.kind, int(cell.w_x.shape[1]), cell.hidden_dim, cell.shift_x, cell.shift_h, int(cell.q_c or 0)]
-             for cell in qm.cells]
-    tables = [(f"{name}_table", table(name).astype("<i2")) for name in ("tanh", "sigmoid")]
-    return cells, arrays.arrays + tables
+    net, sizes = c_export.model_structs(mf, qm, arrays)
+    desc = [NATMOD_QUANT["f32" if qm is None else qm.scheme]] + c_export.descriptor(net, arrays.names)
+    return desc, arrays.arrays, {"scratch_len": sizes["scratch_len"], "stream_len": sizes["stream_len"]}
 
 
-def buffer_sizes(header: dict) -> list[int]:
-    """Bytes of each array the runtime allocates at load (mirror of wb_sharnn.Model.__init__ and
-    open_model): per-level states, the brick ring and its two counters, the normalised input
-    (float), an input window and two logit vectors."""
-    cells, fixed = header["cells"], header["quant"] != "f32"
-    sizes = []
-    for kind, _, h, *_ in cells:
-        if fixed:
-            sizes += [(h + h % 2) * 2] * (3 if kind == "lstm" else 2)
-        else:
-            sizes += [(2 * h if kind == "lstm" else h) * 4] + [CELL_GATES[kind] * h * 4] * 2
-    brick = cells[0][2] + (cells[0][2] % 2 if fixed else 0)
+def python_kernels_run(cfg: dict) -> bool:
+    """The Python kernels (viper, bytecode) run LSTM and GRU cells without stacked layers; the native
+    module runs every cell the C kernels have."""
+    options = cfg.get("cell_options") or []
+    return (all(c in MICROPYTHON_CELLS for c in cfg["cells"])
+            and not any((o or {}).get("layers", 1) > 1 for o in options))
+
+
+def buffer_sizes(header: dict, kernel: str) -> list[int]:
+    """Bytes of each array the runtime allocates at load for ``kernel`` (mirror of
+    wb_sharnn.Model.__init__ and open_model): the native module's scratch and brick ring, or the
+    Python kernels' per-level states and gate sums, their ring and normalised input; then the ring's
+    two counters, an input window and two logit vectors."""
+    cells, fixed, act = header["cells"], header["quant"] != "f32", TYPE_SIZE[header["act"]]
     nb = header["window"] // header["k"]
-    sizes += [(nb * brick if header["levels"] == 2 else 1) * TYPE_SIZE[header["act"]], 4]
-    if not fixed:
-        sizes.append(header["input_dim"] * 4)
+    if kernel == "natmod":
+        sizes = [header["natmod"]["scratch_len"] * act, max(header["natmod"]["stream_len"], 1) * act]
+    else:
+        sizes = []
+        for kind, _, h, *_ in cells:
+            if fixed:
+                sizes += [_even(h) * 2] * (3 if kind == "lstm" else 2)
+            else:
+                sizes += [(_even(h) + (h if kind == "lstm" else 0)) * 4] + [_pad8(c_export.F32_ROWS[kind] * h) * 4] * 2
+        sizes.append((nb * _even(cells[0][2]) if header["levels"] == 2 else 1) * act)
+        if not fixed:
+            sizes.append(_even(header["input_dim"]) * 4)
+    sizes.append(4)
     sizes += [header["window"] * header["input_dim"] * TYPE_SIZE[header["in"]]]
     sizes += [header["num_classes"] * TYPE_SIZE[header["out"]]] * 2
     return sizes
+
+
+def _even(n: int) -> int:
+    return n + n % 2
+
+
+def _pad8(n: int) -> int:
+    return -(-n // 8) * 8
 
 
 def kernel_sources() -> dict[str, str]:
@@ -219,25 +229,29 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: 
     family = cfg.get("family")
     if family not in ("sharnn", "rnn"):
         raise WorkbenchError(f"the MicroPython exporter does not know model family {family!r}")
-    for c in cfg["cells"]:
-        if c not in CELL_GATES:
-            raise WorkbenchError(f"the MicroPython runtime has no {c!r} cell yet (has: {', '.join(CELL_GATES)})")
     for kname in kernels:
         if kname not in KERNELS:
             raise WorkbenchError(f"unknown MicroPython kernel {kname!r} (have: {', '.join(KERNELS)})")
     if quant is not None and quant.model_hash != mf.content_hash:
         raise WorkbenchError("the quantized model was planned for another model file")
+    # The Python kernels are written when they can run the model; the native module always can.
+    kernels = tuple(k for k in kernels if k == "natmod" or python_kernels_run(cfg))
     levels = 2 if family == "sharnn" else 1
     k = cfg["k"] if levels == 2 else cfg["window"]
     header = {"hash": mf.content_hash[:16], "family": family, "window": cfg["window"], "k": k, "levels": levels,
               "num_classes": cfg["num_classes"]}
+    desc, tensors, lens = _kernel_tensors(mf, quant)
+    header["natmod"] = {"desc": desc, "tensors": [name for name, _ in tensors], **lens}
     if quant is None:
         in_dims = [cfg["input_dim"], cfg["hidden"][0]]
         header.update({"quant": "f32", "input_dim": cfg["input_dim"], "in": "f", "out": "f", "act": "f", "acc": "f",
                        "cells": [[cfg["cells"][i], in_dims[i], cfg["hidden"][i]] for i in range(levels)]})
-        tensors = _f32_tensors(mf, levels)
     else:
-        cells, tensors = _q15_tensors(quant)
+        from workbench.quantize.fixedpoint import table
+
+        tensors += [(f"{name}_table", table(name).astype("<i2")) for name in ("tanh", "sigmoid")]
+        cells = [[c.kind, c.input_dim + c.input_dim % 2, c.hidden_dim, c.shift_x, c.shift_h, int(c.q_c or 0)]
+                 for c in quant.cells]
         header.update({"quant": quant.scheme, "input_dim": quant.input_dim_padded, "in": "h", "out": "i",
                        "act": "h", "acc": "i", "cells": cells, "q_in": quant.q_in, "q_out": quant.q_out})
 
@@ -252,7 +266,10 @@ def export_micropython(mf: ModelFile, out_dir: str | Path, quant=None, kernels: 
     for name, data in files.items():
         (out / name).write_bytes(data)
     weight_bytes = sum(a.nbytes for _, a in tensors)
-    sizes = buffer_sizes(header)
+    # The heap a load takes with the hungriest kernel the model may run with (the native module's
+    # buffers, or the Python kernels' where they run it).
+    sizes = max((buffer_sizes(header, kn) for kn in ("natmod", *(("py",) if python_kernels_run(cfg) else ()))),
+                key=lambda v: sum(map(heap_cost, v)))
     info = MicroPythonExport(
         model_hash=mf.content_hash, quantization=header["quant"], family=family, window=cfg["window"],
         input_dim=cfg["input_dim"], device_input_dim=header["input_dim"], k=k, levels=levels,

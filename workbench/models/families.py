@@ -14,12 +14,13 @@ FAMILY_LEVELS = {"sharnn": 2, "rnn": 1}
 # Every cell kind the torch models have (workbench/models/cells.py: CELLS).
 CELL_KINDS = ("lstm", "gru", "fastgrnn", "mingru", "minlstm", "durnn")
 
-# The cells each arithmetic's device kernels run: the C kernel (bare metal, Zephyr) and its MicroPython
-# counterpart. Training knows every cell kind; a model runs on a device only in an arithmetic listed here.
+# The cells each arithmetic's device kernels run: the C kernels (bare metal, Zephyr, the MicroPython native
+# module). Training knows every cell kind; a model runs on a device only in an arithmetic listed here.
 KERNEL_CELLS = {
-    "f32": ("lstm", "gru"),
+    "f32": CELL_KINDS,
     "q15": CELL_KINDS,
 }
+# The cells of MicroPython's Python kernels (wb_kern.py, bytecode and viper), one layer per level.
 MICROPYTHON_CELLS = ("lstm", "gru")
 
 

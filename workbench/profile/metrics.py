@@ -60,6 +60,11 @@ def session_metrics(session: SessionResult, labels: np.ndarray, host_logits: np.
         m["accuracy.torch"] = metric(float((torch_cls == labels).mean()), "fraction", "torch-output")
         m["agreement.device_torch_class"] = metric(float((dev_cls == torch_cls).mean()), "fraction same class",
                                                    "device-output")
+        if dev.dtype.kind == "f":
+            # Float kernels: how far the device's logits are from torch's float32 ones (integer logits
+            # are in the plan's Q format; their agreement is with the numpy reference, bit for bit).
+            m["error.device_torch_logit_max"] = metric(float(np.abs(dev.astype(np.float64) - torch_logits).max()),
+                                                       "max |device - torch| over every logit", "device-output")
     conf = np.zeros((num_classes, num_classes), dtype=int)
     for t, p in zip(labels, dev_cls):
         if p >= 0:

@@ -46,6 +46,12 @@ class CellQ:
     aux: np.ndarray | None = None   # cell-specific int32 vector (FastGRNN: b_z then b_h, Q16)
     params: tuple = ()              # cell-specific int16 scalars (FastGRNN: zeta, nu, Q15)
     modules: list | None = None     # DuRNN: its stacked modules (DuRNNModuleQ)
+    above: CellQ | None = None      # minGRU/minLSTM: the next stacked layer (input: this layer's h)
+
+    @property
+    def top(self) -> CellQ:
+        """The top layer of a stack (the cell itself without one): its h is the level's output."""
+        return self.above.top if self.above is not None else self
 
     @property
     def recurrent(self) -> bool:
@@ -63,15 +69,27 @@ class CellQ:
     def spec(self) -> "CellSpec":
         return CELL_SPECS[self.kind]
 
+    # A stack's state holds each layer's tensors, the layers above under the prefix "above.".
     def zero_state(self, batch: int) -> dict[str, np.ndarray]:
-        return self.spec.zero_state(self, batch)
+        state = self.spec.zero_state(self, batch)
+        if self.above is not None:
+            state.update({ABOVE + k: v for k, v in self.above.zero_state(batch).items()})
+        return state
 
     def output(self, state: dict[str, np.ndarray]) -> np.ndarray:
+        if self.above is not None:
+            return self.above.output(_above(state))
         return state[self.spec.output_name(self)]
 
     def state_q(self, name: str) -> int:
         """Q format of one state tensor."""
+        if name.startswith(ABOVE):
+            return self.above.state_q(name[len(ABOVE):])
         return self.spec.state_q(self, name)
+
+    def state_len(self) -> int:
+        """int16 elements of the kernel's state buffer of this cell and the layers above it."""
+        return self.spec.state_len(self) + (self.above.state_len() if self.above is not None else 0)
 
     def accumulate(self, x: np.ndarray, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Q16 pre-activation halves of every gate row: (from x, from h), each [B, rows]."""
@@ -82,7 +100,18 @@ class CellQ:
         return px, rshift_round(h @ self.w_h[:, :h.shape[1]].T + self.b_h, self.shift_h)
 
     def step(self, x: np.ndarray, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.spec.step(self, x, state)
+        new = self.spec.step(self, x, {k: v for k, v in state.items() if not k.startswith(ABOVE)})
+        if self.above is not None:
+            h = new[self.spec.output_name(self)]
+            new.update({ABOVE + k: v for k, v in self.above.step(h, _above(state)).items()})
+        return new
+
+
+ABOVE = "above."
+
+
+def _above(state: dict) -> dict:
+    return {k[len(ABOVE):]: v for k, v in state.items() if k.startswith(ABOVE)}
 
 
 class CellSpec:
@@ -132,6 +161,15 @@ class CellSpec:
 
     def step(self, cell: CellQ, x, state):
         raise NotImplementedError
+
+
+def layer_weights(w: dict) -> list[dict]:
+    """The stacked layers of a minGRU/minLSTM level, bottom first: its effective weights split by their
+    ``stack.{j}.`` prefix (names without the prefix: one layer)."""
+    if not any(k.startswith("stack.") for k in w):
+        return [w]
+    n = 1 + max(int(k.split(".")[1]) for k in w if k.startswith("stack."))
+    return [{k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"stack.{j}.")} for j in range(n)]
 
 
 def g_q(v, q_h: int):

@@ -28,7 +28,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.quantize import reference
-from workbench.quantize.cells import CELL_SPECS, CellQ, DuRNNModuleQ, MatQ
+from workbench.quantize.cells import ABOVE, CELL_SPECS, CellQ, DuRNNModuleQ, MatQ, layer_weights
 from workbench.quantize.fixedpoint import Q15_MAX, Q15_MIN, rshift_round
 
 INT32_MAX = 2 ** 31 - 1
@@ -106,6 +106,21 @@ def _fit_cell(kind: str, weights: dict, q_x: int, input_dim: int, hidden: int, q
     return cell
 
 
+def fit_stack(kind: str, weights: dict, q_x: int, input_dim: int, hidden: int, q_states: dict, where: str) -> CellQ:
+    """A level's cell with its stacked layers (minGRU/minLSTM ``layers``): layer j reads layer j-1's h
+    in its Q(q_h); layer j's state formats are q_states' names under j times the "above." prefix."""
+    layers = layer_weights(weights)
+    cells = []
+    for j, w in enumerate(layers):
+        p = ABOVE * j
+        cells.append(_fit_cell(kind, w, q_x, input_dim, hidden, q_states[p + "h"], q_states.get(p + "c"),
+                               where + (f" layer {j + 1}" if len(layers) > 1 else "")))
+        q_x, input_dim = cells[-1].q_h, hidden
+    for lower, upper in zip(cells, cells[1:]):
+        lower.above = upper
+    return cells[0]
+
+
 def fit_durnn(weights: dict, q_x: int, input_dim: int, hidden: int, options: dict, q_states: dict,
               where: str) -> CellQ:
     """A DuRNN's modules: each module's five matrices get their own Q (inputs in Q(q_x) for the
@@ -147,22 +162,17 @@ def provisional_states(kind: str, weights: dict, options: dict) -> dict[str, int
     q = {"h": 15 if spec.bounded else PROVISIONAL_Q_H}
     if kind == "lstm":
         q["c"] = PROVISIONAL_Q_C
-    return q
+    return {ABOVE * j + name: v for j in range(len(layer_weights(weights))) for name, v in q.items()}
 
 
 def cell_weights(mf) -> list[dict[str, np.ndarray]]:
-    """Each level's effective weights (float64 numpy) from the model's torch cells."""
+    """Each level's effective weights (float64 numpy) from the model's torch cells. minGRU/minLSTM keep
+    each layer's under ``stack.{j}.`` (``cells.layer_weights`` splits them), DuRNN each module's."""
     model = mf.build()
     cells = [model.cell1, model.cell2] if mf.config.get("family") == "sharnn" else [model.cell]
     out = []
     for c in cells:
         w = c.effective_weights() if hasattr(c, "effective_weights") else dict(c.named_parameters())
-        if getattr(c, "kind", None) in ("mingru", "minlstm"):
-            # minGRU/minLSTM keep their layers in stack.{j}; the int16 kernel runs one layer.
-            if c.layers != 1:
-                raise WorkbenchError(f"int16 plan: {c.kind} with {c.layers} stacked layers is not supported "
-                                     "(one layer only)")
-            w = {k.removeprefix("stack.0."): v for k, v in w.items()}
         out.append({k: v.detach().cpu().double().numpy() for k, v in w.items()})
     return out
 
@@ -194,7 +204,7 @@ class QuantModel:
 
     @property
     def q_out(self) -> int:
-        return self.q_fc + self.cells[-1].q_h
+        return self.q_fc + self.cells[-1].top.q_h
 
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
         """Raw windows x[..., T, D] (float) -> the device's int16 inputs x_q[..., T, D_pad]."""
@@ -217,8 +227,19 @@ class QuantModel:
         return {"scheme": self.scheme, "q_in": self.q_in, "q_out": self.q_out, "q_fc": self.q_fc,
                 "input_dim_padded": self.input_dim_padded,
                 "cells": [{"kind": c.kind, "q_x": c.q_x, "q_h": c.q_h, "q_wx": c.q_wx, "q_wh": c.q_wh,
-                           "q_c": c.q_c, "shift_x": c.shift_x, "shift_h": c.shift_h} for c in self.cells],
+                           "q_c": c.q_c, "shift_x": c.shift_x, "shift_h": c.shift_h,
+                           **({"layers": [{"q_x": a.q_x, "q_h": a.q_h, "q_wx": a.q_wx, "shift_x": a.shift_x}
+                                          for a in _layers_above(c)]} if c.above is not None else {})}
+                          for c in self.cells],
                 "calibration": self.calibration}
+
+
+def _layers_above(cell: CellQ) -> list[CellQ]:
+    out = []
+    while cell.above is not None:
+        cell = cell.above
+        out.append(cell)
+    return out
 
 
 def quantize_model(mf, calib_x: np.ndarray, scheme: str = "q15") -> QuantModel:
@@ -269,10 +290,10 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
             if kind == "durnn":
                 cell = fit_durnn(weights[lvl], q_x, in_dim, hidden, options[lvl], qs, where)
             else:
-                cell = _fit_cell(kind, weights[lvl], q_x, in_dim, hidden, qs["h"], qs.get("c"), where)
+                cell = fit_stack(kind, weights[lvl], q_x, in_dim, hidden, qs, where)
             cells.append(cell)
-            q_x, in_dim = cell.q_h, hidden
-        q_fc, fc_wq, fc_bq = fit_matrix(fc_w, fc_b, cells[-1].q_h, "classifier", None)
+            q_x, in_dim = cell.top.q_h, hidden
+        q_fc, fc_wq, fc_bq = fit_matrix(fc_w, fc_b, cells[-1].top.q_h, "classifier", None)
         return QuantModel(scheme=scheme, config=dict(cfg), model_hash=model_hash, levels=levels,
                           window=cfg["window"], k=cfg["k"] if levels == 2 else cfg["window"],
                           input_dim=cfg["input_dim"], num_classes=cfg["num_classes"], q_in=q_in, in_mean=mean,
@@ -284,7 +305,7 @@ def quantize_tensors(cfg: dict, weights: list[dict], fc_w, fc_b, mean, inv_std, 
     provisional = build(provisional_qs)
     seen = reference.observe_ranges(provisional, provisional.quantize_inputs(calib_x))
     final = [{name: q if q == 15 else q_for(seen[i].get(name, 0.0), STATE_HEADROOM,
-                                             hi=specs[i].max_q_h if name == "h" else 15)
+                                             hi=specs[i].max_q_h if name.split(".")[-1] == "h" else 15)
               for name, q in qs.items()} for i, qs in enumerate(provisional_qs)]
     qm = build(final)
     qm.calibration = {"windows": int(len(calib_x)), "max_abs_input": max_in,

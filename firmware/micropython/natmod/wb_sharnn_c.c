@@ -3,15 +3,15 @@
  *
  * Built with MicroPython's natmod tooling (py/dynruntime.mk) from the same firmware/sharnn sources
  * the bare-metal and Zephyr firmware use. The Python runtime (wb_sharnn.py) owns every buffer;
- * this glue only turns its descriptor tuple into a sharnn model struct on the stack and calls the
+ * this glue only turns the model's descriptor into sharnn structs on the stack and calls the
  * library, so the module has no state and allocates nothing.
  *
- * Descriptor (wb_sharnn.Model._net):
- *   (dims, in_mean, in_inv_std, l0 w_ih, w_hh, b_ih, b_hh, l1 w_ih, w_hh, b_ih, b_hh, fc_w, fc_b, scratch)
- *   dims = array('H', [quant, window, input_dim, k, num_classes, levels,
- *                      kind0, in0, hid0, shift_x0, shift_h0, q_c0, kind1, ...])
- * Per level: float32 w_ih, w_hh, b_ih, b_hh; int16 w_x, w_h, bias ([H][2][R]), None.
- * Level-1 entries are None for a single-level model; in_mean/in_inv_std None for int16 models.
+ * net = (desc, arrays, scratch): desc an array('i') written by the exporter (workbench/export/c.py
+ * descriptor(), preceded by the quantization: 0 f32, 1 q15): the model's structs as int32 words in
+ * sharnn.h's field order; an array field is an index into the tuple `arrays` (-1: NULL), a float
+ * its bits, a list of structs (DuRNN modules, the levels' cells) its count then its records, a
+ * pointer to a struct (a stacked layer's `above`) 0, or 1 then its record. Every array is checked
+ * for its element type, the descriptor for its length and counts.
  */
 #include "py/dynruntime.h"
 
@@ -26,149 +26,309 @@ void *memcpy(void *dst, const void *src, size_t n) {
     return mp_fun_table.memmove_(dst, src, n);
 }
 
-enum { D_QUANT, D_WINDOW, D_INPUT_DIM, D_K, D_CLASSES, D_LEVELS, D_CELL0, D_CELL_LEN = 6,
-       D_LEN = D_CELL0 + 2 * D_CELL_LEN };
-enum { N_DIMS, N_MEAN, N_INV_STD, N_CELL0, N_FC_W = N_CELL0 + 8, N_FC_B, N_SCRATCH, N_LEN };
 enum { QUANT_F32 = 0, QUANT_Q15 = 1 };
+/* Stacked layers and DuRNN modules a model may have in all (the structs live on the C stack). */
+#define MAX_CELLS 8
+#define MAX_MODULES 8
 
-static void *buffer(mp_obj_t o, size_t min_bytes) {
+static void bad_descriptor(void) {
+    mp_raise_ValueError(MP_ERROR_TEXT("bad model descriptor"));
+}
+
+static void *buffer(mp_obj_t o, size_t min_bytes, int writable) {
     mp_buffer_info_t bi;
-    mp_get_buffer_raise(o, &bi, MP_BUFFER_RW);
+    mp_get_buffer_raise(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ);
     if (bi.len < min_bytes) {
         mp_raise_ValueError(MP_ERROR_TEXT("buffer too small"));
     }
     return bi.buf;
 }
 
-static const uint16_t *net_dims(mp_obj_t net, mp_obj_t **items) {
-    size_t n;
-    mp_obj_get_array(net, &n, items);
-    if (n != N_LEN) {
-        mp_raise_ValueError(MP_ERROR_TEXT("bad model descriptor"));
+typedef struct {
+    const int32_t *w, *end;
+    mp_obj_t *arrays;
+    size_t n_arrays;
+} reader_t;
+
+static int32_t word(reader_t *r) {
+    if (r->w >= r->end) {
+        bad_descriptor();
     }
-    return buffer((*items)[N_DIMS], D_LEN * sizeof(uint16_t));
+    return *r->w++;
 }
 
-static void f32_model(const uint16_t *d, mp_obj_t *it, sharnn_f32_model_t *m, float **scratch) {
-    m->window = d[D_WINDOW];
-    m->input_dim = d[D_INPUT_DIM];
-    m->k = d[D_K];
-    m->num_classes = d[D_CLASSES];
-    m->levels = (uint8_t)d[D_LEVELS];
-    m->in_mean = buffer(it[N_MEAN], m->input_dim * sizeof(float));
-    m->in_inv_std = buffer(it[N_INV_STD], m->input_dim * sizeof(float));
-    for (int l = 0; l < m->levels; l++) {
-        sharnn_f32_cell_t *c = &m->cell[l];
-        const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
-        c->kind = (uint8_t)cd[0];
-        c->input_dim = cd[1];
-        c->hidden_dim = cd[2];
-        size_t rows = (size_t)sharnn_cell_gates(c->kind) * c->hidden_dim;
-        mp_obj_t *w = it + N_CELL0 + 4 * l;
-        c->w_ih = buffer(w[0], rows * c->input_dim * sizeof(float));
-        c->w_hh = buffer(w[1], rows * c->hidden_dim * sizeof(float));
-        c->b_ih = buffer(w[2], rows * sizeof(float));
-        c->b_hh = buffer(w[3], rows * sizeof(float));
+static float word_f32(reader_t *r) {
+    union {
+        int32_t i;
+        float f;
+    } u = { word(r) };
+    return u.f;
+}
+
+/* An array field: NULL, or the data of arrays[index], whose typecode must be `tc`. */
+static const void *tensor(reader_t *r, char tc) {
+    const int32_t i = word(r);
+    if (i < 0) {
+        return NULL;
     }
-    size_t top = m->cell[m->levels - 1].hidden_dim;
-    m->fc_w = buffer(it[N_FC_W], (size_t)m->num_classes * top * sizeof(float));
-    m->fc_b = buffer(it[N_FC_B], m->num_classes * sizeof(float));
-    if (scratch) {
-        *scratch = buffer(it[N_SCRATCH], sharnn_f32_scratch_len(m) * sizeof(float));
+    if ((size_t)i >= r->n_arrays) {
+        bad_descriptor();
+    }
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(r->arrays[i], &bi, MP_BUFFER_READ);
+    if (bi.typecode != tc) {
+        bad_descriptor();
+    }
+    return bi.buf;
+}
+
+/* A count of records (0 or 1 for a pointer) that must fit the `cap - used` slots left. */
+static size_t count(reader_t *r, size_t used, size_t cap) {
+    const int32_t n = word(r);
+    if (n < 0 || used + (size_t)n > cap) {
+        bad_descriptor();
+    }
+    return (size_t)n;
+}
+
+/* The model's header words: window, input_dim, k, num_classes, levels; the levels checked. */
+#define READ_SHAPE(r, m)                                                                  \
+    do {                                                                                  \
+        (m)->window = (uint16_t)word(r);                                                  \
+        (m)->input_dim = (uint16_t)word(r);                                               \
+        (m)->k = (uint16_t)word(r);                                                       \
+        (m)->num_classes = (uint16_t)word(r);                                             \
+        (m)->levels = (uint8_t)word(r);                                                   \
+        if ((m)->levels < 1 || (m)->levels > 2 || (m)->k == 0 || (m)->window % (m)->k) { \
+            bad_descriptor();                                                             \
+        }                                                                                 \
+    } while (0)
+
+static void reader_init(reader_t *r, mp_obj_t desc, mp_obj_t arrays, int32_t *quant) {
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(desc, &bi, MP_BUFFER_READ);
+    if (bi.typecode != 'i' || bi.len < 4) {
+        bad_descriptor();
+    }
+    r->w = bi.buf;
+    r->end = r->w + bi.len / 4;
+    mp_obj_get_array(arrays, &r->n_arrays, &r->arrays);
+    *quant = word(r);
+}
+
+/* ---- float32 */
+
+typedef struct {
+    sharnn_f32_model_t m;
+    sharnn_f32_cell_t cells[MAX_CELLS];
+    sharnn_f32_durnn_module_t modules[MAX_MODULES];
+    size_t n_cells, n_modules;
+} f32_net_t;
+
+static void f32_cell(reader_t *r, f32_net_t *n, sharnn_f32_cell_t *c) {
+    c->kind = (uint8_t)word(r);
+    c->input_dim = (uint16_t)word(r);
+    c->hidden_dim = (uint16_t)word(r);
+    c->w_x = tensor(r, 'f');
+    c->b_x = tensor(r, 'f');
+    c->w_h = tensor(r, 'f');
+    c->b_h = tensor(r, 'f');
+    c->aux = tensor(r, 'f');
+    c->param[0] = word_f32(r);
+    c->param[1] = word_f32(r);
+    const size_t modules = count(r, n->n_modules, MAX_MODULES);
+    c->modules = modules ? &n->modules[n->n_modules] : NULL;
+    c->num_modules = (uint8_t)modules;
+    for (size_t i = 0; i < modules; i++) {
+        sharnn_f32_durnn_module_t *d = &n->modules[n->n_modules++];
+        d->input_dim = (uint16_t)word(r);
+        d->short_dim = (uint16_t)word(r);
+        d->hidden_dim = (uint16_t)word(r);
+        d->relu = (uint8_t)word(r);
+        d->w_x = tensor(r, 'f');
+        d->b_x = tensor(r, 'f');
+        d->u_ss = tensor(r, 'f');
+        d->w_gs = tensor(r, 'f');
+        d->w_ls = tensor(r, 'f');
+        d->b_l = tensor(r, 'f');
+        d->u = tensor(r, 'f');
+    }
+    c->above = NULL;
+    if (count(r, n->n_cells, MAX_CELLS)) {
+        sharnn_f32_cell_t *a = &n->cells[n->n_cells++];
+        f32_cell(r, n, a);
+        c->above = a;
     }
 }
+
+static void f32_read(reader_t *r, f32_net_t *n) {
+    sharnn_f32_model_t *m = &n->m;
+    n->n_cells = n->n_modules = 0;
+    READ_SHAPE(r, m);
+    m->in_mean = tensor(r, 'f');
+    m->in_inv_std = tensor(r, 'f');
+    if (word(r) != m->levels) {
+        bad_descriptor();
+    }
+    for (int l = 0; l < m->levels; l++) {
+        f32_cell(r, n, &m->cell[l]);
+    }
+    m->fc_w = tensor(r, 'f');
+    m->fc_b = tensor(r, 'f');
+    if (r->w != r->end) {
+        bad_descriptor();
+    }
+}
+
+/* ---- int16 */
 
 #if WB_HAVE_Q15
-static size_t even(size_t n) {
-    return n + (n & 1u);
+typedef struct {
+    sharnn_q15_model_t m;
+    sharnn_q15_cell_t cells[MAX_CELLS];
+    sharnn_q15_durnn_module_t modules[MAX_MODULES];
+    size_t n_cells, n_modules;
+} q15_net_t;
+
+static void q15_cell(reader_t *r, q15_net_t *n, sharnn_q15_cell_t *c) {
+    c->kind = (uint8_t)word(r);
+    c->shift_x = (uint8_t)word(r);
+    c->shift_h = (uint8_t)word(r);
+    c->q_c = (uint8_t)word(r);
+    c->q_h = (uint8_t)word(r);
+    c->input_dim = (uint16_t)word(r);
+    c->hidden_dim = (uint16_t)word(r);
+    c->w_x = tensor(r, 'h');
+    c->w_h = tensor(r, 'h');
+    c->bias = tensor(r, 'i');
+    c->aux = tensor(r, 'i');
+    c->param[0] = (int16_t)word(r);
+    c->param[1] = (int16_t)word(r);
+    const size_t modules = count(r, n->n_modules, MAX_MODULES);
+    c->modules = modules ? &n->modules[n->n_modules] : NULL;
+    c->num_modules = (uint8_t)modules;
+    for (size_t i = 0; i < modules; i++) {
+        sharnn_q15_durnn_module_t *d = &n->modules[n->n_modules++];
+        d->input_dim = (uint16_t)word(r);
+        d->short_dim = (uint16_t)word(r);
+        d->hidden_dim = (uint16_t)word(r);
+        d->shift_sx = (uint8_t)word(r);
+        d->shift_ss = (uint8_t)word(r);
+        d->shift_gx = (uint8_t)word(r);
+        d->shift_gs = (uint8_t)word(r);
+        d->shift_l = (uint8_t)word(r);
+        d->q_l = (uint8_t)word(r);
+        d->relu = (uint8_t)word(r);
+        d->w_sx = tensor(r, 'h');
+        d->u_ss = tensor(r, 'h');
+        d->w_gx = tensor(r, 'h');
+        d->w_gs = tensor(r, 'h');
+        d->w_ls = tensor(r, 'h');
+        d->b_s = tensor(r, 'i');
+        d->b_g = tensor(r, 'i');
+        d->b_l = tensor(r, 'i');
+        d->u = tensor(r, 'h');
+    }
+    c->above = NULL;
+    if (count(r, n->n_cells, MAX_CELLS)) {
+        sharnn_q15_cell_t *a = &n->cells[n->n_cells++];
+        q15_cell(r, n, a);
+        c->above = a;
+    }
 }
 
-static void q15_model(const uint16_t *d, mp_obj_t *it, sharnn_q15_model_t *m, int16_t **scratch) {
-    m->window = d[D_WINDOW];
-    m->input_dim = d[D_INPUT_DIM];
-    m->k = d[D_K];
-    m->num_classes = d[D_CLASSES];
-    m->levels = (uint8_t)d[D_LEVELS];
-    for (int l = 0; l < m->levels; l++) {
-        sharnn_q15_cell_t *c = &m->cell[l];
-        const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
-        c->kind = (uint8_t)cd[0];
-        c->input_dim = cd[1];
-        c->hidden_dim = cd[2];
-        c->shift_x = (uint8_t)cd[3];
-        c->shift_h = (uint8_t)cd[4];
-        c->q_c = (uint8_t)cd[5];
-        size_t rows = (size_t)sharnn_cell_gates(c->kind) * c->hidden_dim;
-        mp_obj_t *w = it + N_CELL0 + 4 * l;
-        c->w_x = buffer(w[0], rows * c->input_dim * sizeof(int16_t));
-        c->w_h = buffer(w[1], rows * even(c->hidden_dim) * sizeof(int16_t));
-        c->bias = buffer(w[2], 2 * rows * sizeof(int32_t));      /* [H][2][R]; w[3] unused */
+static void q15_read(reader_t *r, q15_net_t *n) {
+    sharnn_q15_model_t *m = &n->m;
+    n->n_cells = n->n_modules = 0;
+    READ_SHAPE(r, m);
+    if (word(r) != m->levels) {
+        bad_descriptor();
     }
-    size_t top = even(m->cell[m->levels - 1].hidden_dim), padded = (m->num_classes + 3u) & ~3u;
-    m->fc_w = buffer(it[N_FC_W], padded * top * sizeof(int16_t));
-    m->fc_b = buffer(it[N_FC_B], padded * sizeof(int32_t));
-    if (scratch) {
-        *scratch = buffer(it[N_SCRATCH], sharnn_q15_scratch_len(m) * sizeof(int16_t));
+    for (int l = 0; l < m->levels; l++) {
+        q15_cell(r, n, &m->cell[l]);
+    }
+    m->fc_w = tensor(r, 'h');
+    m->fc_b = tensor(r, 'i');
+    if (r->w != r->end) {
+        bad_descriptor();
     }
 }
 #endif
+
+typedef union {
+    f32_net_t f32;
+#if WB_HAVE_Q15
+    q15_net_t q15;
+#endif
+} net_t;
 
 static void unknown_quant(void) {
     mp_raise_ValueError(MP_ERROR_TEXT("quantization not in this build"));
 }
 
-/* scratch_len(dims) -> elements of scratch the kernel needs. */
-static mp_obj_t scratch_len(mp_obj_t dims_obj) {
-    const uint16_t *d = buffer(dims_obj, D_LEN * sizeof(uint16_t));
-    size_t n = 0;
-    if (d[D_QUANT] == QUANT_F32) {
-        sharnn_f32_model_t m = { .input_dim = d[D_INPUT_DIM], .levels = (uint8_t)d[D_LEVELS] };
-        for (int l = 0; l < m.levels; l++) {
-            const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
-            m.cell[l].kind = (uint8_t)cd[0];
-            m.cell[l].input_dim = cd[1];
-            m.cell[l].hidden_dim = cd[2];
-        }
-        n = sharnn_f32_scratch_len(&m);
+/* The model of desc, read into n; returns the quantization. */
+static int32_t read_model(mp_obj_t desc, mp_obj_t arrays, net_t *n) {
+    reader_t r;
+    int32_t quant;
+    reader_init(&r, desc, arrays, &quant);
+    if (quant == QUANT_F32) {
+        f32_read(&r, &n->f32);
 #if WB_HAVE_Q15
-    } else if (d[D_QUANT] == QUANT_Q15) {
-        sharnn_q15_model_t m = { .input_dim = d[D_INPUT_DIM], .levels = (uint8_t)d[D_LEVELS] };
-        for (int l = 0; l < m.levels; l++) {
-            const uint16_t *cd = d + D_CELL0 + D_CELL_LEN * l;
-            m.cell[l].kind = (uint8_t)cd[0];
-            m.cell[l].input_dim = cd[1];
-            m.cell[l].hidden_dim = cd[2];
-        }
-        n = sharnn_q15_scratch_len(&m);
+    } else if (quant == QUANT_Q15) {
+        q15_read(&r, &n->q15);
 #endif
     } else {
         unknown_quant();
     }
-    return mp_obj_new_int(n);
+    return quant;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(scratch_len_obj, scratch_len);
+
+/* lens(desc, arrays) -> (scratch elements, stream ring elements) the kernel needs. */
+static mp_obj_t lens(mp_obj_t desc, mp_obj_t arrays) {
+    net_t n;
+    size_t scratch = 0, ring = 0;
+    if (read_model(desc, arrays, &n) == QUANT_F32) {
+        scratch = sharnn_f32_scratch_len(&n.f32.m);
+        ring = n.f32.m.levels == 2 ? sharnn_f32_stream_len(&n.f32.m) : 0;
+    } else {
+#if WB_HAVE_Q15
+        scratch = sharnn_q15_scratch_len(&n.q15.m);
+        ring = n.q15.m.levels == 2 ? sharnn_q15_stream_len(&n.q15.m) : 0;
+#endif
+    }
+    mp_obj_t out[2] = { mp_obj_new_int(scratch), mp_obj_new_int(ring) };
+    return mp_obj_new_tuple(2, out);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(lens_obj, lens);
+
+/* net = (desc, arrays, scratch): the model read into n; returns the quantization. */
+static int32_t read_net(mp_obj_t net, net_t *n, mp_obj_t *scratch) {
+    size_t len;
+    mp_obj_t *items;
+    mp_obj_get_array(net, &len, &items);
+    if (len != 3) {
+        bad_descriptor();
+    }
+    *scratch = items[2];
+    return read_model(items[0], items[1], n);
+}
 
 /* infer(net, x, logits): full window. */
 static mp_obj_t infer(mp_obj_t net, mp_obj_t x_obj, mp_obj_t out_obj) {
-    mp_obj_t *it;
-    const uint16_t *d = net_dims(net, &it);
-    size_t n_in = (size_t)d[D_WINDOW] * d[D_INPUT_DIM];
-    if (d[D_QUANT] == QUANT_F32) {
-        sharnn_f32_model_t m;
-        float *scratch;
-        f32_model(d, it, &m, &scratch);
-        sharnn_f32_infer(&m, buffer(x_obj, n_in * sizeof(float)), buffer(out_obj, m.num_classes * sizeof(float)),
-                         scratch);
+    net_t n;
+    mp_obj_t scratch;
+    if (read_net(net, &n, &scratch) == QUANT_F32) {
+        const sharnn_f32_model_t *m = &n.f32.m;
+        sharnn_f32_infer(m, buffer(x_obj, (size_t)m->window * m->input_dim * sizeof(float), 0),
+                         buffer(out_obj, m->num_classes * sizeof(float), 1),
+                         buffer(scratch, sharnn_f32_scratch_len(m) * sizeof(float), 1));
 #if WB_HAVE_Q15
-    } else if (d[D_QUANT] == QUANT_Q15) {
-        sharnn_q15_model_t m;
-        int16_t *scratch;
-        q15_model(d, it, &m, &scratch);
-        sharnn_q15_infer(&m, buffer(x_obj, n_in * sizeof(int16_t)),
-                         buffer(out_obj, m.num_classes * sizeof(int32_t)), scratch);
-#endif
     } else {
-        unknown_quant();
+        const sharnn_q15_model_t *m = &n.q15.m;
+        sharnn_q15_infer(m, buffer(x_obj, (size_t)m->window * m->input_dim * sizeof(int16_t), 0),
+                         buffer(out_obj, m->num_classes * sizeof(int32_t), 1),
+                         buffer(scratch, sharnn_q15_scratch_len(m) * sizeof(int16_t), 1));
+#endif
     }
     return mp_const_none;
 }
@@ -177,42 +337,41 @@ static MP_DEFINE_CONST_FUN_OBJ_3(infer_obj, infer);
 /* stream_push(net, ring, bricks, x, logits) -> 1 when logits were written. ring = array('H',
  * [filled, head]) persists between calls in Python, so the module keeps no state of its own. */
 static mp_obj_t stream_push(size_t n_args, const mp_obj_t *args) {
-    mp_obj_t *it;
-    const uint16_t *d = net_dims(args[0], &it);
-    if (d[D_LEVELS] != 2) {
-        mp_raise_ValueError(MP_ERROR_TEXT("streaming needs two levels"));
-    }
-    uint16_t *ring = buffer(args[1], 2 * sizeof(uint16_t));
-    size_t n_in = (size_t)d[D_K] * d[D_INPUT_DIM];
+    net_t n;
+    mp_obj_t scratch;
+    const int32_t quant = read_net(args[0], &n, &scratch);
+    uint16_t *ring = buffer(args[1], 2 * sizeof(uint16_t), 1);
     int ready = 0;
-    if (d[D_QUANT] == QUANT_F32) {
-        sharnn_f32_model_t m;
-        float *scratch;
-        f32_model(d, it, &m, &scratch);
+    if (quant == QUANT_F32) {
+        const sharnn_f32_model_t *m = &n.f32.m;
+        if (m->levels != 2) {
+            mp_raise_ValueError(MP_ERROR_TEXT("streaming needs two levels"));
+        }
         sharnn_f32_stream_t s;
-        sharnn_f32_stream_init(&s, buffer(args[2], sharnn_f32_stream_len(&m) * sizeof(float)));
+        sharnn_f32_stream_init(&s, buffer(args[2], sharnn_f32_stream_len(m) * sizeof(float), 1));
         s.filled = ring[0];
         s.head = ring[1];
-        ready = sharnn_f32_stream_push(&m, &s, buffer(args[3], n_in * sizeof(float)),
-                                       buffer(args[4], m.num_classes * sizeof(float)), scratch);
+        ready = sharnn_f32_stream_push(m, &s, buffer(args[3], (size_t)m->k * m->input_dim * sizeof(float), 0),
+                                       buffer(args[4], m->num_classes * sizeof(float), 1),
+                                       buffer(scratch, sharnn_f32_scratch_len(m) * sizeof(float), 1));
         ring[0] = s.filled;
         ring[1] = s.head;
 #if WB_HAVE_Q15
-    } else if (d[D_QUANT] == QUANT_Q15) {
-        sharnn_q15_model_t m;
-        int16_t *scratch;
-        q15_model(d, it, &m, &scratch);
+    } else {
+        const sharnn_q15_model_t *m = &n.q15.m;
+        if (m->levels != 2) {
+            mp_raise_ValueError(MP_ERROR_TEXT("streaming needs two levels"));
+        }
         sharnn_q15_stream_t s;
-        sharnn_q15_stream_init(&s, buffer(args[2], sharnn_q15_stream_len(&m) * sizeof(int16_t)));
+        sharnn_q15_stream_init(&s, buffer(args[2], sharnn_q15_stream_len(m) * sizeof(int16_t), 1));
         s.filled = ring[0];
         s.head = ring[1];
-        ready = sharnn_q15_stream_push(&m, &s, buffer(args[3], n_in * sizeof(int16_t)),
-                                       buffer(args[4], m.num_classes * sizeof(int32_t)), scratch);
+        ready = sharnn_q15_stream_push(m, &s, buffer(args[3], (size_t)m->k * m->input_dim * sizeof(int16_t), 0),
+                                       buffer(args[4], m->num_classes * sizeof(int32_t), 1),
+                                       buffer(scratch, sharnn_q15_scratch_len(m) * sizeof(int16_t), 1));
         ring[0] = s.filled;
         ring[1] = s.head;
 #endif
-    } else {
-        unknown_quant();
     }
     return mp_obj_new_int(ready);
 }
@@ -221,7 +380,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(stream_push_obj, 5, 5, stream_push);
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
 
-    mp_store_global(MP_QSTR_scratch_len, MP_OBJ_FROM_PTR(&scratch_len_obj));
+    mp_store_global(MP_QSTR_lens, MP_OBJ_FROM_PTR(&lens_obj));
     mp_store_global(MP_QSTR_infer, MP_OBJ_FROM_PTR(&infer_obj));
     mp_store_global(MP_QSTR_stream_push, MP_OBJ_FROM_PTR(&stream_push_obj));
     mp_store_global(MP_QSTR_version, MP_OBJ_NEW_SMALL_INT(SHARNN_VERSION_MAJOR * 100 + SHARNN_VERSION_MINOR));

@@ -5,8 +5,9 @@
  * that needs working memory takes a scratch pointer whose size a *_scratch_* function computes, so
  * firmware can size every buffer statically.
  *
- * Float kernels compute in IEEE single precision with our own exp/tanh/sigmoid (not libm), so the
- * same source built with -ffp-contract=off gives bit-identical results on x86-64 and on a Cortex-M4F.
+ * Float kernels compute in IEEE single precision with fused multiply-adds in an order the source
+ * fixes, and with our own sigmoid/tanh (no libm), so the same source built with -ffp-contract=off
+ * gives bit-identical results on x86-64 and on a Cortex-M4F (see the float32 section).
  * Integer kernels (int16 weights and activations, int32 accumulators) give the same integers on
  * every C99 compiler with arithmetic right shifts (GCC, Clang), portable or DSP path.
  */
@@ -20,34 +21,73 @@
 extern "C" {
 #endif
 
-#define SHARNN_VERSION_MAJOR 1
-#define SHARNN_VERSION_MINOR 1
+#define SHARNN_VERSION_MAJOR 2
+#define SHARNN_VERSION_MINOR 0
 
 /* Cell kinds; numbering is part of the generated-model ABI. */
 typedef enum {
     SHARNN_CELL_LSTM = 1,      /* gates i, f, g, o (torch order); state h, c */
     SHARNN_CELL_GRU = 2,       /* gates r, z, n (torch order); state h */
-    SHARNN_CELL_FASTGRNN = 3,  /* a = W x + U h; z, h~ from a; state h (int16 kernels only) */
-    SHARNN_CELL_MINGRU = 4,    /* z, h~ from x only; state h (int16 kernels only) */
-    SHARNN_CELL_MINLSTM = 5,   /* f, i, h~ from x only; state h (int16 kernels only) */
-    SHARNN_CELL_DURNN = 6,     /* stacked modules of short- and long-term units (int16 kernels only) */
+    SHARNN_CELL_FASTGRNN = 3,  /* a = W x + U h; z, h~ from a; state h */
+    SHARNN_CELL_MINGRU = 4,    /* z, h~ from x only; state h; layers stack (`above`) */
+    SHARNN_CELL_MINLSTM = 5,   /* f, i, h~ from x only; state h; layers stack (`above`) */
+    SHARNN_CELL_DURNN = 6,     /* stacked modules of short- and long-term units */
 } sharnn_cell_kind_t;
 
-/* Number of gate blocks of H rows in w_ih / w_hh for a cell kind (0 for an unknown kind). */
-uint32_t sharnn_cell_gates(uint8_t kind);
-/* Floats of recurrent state of one cell: H, or 2H for LSTM (h then c). */
-uint32_t sharnn_cell_state_len(uint8_t kind, uint16_t hidden_dim);
+/* ---------------------------------------------------------------- float32
+ *
+ * Arithmetic: every multiply-add is fused (one rounding, IEEE 754 fusedMultiplyAdd: VFMA.F32 on a
+ * Cortex-M4F, a correctly rounded software fmaf where the compiler has no fused instruction), and
+ * the source fixes the order: a matrix row is one chain, acc = b[r], acc = fma(w[r][j], v[j], acc)
+ * for j = 0, 1, 2, ...; the cell updates are written out operation by operation. Built with
+ * -ffp-contract=off (the compiler adds no contraction of its own), every IEEE single-precision
+ * machine computes the same bits. tanh and sigmoid are our own (sharnn_tanhf), not libm's.
+ *
+ * Weight layout: a matrix is stored in blocks of 8 rows (its rows padded to a multiple of 8 with
+ * zero rows, its columns to an even count with zero columns). Within a block the columns come in
+ * chunks of four (the last chunk of two when cols % 4 == 2); within a chunk, row by row, the
+ * chunk's weights of that row. One VLDM fetches a chunk of four rows, one VFMA does a MAC. A vector
+ * a matrix reads holds its padded column count (pads zero); its output holds the padded rows.
+ */
 
-/* ---------------------------------------------------------------- float32 */
+/* y[r] = b[r] + sum_j w[r][j] v[j] (one fused chain per row, j ascending; b NULL: from +0) for
+ * rows r < 8 * ceil(rows / 8) (b and y hold that many); cols even. The matrix-vector core of every float cell (exposed for
+ * tests and the kernel benchmark). Built for a Cortex-M4F/M7/M33 the block loop is VLDM/VFMA
+ * assembly; -DSHARNN_PORTABLE (or another target) takes the C loop, which gives the same bits. */
+void sharnn_f32_matvec(const float *w, const float *v, const float *b, uint32_t rows, uint32_t cols, float *y);
 
+/* One DuRNN module (S short-term units, H long-term units):
+ *   s' = tanh(W_sx x + b_s + U_ss s);  g = sigmoid(W_gx x + b_g + W_gs s');
+ *   l' = phi(u l + (b_l + W_ls (g s')))   (phi: ReLU or tanh). */
 typedef struct {
+    uint16_t input_dim;      /* I */
+    uint16_t short_dim;      /* S */
+    uint16_t hidden_dim;     /* H */
+    uint8_t relu;            /* phi: 1 ReLU, 0 tanh */
+    const float *w_x;        /* [W_sx; W_gx]: 2S rows over x */
+    const float *b_x;        /* [b_s; b_g] (every initial-sum vector holds the padded rows) */
+    const float *u_ss;       /* S rows over s */
+    const float *w_gs;       /* S rows over s' */
+    const float *w_ls;       /* H rows over g s' */
+    const float *b_l;        /* [H] */
+    const float *u;          /* [H] independent recurrence */
+} sharnn_f32_durnn_module_t;
+
+typedef struct sharnn_f32_cell {
     uint8_t kind;            /* sharnn_cell_kind_t */
     uint16_t input_dim;      /* I */
     uint16_t hidden_dim;     /* H */
-    const float *w_ih;       /* [gates*H][I], row-major */
-    const float *w_hh;       /* [gates*H][H] */
-    const float *b_ih;       /* [gates*H] */
-    const float *b_hh;       /* [gates*H] */
+    const float *w_x;        /* every gate row over x, torch row order (LSTM 4H, GRU 3H, FastGRNN H,
+                                minGRU 2H: z then h~, minLSTM 3H: f, i, h~) */
+    const float *b_x;        /* initial sums of the x rows (NULL: zero) */
+    const float *w_h;        /* the same rows over h (NULL: none, minGRU/minLSTM) */
+    const float *b_h;        /* initial sums of the h rows (NULL: zero) */
+    const float *aux;        /* FastGRNN: b_z[H] then b_h[H] */
+    float param[2];          /* FastGRNN: zeta, nu (after their sigmoid) */
+    const sharnn_f32_durnn_module_t *modules;   /* DuRNN: its modules, bottom first */
+    uint8_t num_modules;
+    const struct sharnn_f32_cell *above;        /* minGRU/minLSTM: the next stacked layer (its input
+                                                   is this layer's h), NULL for the top layer */
 } sharnn_f32_cell_t;
 
 typedef struct {
@@ -59,13 +99,18 @@ typedef struct {
     const float *in_mean;    /* [D] per-channel normalisation: (x - mean) * inv_std */
     const float *in_inv_std; /* [D] */
     sharnn_f32_cell_t cell[2];
-    const float *fc_w;       /* [num_classes][H_top] */
-    const float *fc_b;       /* [num_classes] */
+    const float *fc_w;       /* num_classes rows over H_top, in the block layout */
+    const float *fc_b;       /* [num_classes rounded up to 8] */
 } sharnn_f32_model_t;
 
-/* One time step: state <- cell(x, state). scratch: sharnn_f32_cell_scratch_len(c) floats. */
-void sharnn_f32_cell_step(const sharnn_f32_cell_t *c, const float *x, float *state, float *scratch);
+/* Floats of a cell's state (zero it for the zero state): h (H rounded up to even, the pad kept 0),
+ * LSTM then c [H]; DuRNN per module s [S even] then l [H even]; a stack, layer after layer. */
+size_t sharnn_f32_cell_state_len(const sharnn_f32_cell_t *c);
+/* Floats of scratch one step needs (gate sums). */
 size_t sharnn_f32_cell_scratch_len(const sharnn_f32_cell_t *c);
+/* One time step: state <- cell(x, state); x holds input_dim rounded up to even floats (pad 0).
+ * Returns the cell's output h (a pointer into state, H even floats). */
+const float *sharnn_f32_cell_step(const sharnn_f32_cell_t *c, const float *x, float *state, float *scratch);
 
 /* Floats of scratch sharnn_f32_infer / sharnn_f32_stream_push need. */
 size_t sharnn_f32_scratch_len(const sharnn_f32_model_t *m);
@@ -75,7 +120,7 @@ void sharnn_f32_infer(const sharnn_f32_model_t *m, const float *x, float *logits
 
 /* Streaming ShaRNN (paper's Claim 1): a ring of the brick outputs still inside the window. */
 typedef struct {
-    float *bricks;           /* caller-owned [T/k][H1], sharnn_f32_stream_len(m) floats */
+    float *bricks;           /* caller-owned [T/k][H1 even], sharnn_f32_stream_len(m) floats */
     uint16_t filled;         /* bricks pushed so far, saturating at T/k */
     uint16_t head;           /* ring index of the oldest brick */
 } sharnn_f32_stream_t;
@@ -88,21 +133,23 @@ int sharnn_f32_stream_push(const sharnn_f32_model_t *m, sharnn_f32_stream_t *s, 
                            float *logits, float *scratch);
 
 /* k-wise parallelism (the paper's Claim 2): the lower level's bricks are independent, so cores can
- * compute them apart into a caller-owned buffer of brick outputs ([T/k][H1] floats, the size of the
+ * compute them apart into a caller-owned buffer of brick outputs ([T/k][H1 even] floats, the size of the
  * stream ring), then one core runs the upper level over them in order. The same operations in the
  * same order as sharnn_f32_infer: the logits are bit-equal. Each core passes its own scratch.
  *
  * bricks: the `count` consecutive bricks whose first step is x (x[count*k][D] raw inputs) -> their
- * outputs h at out[count][H1]. upper_step: the upper level's step over brick `index` (0 restarts it
+ * outputs h at out[count][H1 even]. upper_step: the upper level's step over brick `index` (0 restarts it
  * from the zero state, kept in scratch between calls); the step with index T/k - 1 writes logits. */
 void sharnn_f32_bricks(const sharnn_f32_model_t *m, const float *x, uint32_t count, float *out, float *scratch);
 void sharnn_f32_upper_step(const sharnn_f32_model_t *m, const float *brick, uint32_t index, float *logits,
                            float *scratch);
 
-/* Activations used by the float kernels (exposed for tests). */
-float sharnn_expf(float x);
+/* The activations of the float kernels and their fused multiply-add (exposed for tests):
+ * sigmoid(x) = 1 / (1 + 2^(-x log2 e)), tanh(x) = (2^(2x log2 e) - 1) / (2^(2x log2 e) + 1), |x| clamped at 40,
+ * 2^y from a degree-6 polynomial and the exponent bits. */
 float sharnn_sigmoidf(float x);
 float sharnn_tanhf(float x);
+float sharnn_fmaf(float a, float b, float c);
 
 /* ------------------------------------------------------------------ int16
  *
@@ -151,7 +198,7 @@ typedef struct {
     const int16_t *u;        /* [H] independent recurrence, Q15 */
 } sharnn_q15_durnn_module_t;
 
-typedef struct {
+typedef struct sharnn_q15_cell {
     uint8_t kind;            /* sharnn_cell_kind_t */
     uint8_t shift_x;         /* x accumulator -> Q16: q_wx + q_x - 16 */
     uint8_t shift_h;         /* h accumulator -> Q16: q_wh + q_h - 16 */
@@ -167,6 +214,8 @@ typedef struct {
     int16_t param[2];        /* cell-specific scalars: FastGRNN zeta, nu (after their sigmoid), Q15 */
     const sharnn_q15_durnn_module_t *modules;   /* DuRNN: its modules, bottom first */
     uint8_t num_modules;
+    const struct sharnn_q15_cell *above;        /* minGRU/minLSTM: the next stacked layer (its input
+                                                   is this layer's h in Q(q_h)), NULL for the top */
 } sharnn_q15_cell_t;
 
 typedef struct {
@@ -187,7 +236,7 @@ void sharnn_q15_matvec(const int16_t *w, const int16_t *v, uint32_t rows, uint32
 
 /* A cell's state buffer (int16 elements): two halves of its ping-pong buffers plus the rest
  * (most cells [h0 | h1], LSTM [h0 | h1 | c], DuRNN per module [s0 | s1 | l0 | l1 | g s']; every
- * length rounded up to even). Zero it for the zero state. */
+ * length rounded up to even; a stack, layer after layer). Zero it for the zero state. */
 size_t sharnn_q15_cell_state_len(const sharnn_q15_cell_t *c);
 
 /* One time step: reads the state half `cur` (0 or 1), writes the other; returns the new h (a

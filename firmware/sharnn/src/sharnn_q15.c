@@ -224,14 +224,27 @@ static uint32_t durnn_module_len(const sharnn_q15_durnn_module_t *d)
 
 size_t sharnn_q15_cell_state_len(const sharnn_q15_cell_t *c)
 {
-    if (c->kind == SHARNN_CELL_DURNN) {
-        size_t n = 0;
-        for (uint32_t m = 0; m < c->num_modules; m++) {
-            n += durnn_module_len(&c->modules[m]);
+    /* One test for LSTM, GRU and FastGRNN (kinds 1-3), the kinds with more to add up after it. */
+    if (c->kind > SHARNN_CELL_FASTGRNN) {
+        if (c->kind == SHARNN_CELL_DURNN) {
+            size_t n = 0;
+            for (uint32_t m = 0; m < c->num_modules; m++) {
+                n += durnn_module_len(&c->modules[m]);
+            }
+            return n;
         }
-        return n;
+        if (c->above != NULL) {
+            return 2u * even(c->hidden_dim) + sharnn_q15_cell_state_len(c->above);
+        }
     }
     return (c->kind == SHARNN_CELL_LSTM ? 3u : 2u) * even(c->hidden_dim);
+}
+
+/* The next layer of a minGRU/minLSTM stack: its state follows this layer's [h0 | h1]; its input is
+ * this layer's new h. */
+static const int16_t *stack_step(const sharnn_q15_cell_t *c, const int16_t *h, int16_t *state, uint32_t cur)
+{
+    return sharnn_q15_cell_step(c->above, h, state + 2u * even(c->hidden_dim), cur);
 }
 
 const int16_t *sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x, int16_t *state, uint32_t cur)
@@ -252,10 +265,10 @@ const int16_t *sharnn_q15_cell_step(const sharnn_q15_cell_t *c, const int16_t *x
         break;
     case SHARNN_CELL_MINGRU:
         mingru_step(c, x, h, h_out);
-        break;
+        return c->above ? stack_step(c, h_out, state, cur) : h_out;
     case SHARNN_CELL_MINLSTM:
         minlstm_step(c, x, h, h_out);
-        break;
+        return c->above ? stack_step(c, h_out, state, cur) : h_out;
     case SHARNN_CELL_DURNN:
         for (uint32_t m = 0; m < c->num_modules; m++) {
             const sharnn_q15_durnn_module_t *d = &c->modules[m];
