@@ -236,13 +236,17 @@ TABLE_MAGIC = 0x54534257          # "WBST", firmware/runner/wb_stage.h
 TABLE_MAX = 96
 
 
-def has_stage_table(elf: Path) -> bool:
-    """The firmware was built with stage checkpoints (--breakdown)."""
+def _defines_any(elf: Path, *names: str) -> bool:
     from elftools.elf.elffile import ELFFile
 
     with open(elf, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
-        return bool(symtab is not None and symtab.get_symbol_by_name(TABLE_SYMBOL))
+        return bool(symtab is not None and any(symtab.get_symbol_by_name(name) for name in names))
+
+
+def has_stage_table(elf: Path) -> bool:
+    """The firmware was built with stage checkpoints (--breakdown)."""
+    return _defines_any(elf, TABLE_SYMBOL)
 
 
 def reads_devices_in_the_window(elf: Path) -> bool:
@@ -250,11 +254,7 @@ def reads_devices_in_the_window(elf: Path) -> bool:
     --breakdown build read SysTick, and an RTOS (Zephyr: ``z_cstart``) takes its timer interrupt
     whenever it is due, whose handler reads the timer. Under -icount QEMU cuts a TB at such an access,
     so the stage plugin must watch them (see cm4_profile.c)."""
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        return bool(symtab is not None and any(symtab.get_symbol_by_name(name) for name in (TABLE_SYMBOL, "z_cstart")))
+    return _defines_any(elf, TABLE_SYMBOL, "z_cstart")
 
 
 def stage_table(elf: Path) -> list[tuple[int, int]]:
