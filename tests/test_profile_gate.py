@@ -22,8 +22,9 @@ from workbench.profile.baselines import load_manifest
 
 pytestmark = needs_qemu
 BASELINES = load_manifest()
-# A deliberately slower firmware: +6.0% instructions per full window on the sharnn-gru baseline.
-SLOW_BUILD = ("--opt=-O1", "--cflags=-fno-tree-ch -fno-omit-frame-pointer")
+# A deliberately slower firmware: the kernel's C at -O0 (+262% instructions per full window on the
+# sharnn-gru baseline; -O1 variants cost the float kernels under 3% since their core is assembly).
+SLOW_BUILD = ("--opt=-O0",)
 
 
 def workbench(*args):
@@ -53,7 +54,7 @@ def test_current_build_against_committed_baseline(baseline, tmp_path):
 
 
 @slow
-def test_gate_fails_a_six_percent_slower_build_and_passes_a_rebuild(tmp_path):
+def test_gate_fails_a_slower_build_and_passes_a_rebuild(tmp_path):
     base = BASELINES[0]
     shutil.rmtree(build_dir() / load(base.model).content_hash[:12], ignore_errors=True)
     same, slow = tmp_path / "same.json", tmp_path / "slow.json"
@@ -73,6 +74,6 @@ def test_gate_fails_a_six_percent_slower_build_and_passes_a_rebuild(tmp_path):
     b, s = json.loads(base.profile.read_text()), json.loads(slow.read_text())
     assert [w["logits"] for w in b["windows"]] == [w["logits"] for w in s["windows"]]
     assert not re.search(r"(accuracy|agreement)\.\S+ [\d.]+ ->", line)
-    assert s["extra"]["build"] == {"opt": "-O1", "extra_cflags": "-fno-tree-ch -fno-omit-frame-pointer"}
+    assert s["extra"]["build"] == {"opt": "-O0", "extra_cflags": ""}
     # A looser gate lets it through.
-    assert workbench("compare", base.profile, slow, "--fail-over", "10").returncode == 0
+    assert workbench("compare", base.profile, slow, "--fail-over", "400").returncode == 0
