@@ -170,3 +170,21 @@ def test_compile_error_is_one_line_error(tmp_path: Path, monkeypatch: pytest.Mon
 def test_missing_counts_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(WorkbenchError, match="no instruction counts"):
         read_counts(tmp_path / "absent.txt")
+
+
+def test_new_lines_gives_each_whole_line_once(tmp_path: Path) -> None:
+    """A run reads the counts after every window: each call returns only the lines added since the
+    last, and a line the plugin has not finished (no newline yet) waits for the next call."""
+    out = tmp_path / "counts.txt"
+    lines = qemu_plugin.NewLines(out)
+    assert lines.read() == []                       # QEMU has not opened the file yet
+    out.write_text("12\n34\n")
+    assert lines.read() == ["12", "34"]
+    assert lines.read() == []
+    with open(out, "a") as f:
+        f.write("56\n7")
+    assert lines.read() == ["56"]
+    with open(out, "a") as f:
+        f.write("8\n")
+    assert [qemu_plugin.parse_count(s) for s in lines.read()] == [78]
+    assert qemu_plugin.parse_vcpu_count("1 250") == (1, 250)

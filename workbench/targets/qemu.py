@@ -92,7 +92,7 @@ class QemuTarget(ProcessTarget):
         self.proxy = None
         self.log_path = self.workdir / "qemu.log"
         self.counts_path = self.workdir / "insn_counts.txt"
-        self._counts_seen = 0
+        self._new_counts = None       # qemu_plugin.NewLines of counts_path once the plugin is set up
         self.per_vcpu = board.cores > 1
         self.two_core = None          # TwoCoreCounts once the handshake says the firmware uses two cores
         self.core_costs = []          # CoreCosts of every two-core window, in order
@@ -104,6 +104,7 @@ class QemuTarget(ProcessTarget):
             from workbench.targets import qemu_plugin
 
             self.plugin = qemu_plugin.build_plugin()
+            self._new_counts = qemu_plugin.NewLines(self.counts_path)
             self.markers = qemu_plugin.find_markers(self.elf)
             self.measure = Measure("instructions", "qemu-plugin-instructions",
                                    "exact count between the runner's wb_count_begin/end markers")
@@ -115,11 +116,13 @@ class QemuTarget(ProcessTarget):
 
     def _setup_profile(self, flash) -> None:
         """The second plugin: stages and the Cortex-M4 cycle estimate of every window."""
-        from workbench.targets import cm4_profile
+        from workbench.targets import cm4_profile, qemu_plugin
 
         self.profile_plugin = cm4_profile.build_profile_plugin()
         self.profile_map = self.workdir / "cm4_profile.map"
         self.profile_out = self.workdir / "cm4_profile.txt"
+        self._new_profile_lines = qemu_plugin.NewLines(self.profile_out)
+        self._profile_pending: list = []   # parsed windows read ahead of their counts
         model = cm4_profile.write_map(self.elf, self.board, self.profile_map, flash)
         # The stages count instructions on any core; the cycle model is the Cortex-M4's.
         self.cycle_model = model if self.board.cpu.startswith("cortex-m4") else None
@@ -130,8 +133,10 @@ class QemuTarget(ProcessTarget):
 
         if self.profile_plugin is None:
             return []
-        done = len(self.windows)
-        new = cm4_profile.read_windows(self.profile_out)[done:done + len(counts)]
+        self._profile_pending += [cm4_profile.parse_line(line) for line in self._new_profile_lines.read()]
+        if not self.profile_out.exists():
+            raise WorkbenchError(f"no cm4_profile results at {self.profile_out}: did QEMU load the plugin?")
+        new, self._profile_pending = self._profile_pending[:len(counts)], self._profile_pending[len(counts):]
         cm4_profile.check_against(new, counts)
         self.windows += new
         return new
@@ -211,6 +216,8 @@ class QemuTarget(ProcessTarget):
             return [c for v, c in qemu_plugin.read_vcpu_counts(self.counts_path) if v == 0]
         counts = qemu_plugin.read_counts(self.counts_path)
         self.windows = []
+        if self.profile_plugin is not None:      # a fresh file from the first line
+            self._new_profile_lines, self._profile_pending = qemu_plugin.NewLines(self.profile_out), []
         self._profile_windows(counts)
         return counts
 
@@ -243,13 +250,8 @@ class QemuTarget(ProcessTarget):
             return [int(round(t * per_tick)) for t in ticks]
         from workbench.targets import qemu_plugin
 
-        exists = self.counts_path.exists()
-        if self.per_vcpu:
-            lines = qemu_plugin.read_vcpu_counts(self.counts_path) if exists else []
-        else:
-            lines = qemu_plugin.read_counts(self.counts_path) if exists else []
-        new = lines[self._counts_seen:]
-        self._counts_seen = len(lines)
+        parse = qemu_plugin.parse_vcpu_count if self.per_vcpu else qemu_plugin.parse_count
+        new = [parse(line) for line in self._new_counts.read()]
         if self.two_core is not None:
             self.two_core.add(new)
             out = []
